@@ -1,0 +1,37 @@
+# seftbot: `make demo` runs the real job against seftsim; `make test` runs every test.
+GO      ?= go
+BIN     := bin
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo devel)
+LDFLAGS := -X github.com/isaric/seftbot/internal/cli.version=$(VERSION)
+# Packages with goroutines of their own get the race detector as well.
+RACE_PKGS := ./internal/sim/... ./internal/archive/... ./internal/relay/... ./internal/job/...
+
+.PHONY: all build deps test vet race demo bench clean
+
+all: build
+
+build:
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/seftbot ./cmd/seftsim
+
+deps:
+	scripts/install-deps.sh
+
+vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt needed'; exit 1; }
+	$(GO) vet ./...
+
+race:
+	$(GO) test -race -count=1 -timeout 10m $(RACE_PKGS)
+
+test: deps vet
+	$(GO) test -count=1 -timeout 12m ./...
+	$(MAKE) race
+
+demo: deps build
+	scripts/demo.sh
+
+bench: deps build
+	scripts/bench.sh
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,62 @@
+package cli
+
+import (
+	"context"
+	"errors"
+
+	"github.com/isaric/seftbot/internal/archive"
+	"github.com/isaric/seftbot/internal/job"
+	"github.com/isaric/seftbot/internal/portal"
+	"github.com/isaric/seftbot/internal/relay"
+	"github.com/isaric/seftbot/internal/usererr"
+)
+
+// Exit codes. The README's table is this one; keep them in step.
+const (
+	ExitOK          = 0
+	ExitBug         = 1
+	ExitUsage       = 2
+	ExitNothingNew  = 3
+	ExitLocked      = 4
+	ExitLogin       = 5
+	ExitPortal      = 6
+	ExitVerify      = 7
+	ExitRelay       = 8
+	ExitHostKey     = 9
+	ExitMail        = 10
+	ExitInterrupted = 130
+)
+
+// exitTable is the one place that maps errors to exit codes. The first
+// entry that matches (errors.Is) wins, so more specific errors come first.
+var exitTable = []struct {
+	err  error
+	code int
+}{
+	{context.Canceled, ExitInterrupted},
+	{job.ErrNothingNew, ExitNothingNew},
+	{job.ErrLocked, ExitLocked},
+	{portal.ErrLoginRejected, ExitLogin},
+	{relay.ErrHostKey, ExitHostKey},
+	{archive.ErrVerify, ExitVerify},
+	{portal.ErrPortal, ExitPortal},
+	{relay.ErrRelay, ExitRelay},
+	{job.ErrMail, ExitMail},
+}
+
+// exitCode maps err to the process exit code. Unlisted user errors are
+// usage/config errors; anything else is a bug.
+func exitCode(err error) int {
+	if err == nil {
+		return ExitOK
+	}
+	for _, e := range exitTable {
+		if errors.Is(err, e.err) {
+			return e.code
+		}
+	}
+	if usererr.Is(err) {
+		return ExitUsage
+	}
+	return ExitBug
+}

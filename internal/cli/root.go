@@ -1,0 +1,171 @@
+// Package cli is seftbot's command line: one options struct and one runX
+// function per verb, a single exit-code table, and user errors printed with
+// a hint line, kept apart from bugs.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/isaric/seftbot/internal/config"
+	"github.com/isaric/seftbot/internal/usererr"
+)
+
+// version is set at build time with -ldflags "-X ...cli.version=v1.2.3".
+var version = ""
+
+// Version returns the build's version, falling back to the module's.
+func Version() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "devel"
+}
+
+// globalOptions are the flags every verb shares, and what they resolve to.
+type globalOptions struct {
+	envFile   string
+	logFormat string
+	debug     bool
+
+	stdin          io.Reader
+	stdout, stderr io.Writer
+
+	src *config.Source // resolved configuration, set before any verb runs
+	log *slog.Logger
+}
+
+// Main runs seftbot with os.Args and returns the exit code.
+func Main() int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+}
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	g := &globalOptions{stdin: stdin, stdout: stdout, stderr: stderr}
+	root := newRootCmd(g)
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err != nil && ctx.Err() != nil && !errors.Is(err, context.Canceled) {
+		err = fmt.Errorf("%w: %w", context.Canceled, err)
+	}
+	code := exitCode(err)
+	switch {
+	case err == nil:
+	case code == ExitBug:
+		fmt.Fprintf(stderr, "seftbot: internal error: %v\n", err)
+		fmt.Fprintln(stderr, "This is a bug in seftbot; please report it with the log above.")
+	default:
+		fmt.Fprintf(stderr, "seftbot: %v\n", err)
+		if h := usererr.Hint(err); h != "" {
+			fmt.Fprintf(stderr, "hint: %s\n", h)
+		}
+	}
+	return code
+}
+
+func newRootCmd(g *globalOptions) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "seftbot",
+		Short:         "Fetch, encrypt and relay research data from NHS England's SEFT portal",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			return g.setup(cmd)
+		},
+	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		return usererr.New(err, "see seftbot --help")
+	})
+	f := root.PersistentFlags()
+	f.StringVar(&g.envFile, "env-file", "", "env file with settings and secrets (default ./.env if present; must be mode 0600)")
+	f.StringVar(&g.logFormat, "log-format", "", "log format: text or json (default text on a TTY, json otherwise)")
+	f.BoolVar(&g.debug, "debug", false, "debug logging; keep a debug bundle for every portal step")
+	root.AddCommand(
+		newVersionCmd(g),
+		newDownloadCmd(g),
+		newProbeCmd(g),
+		newArchiveCmd(g),
+		newRelayCmd(g),
+		newCohortCmd(g),
+		newFetchCmd(g),
+		newStatusCmd(g),
+		newCleanCmd(g),
+		newDoctorCmd(g),
+	)
+	return root
+}
+
+// setup resolves configuration and logging once, before any verb.
+func (g *globalOptions) setup(cmd *cobra.Command) error {
+	src, err := config.Load(g.envFile, cmd.Flags().Changed("env-file"), nil)
+	if err != nil {
+		return err
+	}
+	g.src = src
+	if g.logFormat != "" {
+		src.Set("SEFTBOT_LOG_FORMAT", g.logFormat)
+	}
+	format := src.Get("SEFTBOT_LOG_FORMAT")
+	if format == "" {
+		format = "json"
+		if isTerminal(g.stderr) {
+			format = "text"
+		}
+	}
+	level := slog.LevelInfo
+	if g.debug {
+		level = slog.LevelDebug
+	}
+	hopts := &slog.HandlerOptions{Level: level}
+	switch format {
+	case "json":
+		g.log = slog.New(slog.NewJSONHandler(g.stderr, hopts))
+	case "text":
+		g.log = slog.New(slog.NewTextHandler(g.stderr, hopts))
+	default:
+		return usererr.New(fmt.Errorf("unknown log format %q", format), "use --log-format text or json")
+	}
+	return nil
+}
+
+// isTerminal reports whether w is an interactive terminal: progress bars and
+// colour only go there.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+type versionOptions struct{ *globalOptions }
+
+func newVersionCmd(g *globalOptions) *cobra.Command {
+	o := &versionOptions{g}
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print seftbot's version",
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, _ []string) error { return runVersion(o) },
+	}
+}
+
+func runVersion(o *versionOptions) error {
+	_, err := fmt.Fprintf(o.stdout, "seftbot %s\n", Version())
+	return err
+}

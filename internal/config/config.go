@@ -1,0 +1,227 @@
+// Package config resolves seftbot's settings: a flag beats the environment,
+// which beats the env file. Secrets come from KEY_FILE, then KEY in the
+// environment, then KEY in the env file, and are never taken from argv.
+//
+// Every setting is listed once, in Settings, which the README table mirrors
+// (a test keeps the two in step).
+package config
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/joho/godotenv"
+
+	"github.com/isaric/seftbot/internal/usererr"
+)
+
+// Prefix is shared by every variable seftbot reads.
+const Prefix = "SEFTBOT_"
+
+// Setting documents one variable.
+type Setting struct {
+	Key     string
+	Default string
+	Secret  bool // read through Secret: KEY_FILE, then KEY
+	Help    string
+}
+
+// Settings is the single list of everything seftbot can be configured with.
+var Settings = []Setting{
+	{Key: "SEFTBOT_PROJECT_ID", Help: "NHS England project ID, e.g. NIC-402963-P0Y5D; names the cohort file and the archive"},
+	{Key: "SEFTBOT_UPLOAD_URL", Help: "base URL of the SEFT upload site"},
+	{Key: "SEFTBOT_UPLOAD_USER", Help: "upload account user name (starts with the project ID)"},
+	{Key: "SEFTBOT_UPLOAD_PASSWORD", Secret: true, Help: "upload account password"},
+	{Key: "SEFTBOT_DOWNLOAD_URL", Help: "base URL of the SEFT download site"},
+	{Key: "SEFTBOT_DOWNLOAD_USER", Help: "download account user name"},
+	{Key: "SEFTBOT_DOWNLOAD_PASSWORD", Secret: true, Help: "download account password"},
+	{Key: "SEFTBOT_PORTAL_CA_FILE", Help: "PEM file of extra CA certificates to trust for the portal (system roots are always trusted)"},
+	{Key: "SEFTBOT_PORTAL_SPKI_PIN", Help: "base64 SHA-256 SPKI pin of the portal's certificate, trusted by Chromium exactly (seftsim writes it)"},
+	{Key: "SEFTBOT_PROFILE", Help: "site profile file (selectors, URLs, texts); empty = built-in profile matching seftsim"},
+	{Key: "SEFTBOT_CHROMIUM", Help: "path of the Chromium binary; empty = search /usr/bin/chromium, chromium-browser, google-chrome"},
+	{Key: "SEFTBOT_CONCURRENCY", Default: "2", Help: "browser tabs downloading at once"},
+	{Key: "SEFTBOT_STATE_DIR", Default: "~/.local/state/seftbot", Help: "state: manifest, ledger, run records, lock"},
+	{Key: "SEFTBOT_STAGING_DIR", Help: "private 0700 staging area for clear-text downloads; empty = /dev/shm/seftbot-$UID, else under the state dir"},
+	{Key: "SEFTBOT_SFTP_HOST", Help: "analysts' SFTP drop host"},
+	{Key: "SEFTBOT_SFTP_PORT", Default: "22", Help: "SFTP port"},
+	{Key: "SEFTBOT_SFTP_USER", Help: "SFTP user"},
+	{Key: "SEFTBOT_SFTP_KEY_FILE", Help: "private key file for SFTP auth"},
+	{Key: "SEFTBOT_SFTP_KEY_PASSPHRASE", Secret: true, Help: "passphrase of an encrypted SFTP key"},
+	{Key: "SEFTBOT_SFTP_USE_AGENT", Default: "false", Help: "also offer keys from ssh-agent (SSH_AUTH_SOCK)"},
+	{Key: "SEFTBOT_SFTP_KNOWN_HOSTS", Default: "~/.ssh/known_hosts", Help: "known_hosts file that must hold the drop's host key"},
+	{Key: "SEFTBOT_SFTP_HOST_KEY_PIN", Help: "instead of known_hosts: the drop's host key SHA256 fingerprint (SHA256:...)"},
+	{Key: "SEFTBOT_SFTP_REMOTE_DIR", Default: ".", Help: "directory on the drop that receives archives"},
+	{Key: "SEFTBOT_SFTP_NAME_TEMPLATE", Default: "isaric-{project}-{yyyymmdd}.7z", Help: "final archive name on the drop; date in Europe/London"},
+	{Key: "SEFTBOT_SMTP_HOST", Help: "SMTP submission server (NHSmail: send.nhs.net)"},
+	{Key: "SEFTBOT_SMTP_PORT", Default: "587", Help: "SMTP submission port (STARTTLS required)"},
+	{Key: "SEFTBOT_SMTP_USER", Help: "SMTP user"},
+	{Key: "SEFTBOT_SMTP_PASSWORD", Secret: true, Help: "SMTP password"},
+	{Key: "SEFTBOT_SMTP_CA_FILE", Help: "PEM file of extra CA certificates to trust for SMTP"},
+	{Key: "SEFTBOT_MAIL_FROM", Help: "sender address of passphrase and report mails"},
+	{Key: "SEFTBOT_PASSPHRASE_TO", Help: "comma-separated recipients of the [secure] passphrase mail"},
+	{Key: "SEFTBOT_REPORT_TO", Help: "comma-separated recipients of the operator report"},
+	{Key: "SEFTBOT_PASSPHRASE_DELIVERY", Default: "smtp", Help: "smtp, or file: write the passphrase 0600 into the state dir for the operator to send"},
+	{Key: "SEFTBOT_PASSPHRASE", Secret: true, Help: "archive passphrase supplied by the operator (default: generated per archive)"},
+	{Key: "SEFTBOT_ARCHIVE_METHOD", Default: "deflate", Help: "7z compression: deflate, lzma2 or copy"},
+	{Key: "SEFTBOT_COHORT_HEADER_FILE", Help: "file holding the exact 24-column header row NHS England gave you; empty = built-in reconstruction"},
+	{Key: "SEFTBOT_LOG_FORMAT", Help: "text or json; default text on a TTY, json otherwise"},
+}
+
+// Lookup finds a setting by key.
+func Lookup(key string) (Setting, bool) {
+	for _, s := range Settings {
+		if s.Key == key {
+			return s, true
+		}
+	}
+	return Setting{}, false
+}
+
+// Source answers "what is KEY?" with flag > environment > env file > default.
+type Source struct {
+	file     map[string]string
+	FileName string // env file actually read, "" if none
+	flags    map[string]string
+	getenv   func(string) string
+}
+
+// DefaultEnvFile is read when present and no --env-file is given.
+const DefaultEnvFile = ".env"
+
+// Load reads the env file at path. explicit says the operator named it, so a
+// missing file is an error; the default ./.env is read only if it exists.
+// A file that others can read is refused: it holds passwords.
+func Load(path string, explicit bool, getenv func(string) string) (*Source, error) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	s := &Source{file: map[string]string{}, flags: map[string]string{}, getenv: getenv}
+	if path == "" {
+		path = DefaultEnvFile
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		if !explicit && os.IsNotExist(err) {
+			return s, nil
+		}
+		return nil, usererr.New(fmt.Errorf("env file: %w", err), "check --env-file")
+	}
+	if err := CheckPrivate(path, st.Mode()); err != nil {
+		return nil, err
+	}
+	m, err := godotenv.Read(path)
+	if err != nil {
+		return nil, usererr.New(fmt.Errorf("env file %s: %w", path, err), "each line must be KEY=value")
+	}
+	s.file, s.FileName = m, path
+	return s, nil
+}
+
+// CheckPrivate refuses a secrets file readable or writable by group or others.
+func CheckPrivate(path string, mode fs.FileMode) error {
+	if mode.Perm()&0o077 != 0 {
+		return usererr.New(fmt.Errorf("%s is accessible by other users (mode %04o) and holds secrets", path, mode.Perm()),
+			fmt.Sprintf("run: chmod 600 %s", path))
+	}
+	return nil
+}
+
+// Set records a flag value, which beats everything else.
+func (s *Source) Set(key, value string) { s.flags[key] = value }
+
+// Get returns the value of a non-secret setting.
+func (s *Source) Get(key string) string {
+	if v, ok := s.flags[key]; ok {
+		return expandHome(v)
+	}
+	if v := s.getenv(key); v != "" {
+		return expandHome(v)
+	}
+	if v, ok := s.file[key]; ok && v != "" {
+		return expandHome(v)
+	}
+	if st, ok := Lookup(key); ok {
+		return expandHome(st.Default)
+	}
+	return ""
+}
+
+// Secret returns a secret: the content of KEY_FILE (first line, which must be
+// private), else KEY from the environment, else KEY from the env file.
+// It never looks at flags. "" with a nil error means not configured.
+func (s *Source) Secret(key string) (string, error) {
+	if p := s.Get(key + "_FILE"); p != "" {
+		return ReadSecretFile(p)
+	}
+	if v := s.getenv(key); v != "" {
+		return v, nil
+	}
+	return s.file[key], nil
+}
+
+// ReadSecretFile reads a one-line secret from a private file, dropping the
+// trailing newline only.
+func ReadSecretFile(path string) (string, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return "", usererr.New(fmt.Errorf("secret file: %w", err), "check the *_FILE setting")
+	}
+	if err := CheckPrivate(path, st.Mode()); err != nil {
+		return "", err
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("secret file: %w", err)
+	}
+	return strings.TrimRight(string(b), "\r\n"), nil
+}
+
+// Require returns a user error naming every missing key, or nil.
+func (s *Source) Require(keys ...string) error {
+	var missing []string
+	for _, k := range keys {
+		st, _ := Lookup(k)
+		if st.Secret {
+			v, err := s.Secret(k)
+			if err != nil {
+				return err
+			}
+			if v == "" {
+				missing = append(missing, k+" (or "+k+"_FILE)")
+			}
+			continue
+		}
+		if s.Get(k) == "" {
+			missing = append(missing, k)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	sort.Strings(missing)
+	return usererr.New(fmt.Errorf("missing configuration: %s", strings.Join(missing, ", ")),
+		"set them in the environment or the env file (see README, Configuration)")
+}
+
+// List returns the comma-separated values of key, trimmed, without empties.
+func (s *Source) List(key string) []string {
+	var out []string
+	for _, v := range strings.Split(s.Get(key), ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func expandHome(v string) string {
+	if v == "~" || strings.HasPrefix(v, "~/") {
+		if h, err := os.UserHomeDir(); err == nil {
+			return h + v[1:]
+		}
+	}
+	return v
+}

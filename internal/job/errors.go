@@ -1,0 +1,14 @@
+// Package job runs the nightly fetch: download, archive, verify, relay,
+// deliver the passphrase, report, record and wipe, each stage resumable.
+package job
+
+import "errors"
+
+var (
+	// ErrNothingNew means the portal had no file we have not fetched before.
+	ErrNothingNew = errors.New("no new files on the portal")
+	// ErrLocked means another seftbot run holds the state directory.
+	ErrLocked = errors.New("another seftbot run is in progress")
+	// ErrMail means the passphrase or report mail could not be sent.
+	ErrMail = errors.New("mail delivery failed")
+)

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the Debian packages seftbot's demo and tests need, only when missing:
+# Chromium (the browser seftbot drives), Xvfb (headful tests), OpenSSH
+# (interop tests and the benchmark baseline) and 7-Zip (interop checks only).
+set -euo pipefail
+
+need=()
+have() { command -v "$1" >/dev/null 2>&1; }
+have chromium || have chromium-browser || need+=(chromium)
+have Xvfb || need+=(xvfb)
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
+have sftp || need+=(openssh-client)
+have 7z || have 7zz || need+=(7zip)
+
+[ ${#need[@]} -eq 0 ] && exit 0
+echo "install-deps: installing ${need[*]}" >&2
+if [ "$(id -u)" -ne 0 ]; then
+  if have sudo; then SUDO=sudo; else
+    echo "install-deps: need root to install: apt-get install ${need[*]}" >&2; exit 1
+  fi
+else SUDO=; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+if ! $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null; then
+  # Older Debian has p7zip-full instead of 7zip.
+  need=("${need[@]/#7zip/p7zip-full}")
+  $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi

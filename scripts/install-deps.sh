@@ -10,7 +10,9 @@ have chromium || have chromium-browser || need+=(chromium)
 have Xvfb || need+=(xvfb)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 have sftp || need+=(openssh-client)
-have 7z || have 7zz || need+=(7zip)
+# Both 7-Zip front ends the analysts may use: 7zip (7zz) and p7zip (7z).
+have 7zz || need+=(7zip)
+have 7z || need+=(p7zip-full)
 
 [ ${#need[@]} -eq 0 ] && exit 0
 echo "install-deps: installing ${need[*]}" >&2
@@ -21,8 +23,4 @@ if [ "$(id -u)" -ne 0 ]; then
 else SUDO=; fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
-if ! $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null; then
-  # Older Debian has p7zip-full instead of 7zip.
-  need=("${need[@]/#7zip/p7zip-full}")
-  $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-fi
+$SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

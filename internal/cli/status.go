@@ -1,24 +1,73 @@
 package cli
 
 import (
-	"errors"
+	"fmt"
+	"io"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/isaric/seftbot/internal/job"
 )
 
 // statusOptions holds the flags of seftbot status.
-type statusOptions struct{ *globalOptions }
+type statusOptions struct {
+	*globalOptions
+	runs int
+}
 
 func newStatusCmd(g *globalOptions) *cobra.Command {
 	o := &statusOptions{globalOptions: g}
-	return &cobra.Command{
-		Use:    "status",
-		Short:  "Show recent runs, pending cohort steps and staging warnings",
-		Hidden: true, // not built yet
-		RunE:   func(cmd *cobra.Command, args []string) error { return runStatus(cmd, o, args) },
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show recent runs, an unfinished run, and clear text left in staging",
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, _ []string) error { return runStatus(o) },
 	}
+	cmd.Flags().IntVar(&o.runs, "runs", 10, "how many recent runs to show")
+	return cmd
 }
 
-func runStatus(_ *cobra.Command, _ *statusOptions, _ []string) error {
-	return errors.New("seftbot status is not built yet")
+func runStatus(o *statusOptions) error {
+	stateDir, stagingDir := job.Dirs(o.src.Get("SEFTBOT_STATE_DIR"), o.src.Get("SEFTBOT_STAGING_DIR"))
+	st := job.State{Dir: stateDir}
+	w := o.stdout
+	recs, err := st.Records(o.runs)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "state: %s\n", stateDir)
+	if len(recs) == 0 {
+		fmt.Fprintln(w, "runs: none yet")
+	}
+	for _, r := range recs {
+		printRecord(w, r)
+	}
+	b, err := st.LoadBatch()
+	if err != nil {
+		return err
+	}
+	if b != nil {
+		fmt.Fprintf(w, "UNFINISHED run %s (started %s): done %v; the next `seftbot fetch` finishes it\n",
+			b.RunID, b.Started.Local().Format(time.DateTime), b.Done)
+	}
+	if n, bytes := (job.Staging{Dir: stagingDir}).Leftovers(); n > 0 {
+		fmt.Fprintf(w, "WARNING: %d clear-text file(s), %d bytes, in staging %s\n", n, bytes, stagingDir)
+		fmt.Fprintln(w, "  re-run `seftbot fetch` to relay them, or `seftbot clean` to wipe them")
+	}
+	return nil
+}
+
+func printRecord(w io.Writer, r job.Record) {
+	line := fmt.Sprintf("%s  %-11s files=%d bytes=%d", r.Started.Local().Format(time.DateTime), r.Outcome, r.Files, r.Bytes)
+	if r.RemotePath != "" {
+		line += " remote=" + r.RemotePath
+	}
+	if r.Outcome == "failed" {
+		line += fmt.Sprintf(" stage=%s error=%q", r.Stage, r.Error)
+	}
+	fmt.Fprintf(w, "%s  run=%s\n", line, r.RunID)
+	for _, n := range r.FileNames {
+		fmt.Fprintf(w, "    %s\n", n)
+	}
 }

@@ -1,0 +1,290 @@
+package job
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/gofrs/flock"
+
+	"github.com/isaric/seftbot/internal/usererr"
+)
+
+// Stage names, in the order a run goes through them. A pending batch
+// records the last stage it finished, so a re-run starts after it.
+const (
+	StageDownload   = "download"
+	StageCollect    = "collect"
+	StageArchive    = "archive"
+	StageRelay      = "relay"
+	StageWipe       = "wipe"
+	StagePassphrase = "passphrase"
+	StageReport     = "report"
+	StageRecord     = "record"
+)
+
+// File is one downloaded file in a batch. Names are as the portal gave them;
+// LocalName is the sanitised name on disk and in the archive.
+type File struct {
+	Name      string `json:"name"`
+	LocalName string `json:"local_name"`
+	Size      int64  `json:"size"`
+	SHA256    string `json:"sha256"`
+}
+
+// Batch is the work of one run that has not finished yet. It lives in
+// STATE/batch.json from the moment files are collected until the run is
+// recorded, and is what makes every stage resumable.
+type Batch struct {
+	Schema        int               `json:"schema"`
+	RunID         string            `json:"run_id"`
+	Started       time.Time         `json:"started"`
+	Done          []string          `json:"done"` // finished stages, in order
+	Files         []File            `json:"files"`
+	Archive       string            `json:"archive,omitempty"`        // local path of the encrypted archive
+	ArchiveName   string            `json:"archive_name,omitempty"`   // base name, as relayed
+	ArchiveSHA256 string            `json:"archive_sha256,omitempty"` // of the encrypted archive
+	ArchiveSize   int64             `json:"archive_size,omitempty"`
+	RemotePath    string            `json:"remote_path,omitempty"`
+	RelayCheck    string            `json:"relay_check,omitempty"`
+	Durations     map[string]string `json:"durations,omitempty"`
+}
+
+const batchSchema = 1
+
+func (b *Batch) done(stage string) bool {
+	for _, s := range b.Done {
+		if s == stage {
+			return true
+		}
+	}
+	return false
+}
+
+// Record is one finished (or failed) run, appended to STATE/runs.jsonl.
+type Record struct {
+	RunID      string            `json:"run_id"`
+	Started    time.Time         `json:"started"`
+	Finished   time.Time         `json:"finished"`
+	Outcome    string            `json:"outcome"` // ok, nothing-new, failed
+	Stage      string            `json:"stage,omitempty"`
+	Error      string            `json:"error,omitempty"`
+	Files      int               `json:"files"`
+	Bytes      int64             `json:"bytes"`
+	FileNames  []string          `json:"file_names,omitempty"`
+	Archive    string            `json:"archive,omitempty"`
+	RemotePath string            `json:"remote_path,omitempty"`
+	Durations  map[string]string `json:"durations,omitempty"`
+	DebugDir   string            `json:"debug_dir,omitempty"`
+}
+
+// State is seftbot's state directory.
+type State struct{ Dir string }
+
+func (s State) batchPath() string      { return filepath.Join(s.Dir, "batch.json") }
+func (s State) runsPath() string       { return filepath.Join(s.Dir, "runs.jsonl") }
+func (s State) passphrasePath() string { return filepath.Join(s.Dir, "pending-passphrase") }
+func (s State) outbox() string         { return filepath.Join(s.Dir, "outbox") }
+
+// Open creates the state directory, private, if needed.
+func Open(dir string) (State, error) {
+	if dir == "" {
+		return State{}, usererr.Errorf("set SEFTBOT_STATE_DIR", "no state directory configured")
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return State{}, fmt.Errorf("state directory: %w", err)
+	}
+	if err := checkPrivateDir(dir); err != nil {
+		return State{}, err
+	}
+	return State{Dir: dir}, nil
+}
+
+// Lock takes the one-run-at-a-time lock, or fails at once with ErrLocked.
+// The lock is released by the kernel if the process dies, so a kill -9
+// never leaves a stale lock behind.
+func (s State) Lock() (unlock func(), err error) {
+	l := flock.New(filepath.Join(s.Dir, "lock"))
+	ok, err := l.TryLock()
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", l.Path(), err)
+	}
+	if !ok {
+		return nil, usererr.New(fmt.Errorf("%w (lock %s)", ErrLocked, l.Path()),
+			"wait for it to finish; `seftbot status` shows the last runs")
+	}
+	return func() { _ = l.Unlock() }, nil
+}
+
+// LoadBatch returns the pending batch, or nil if there is none.
+func (s State) LoadBatch() (*Batch, error) {
+	b, err := os.ReadFile(s.batchPath())
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var bt Batch
+	if err := json.Unmarshal(b, &bt); err != nil {
+		return nil, usererr.New(fmt.Errorf("%s is corrupt: %w", s.batchPath(), err),
+			"inspect it; `seftbot clean --force` discards the pending batch")
+	}
+	if bt.Schema != batchSchema {
+		return nil, fmt.Errorf("%s: schema %d, this seftbot reads %d", s.batchPath(), bt.Schema, batchSchema)
+	}
+	return &bt, nil
+}
+
+// SaveBatch writes the batch crash-safely.
+func (s State) SaveBatch(b *Batch) error {
+	b.Schema = batchSchema
+	data, err := json.MarshalIndent(b, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(s.batchPath(), data, 0o600)
+}
+
+// ClearBatch forgets the pending batch once its run is recorded.
+func (s State) ClearBatch() error {
+	err := os.Remove(s.batchPath())
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err == nil {
+		err = syncDir(s.Dir)
+	}
+	return err
+}
+
+// AppendRecord adds a run record to runs.jsonl.
+func (s State) AppendRecord(r Record) error {
+	data, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(s.runsPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(append(data, '\n')); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// Records returns the last n run records, oldest first. A torn last line (a
+// crash mid-append) is skipped, not fatal.
+func (s State) Records(n int) ([]Record, error) {
+	data, err := os.ReadFile(s.runsPath())
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []Record
+	for _, line := range splitLines(data) {
+		var r Record
+		if json.Unmarshal(line, &r) == nil {
+			out = append(out, r)
+		}
+	}
+	if len(out) > n {
+		out = out[len(out)-n:]
+	}
+	return out, nil
+}
+
+func splitLines(b []byte) [][]byte {
+	var out [][]byte
+	for len(b) > 0 {
+		i := 0
+		for i < len(b) && b[i] != '\n' {
+			i++
+		}
+		if i > 0 {
+			out = append(out, b[:i])
+		}
+		if i == len(b) {
+			break
+		}
+		b = b[i+1:]
+	}
+	return out
+}
+
+// NewRunID names a run in logs, records and reports: UTC time plus randomness.
+func NewRunID(now time.Time) string {
+	var r [3]byte
+	_, _ = rand.Read(r[:])
+	return now.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(r[:])
+}
+
+// writeFileAtomic writes data to a temp file beside path, fsyncs it, renames
+// it over path and fsyncs the directory: a crash leaves old or new, never half.
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // no-op after the rename
+	if err := f.Chmod(mode); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	return syncDir(dir)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// Discard forgets an unfinished run: its batch, its archive and its kept
+// passphrase. Only `seftbot clean --force` does this.
+func (s State) Discard() error {
+	return errors.Join(
+		s.ClearBatch(),
+		os.RemoveAll(s.outbox()),
+		ignoreMissing(os.Remove(s.passphrasePath())),
+	)
+}
+
+func ignoreMissing(err error) error {
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,181 @@
+// Package notify sends the nightly job's two mails: the [secure] passphrase
+// mail to the analysts and the operator's report. It speaks SMTP submission
+// with mandatory STARTTLS (verified against system roots plus an optional CA
+// file) and AUTH, as NHSmail requires, through wneessen/go-mail; or, for
+// operators who send the passphrase themselves, writes it to a private file.
+package notify
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/mail"
+	"net/textproto"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	gomail "github.com/wneessen/go-mail"
+
+	"github.com/isaric/seftbot/internal/config"
+	"github.com/isaric/seftbot/internal/job"
+	"github.com/isaric/seftbot/internal/usererr"
+)
+
+// DefaultTimeout bounds connecting and each SMTP command.
+const DefaultTimeout = 30 * time.Second
+
+// Config is how to reach the submission server and whom to write to.
+type Config struct {
+	Host         string
+	Port         int
+	User         string
+	Password     string // never printed: see String and LogValue
+	CAFile       string // extra CA certificates (PEM) trusted besides the system roots
+	From         string
+	PassphraseTo []string
+	ReportTo     []string
+	Timeout      time.Duration // 0 means DefaultTimeout
+}
+
+// String describes the configuration without the password.
+func (c Config) String() string {
+	return fmt.Sprintf("smtp://%s@%s:%d (ca %q) from %s", c.User, c.Host, c.Port, c.CAFile, c.From)
+}
+
+// LogValue keeps the password out of structured logs.
+func (c Config) LogValue() slog.Value { return slog.StringValue(c.String()) }
+
+// FromSource reads the SEFTBOT_SMTP_* and recipient settings. The passphrase
+// recipients are required unless SEFTBOT_PASSPHRASE_DELIVERY is "file".
+func FromSource(src *config.Source) (Config, error) {
+	keys := []string{"SEFTBOT_SMTP_HOST", "SEFTBOT_SMTP_PORT", "SEFTBOT_SMTP_USER", "SEFTBOT_SMTP_PASSWORD",
+		"SEFTBOT_MAIL_FROM", "SEFTBOT_REPORT_TO"}
+	if src.Get("SEFTBOT_PASSPHRASE_DELIVERY") != "file" {
+		keys = append(keys, "SEFTBOT_PASSPHRASE_TO")
+	}
+	if err := src.Require(keys...); err != nil {
+		return Config{}, err
+	}
+	pw, err := src.Secret("SEFTBOT_SMTP_PASSWORD")
+	if err != nil {
+		return Config{}, err
+	}
+	c := Config{
+		Host:         src.Get("SEFTBOT_SMTP_HOST"),
+		User:         src.Get("SEFTBOT_SMTP_USER"),
+		Password:     pw,
+		CAFile:       src.Get("SEFTBOT_SMTP_CA_FILE"),
+		From:         src.Get("SEFTBOT_MAIL_FROM"),
+		PassphraseTo: src.List("SEFTBOT_PASSPHRASE_TO"),
+		ReportTo:     src.List("SEFTBOT_REPORT_TO"),
+	}
+	if c.Port, err = strconv.Atoi(src.Get("SEFTBOT_SMTP_PORT")); err != nil || c.Port < 1 || c.Port > 65535 {
+		return Config{}, usererr.Errorf("set SEFTBOT_SMTP_PORT to the submission port, usually 587",
+			fmt.Sprintf("SEFTBOT_SMTP_PORT %q is not a port number", src.Get("SEFTBOT_SMTP_PORT")))
+	}
+	for _, key := range []string{"SEFTBOT_MAIL_FROM", "SEFTBOT_PASSPHRASE_TO", "SEFTBOT_REPORT_TO"} {
+		for _, a := range src.List(key) {
+			if _, err := mail.ParseAddress(a); err != nil {
+				return Config{}, usererr.New(fmt.Errorf("%s: %q is not a mail address: %w", key, a, err),
+					"give plain addresses like name@nhs.net, comma-separated")
+			}
+		}
+	}
+	if _, err := c.tlsConfig(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// tlsConfig trusts the system roots plus CAFile, and verifies the host name.
+func (c Config) tlsConfig() (*tls.Config, error) {
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	if c.CAFile != "" {
+		pem, err := os.ReadFile(c.CAFile)
+		if err != nil {
+			return nil, usererr.New(fmt.Errorf("SEFTBOT_SMTP_CA_FILE: %w", err), "point SEFTBOT_SMTP_CA_FILE at a readable PEM file, or unset it")
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, usererr.Errorf("SEFTBOT_SMTP_CA_FILE must hold PEM \"CERTIFICATE\" blocks",
+				"SEFTBOT_SMTP_CA_FILE "+c.CAFile+" holds no certificate")
+		}
+	}
+	return &tls.Config{RootCAs: pool, ServerName: c.Host, MinVersion: tls.VersionTLS12}, nil
+}
+
+// send submits one plain-text mail. Every error wraps job.ErrMail; TLS and
+// AUTH failures are also user errors with a hint.
+func send(ctx context.Context, cfg Config, kind string, to []string, subject, body, messageID string) error {
+	fail := func(err error) error { return fmt.Errorf("%w: %s mail: %w", job.ErrMail, kind, err) }
+	if len(to) == 0 {
+		return usererr.New(fail(errors.New("no recipients")), "set SEFTBOT_PASSPHRASE_TO and SEFTBOT_REPORT_TO")
+	}
+	tlsCfg, err := cfg.tlsConfig()
+	if err != nil {
+		return fail(err)
+	}
+	timeout := cfg.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	client, err := gomail.NewClient(cfg.Host,
+		gomail.WithPort(cfg.Port),
+		gomail.WithTLSPolicy(gomail.TLSMandatory),
+		gomail.WithTLSConfig(tlsCfg),
+		gomail.WithOpportunisticSMTPAuth(gomail.SMTPAuthPlain, gomail.SMTPAuthLogin),
+		gomail.WithUsername(cfg.User),
+		gomail.WithPassword(cfg.Password),
+		gomail.WithTimeout(timeout),
+	)
+	if err != nil {
+		return usererr.New(fail(err), "check SEFTBOT_SMTP_HOST and SEFTBOT_SMTP_PORT")
+	}
+	m := gomail.NewMsg()
+	if err := m.From(cfg.From); err != nil {
+		return usererr.New(fail(err), "check SEFTBOT_MAIL_FROM")
+	}
+	if err := m.To(to...); err != nil {
+		return usererr.New(fail(err), "check the recipient settings")
+	}
+	m.Subject(subject)
+	m.SetDate()
+	m.SetMessageIDWithValue(messageID)
+	m.SetGenHeader("Auto-Submitted", "auto-generated") // RFC 3834: no auto-replies to a robot
+	m.SetBodyString(gomail.TypeTextPlain, body)
+
+	if err := client.DialAndSendWithContext(ctx, m); err != nil {
+		return classify(fail(err), cfg)
+	}
+	slog.Info("mail sent", "kind", kind, "recipients", len(to), "message_id", messageID)
+	return nil
+}
+
+// classify turns TLS and authentication failures into user errors.
+func classify(err error, cfg Config) error {
+	var (
+		cve  *tls.CertificateVerificationError
+		uae  x509.UnknownAuthorityError
+		he   x509.HostnameError
+		tpe  *textproto.Error
+		addr = fmt.Sprintf("%s:%d", cfg.Host, cfg.Port)
+	)
+	switch {
+	case errors.As(err, &cve), errors.As(err, &uae), errors.As(err, &he):
+		return usererr.New(err, "the SMTP server's certificate is not trusted: set SEFTBOT_SMTP_CA_FILE to its CA, and check SEFTBOT_SMTP_HOST matches the certificate")
+	case strings.Contains(err.Error(), "does not support STARTTLS"):
+		return usererr.New(err, addr+" offers no STARTTLS; seftbot never sends mail in clear: use the submission port (587) of a server that supports it")
+	case errors.As(err, &tpe) && (tpe.Code == 535 || tpe.Code == 534 || tpe.Code == 530),
+		errors.Is(err, gomail.ErrNoSupportedAuthDiscovered),
+		strings.Contains(err.Error(), "does not support SMTP AUTH"):
+		return usererr.New(err, "SMTP authentication failed: check SEFTBOT_SMTP_USER and SEFTBOT_SMTP_PASSWORD")
+	}
+	return err
+}

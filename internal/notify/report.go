@@ -1,0 +1,132 @@
+package notify
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/isaric/seftbot/internal/job"
+	"github.com/isaric/seftbot/internal/usererr"
+)
+
+// Report is what the operator hears after every run, good or bad. It has no
+// field for the passphrase on purpose.
+type Report struct {
+	RunID       string
+	Project     string
+	Started     time.Time
+	Files       int
+	Bytes       int64
+	ArchiveName string
+	RemotePath  string
+	Stages      []StageTime // in the order they ran
+	// Err is nil on success. On failure FailedStage names the stage and
+	// DebugBundle the path of the debug bundle, if one was written.
+	Err         error
+	FailedStage string
+	DebugBundle string
+	// Redact lists secrets (passwords, the passphrase) that must not appear
+	// in the mail; if one does, nothing is sent. They are never printed.
+	Redact []string
+}
+
+// StageTime is how long one stage took.
+type StageTime struct {
+	Name     string
+	Duration time.Duration
+}
+
+// SendReport mails the run's report to cfg.ReportTo.
+func SendReport(ctx context.Context, cfg Config, r Report) error {
+	subject, body, err := RenderReport(r)
+	if err != nil {
+		return err
+	}
+	id := "seftbot-report." + strings.ToLower(rand.Text()) + "@" + domainOf(cfg.From)
+	return send(ctx, cfg, "report", cfg.ReportTo, subject, body, id)
+}
+
+// RenderReport returns the report's subject and body, so it can also be
+// logged or printed when mail is not possible. It fails, wrapping
+// job.ErrMail, if any Redact string would appear in either.
+func RenderReport(r Report) (subject, body string, err error) {
+	run := "run " + r.RunID
+	if r.Project != "" {
+		run = r.Project + " " + run
+	}
+	if r.Err == nil {
+		subject = fmt.Sprintf("seftbot: OK %s: %d files, %s", run, r.Files, size(r.Bytes))
+	} else {
+		stage := r.FailedStage
+		if stage == "" {
+			stage = "unknown stage"
+		}
+		subject = fmt.Sprintf("seftbot: FAILED at %s %s", stage, run)
+	}
+
+	var b strings.Builder
+	line := func(k, v string) { fmt.Fprintf(&b, "%-14s %s\n", k+":", v) }
+	if r.Err == nil {
+		b.WriteString("The run finished: the archive is on the analysts' drop.\n\n")
+	} else {
+		b.WriteString("The run FAILED. The next `seftbot fetch` resumes it.\n\n")
+		line("Failed stage", r.FailedStage)
+		line("Error", r.Err.Error())
+		if h := usererr.Hint(r.Err); h != "" {
+			line("Hint", h)
+		}
+		if r.DebugBundle != "" {
+			line("Debug bundle", r.DebugBundle)
+		}
+		b.WriteString("\n")
+	}
+	line("Run", r.RunID)
+	if r.Project != "" {
+		line("Project", r.Project)
+	}
+	if !r.Started.IsZero() {
+		line("Started", r.Started.UTC().Format(time.RFC3339))
+	}
+	line("Files", fmt.Sprint(r.Files))
+	line("Bytes", fmt.Sprintf("%d (%s)", r.Bytes, size(r.Bytes)))
+	if r.ArchiveName != "" {
+		line("Archive", r.ArchiveName)
+	}
+	if r.RemotePath != "" {
+		line("Remote path", r.RemotePath)
+	}
+	if len(r.Stages) > 0 {
+		b.WriteString("\nStage durations:\n")
+		var total time.Duration
+		for _, s := range r.Stages {
+			fmt.Fprintf(&b, "  %-12s %s\n", s.Name, s.Duration.Round(time.Millisecond))
+			total += s.Duration
+		}
+		fmt.Fprintf(&b, "  %-12s %s\n", "total", total.Round(time.Millisecond))
+	}
+	b.WriteString("\n-- \nseftbot\n")
+	body = b.String()
+
+	for i, secret := range r.Redact {
+		if secret != "" && (strings.Contains(body, secret) || strings.Contains(subject, secret)) {
+			return "", "", fmt.Errorf("%w: report not sent: it would contain secret #%d of Report.Redact", job.ErrMail, i+1)
+		}
+	}
+	return subject, body, nil
+}
+
+// size is a byte count for people.
+func size(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

@@ -1,0 +1,7 @@
+//go:build !linux
+
+package sftpdrop
+
+import "github.com/pkg/sftp"
+
+func statvfs(string) (*sftp.StatVFS, error) { return nil, sftp.ErrSSHFxOpUnsupported }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/isaric/seftbot/internal/archive"
 	"github.com/isaric/seftbot/internal/job"
+	"github.com/isaric/seftbot/internal/notify"
 	"github.com/isaric/seftbot/internal/portal"
 	"github.com/isaric/seftbot/internal/relay"
 	"github.com/isaric/seftbot/internal/usererr"
@@ -41,7 +42,7 @@ var exitTable = []struct {
 	{archive.ErrVerify, ExitVerify},
 	{portal.ErrPortal, ExitPortal},
 	{relay.ErrRelay, ExitRelay},
-	{job.ErrMail, ExitMail},
+	{notify.ErrMail, ExitMail},
 }
 
 // exitCode maps err to the process exit code. Unlisted user errors are

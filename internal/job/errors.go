@@ -9,6 +9,4 @@ var (
 	ErrNothingNew = errors.New("no new files on the portal")
 	// ErrLocked means another seftbot run holds the state directory.
 	ErrLocked = errors.New("another seftbot run is in progress")
-	// ErrMail means the passphrase or report mail could not be sent.
-	ErrMail = errors.New("mail delivery failed")
 )

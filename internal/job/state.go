@@ -12,6 +12,7 @@ import (
 
 	"github.com/gofrs/flock"
 
+	"github.com/isaric/seftbot/internal/notify"
 	"github.com/isaric/seftbot/internal/usererr"
 )
 
@@ -41,18 +42,18 @@ type File struct {
 // STATE/batch.json from the moment files are collected until the run is
 // recorded, and is what makes every stage resumable.
 type Batch struct {
-	Schema        int               `json:"schema"`
-	RunID         string            `json:"run_id"`
-	Started       time.Time         `json:"started"`
-	Done          []string          `json:"done"` // finished stages, in order
-	Files         []File            `json:"files"`
-	Archive       string            `json:"archive,omitempty"`        // local path of the encrypted archive
-	ArchiveName   string            `json:"archive_name,omitempty"`   // base name, as relayed
-	ArchiveSHA256 string            `json:"archive_sha256,omitempty"` // of the encrypted archive
-	ArchiveSize   int64             `json:"archive_size,omitempty"`
-	RemotePath    string            `json:"remote_path,omitempty"`
-	RelayCheck    string            `json:"relay_check,omitempty"`
-	Durations     map[string]string `json:"durations,omitempty"`
+	Schema        int                `json:"schema"`
+	RunID         string             `json:"run_id"`
+	Started       time.Time          `json:"started"`
+	Done          []string           `json:"done"` // finished stages, in order
+	Files         []File             `json:"files"`
+	Archive       string             `json:"archive,omitempty"`        // local path of the encrypted archive
+	ArchiveName   string             `json:"archive_name,omitempty"`   // base name, as relayed
+	ArchiveSHA256 string             `json:"archive_sha256,omitempty"` // of the encrypted archive
+	ArchiveSize   int64              `json:"archive_size,omitempty"`
+	RemotePath    string             `json:"remote_path,omitempty"`
+	RelayCheck    string             `json:"relay_check,omitempty"`
+	Stages        []notify.StageTime `json:"stages,omitempty"` // finished stages and their durations
 }
 
 const batchSchema = 1
@@ -68,19 +69,19 @@ func (b *Batch) done(stage string) bool {
 
 // Record is one finished (or failed) run, appended to STATE/runs.jsonl.
 type Record struct {
-	RunID      string            `json:"run_id"`
-	Started    time.Time         `json:"started"`
-	Finished   time.Time         `json:"finished"`
-	Outcome    string            `json:"outcome"` // ok, nothing-new, failed
-	Stage      string            `json:"stage,omitempty"`
-	Error      string            `json:"error,omitempty"`
-	Files      int               `json:"files"`
-	Bytes      int64             `json:"bytes"`
-	FileNames  []string          `json:"file_names,omitempty"`
-	Archive    string            `json:"archive,omitempty"`
-	RemotePath string            `json:"remote_path,omitempty"`
-	Durations  map[string]string `json:"durations,omitempty"`
-	DebugDir   string            `json:"debug_dir,omitempty"`
+	RunID      string             `json:"run_id"`
+	Started    time.Time          `json:"started"`
+	Finished   time.Time          `json:"finished"`
+	Outcome    string             `json:"outcome"` // ok, nothing-new, failed
+	Stage      string             `json:"stage,omitempty"`
+	Error      string             `json:"error,omitempty"`
+	Files      int                `json:"files"`
+	Bytes      int64              `json:"bytes"`
+	FileNames  []string           `json:"file_names,omitempty"`
+	Archive    string             `json:"archive,omitempty"`
+	RemotePath string             `json:"remote_path,omitempty"`
+	Stages     []notify.StageTime `json:"stages,omitempty"`
+	DebugDir   string             `json:"debug_dir,omitempty"`
 }
 
 // State is seftbot's state directory.

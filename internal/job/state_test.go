@@ -110,7 +110,10 @@ func TestBatchRoundTripAndRecords(t *testing.T) {
 }
 
 func TestCorruptBatchIsAUserError(t *testing.T) {
-	st, _ := Open(filepath.Join(t.TempDir(), "state"))
+	st, err := Open(filepath.Join(t.TempDir(), "state"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	os.WriteFile(st.batchPath(), []byte("{not json"), 0o600)
 	if _, err := st.LoadBatch(); err == nil {
 		t.Fatal("corrupt batch accepted")

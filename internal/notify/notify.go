@@ -22,9 +22,12 @@ import (
 	gomail "github.com/wneessen/go-mail"
 
 	"github.com/isaric/seftbot/internal/config"
-	"github.com/isaric/seftbot/internal/job"
 	"github.com/isaric/seftbot/internal/usererr"
 )
+
+// ErrMail means the passphrase or report mail could not be sent (or the
+// passphrase file written); the CLI maps it to its own exit code.
+var ErrMail = errors.New("mail delivery failed")
 
 // DefaultTimeout bounds connecting and each SMTP command.
 const DefaultTimeout = 30 * time.Second
@@ -111,10 +114,10 @@ func (c Config) tlsConfig() (*tls.Config, error) {
 	return &tls.Config{RootCAs: pool, ServerName: c.Host, MinVersion: tls.VersionTLS12}, nil
 }
 
-// send submits one plain-text mail. Every error wraps job.ErrMail; TLS and
+// send submits one plain-text mail. Every error wraps ErrMail; TLS and
 // AUTH failures are also user errors with a hint.
 func send(ctx context.Context, cfg Config, kind string, to []string, subject, body, messageID string) error {
-	fail := func(err error) error { return fmt.Errorf("%w: %s mail: %w", job.ErrMail, kind, err) }
+	fail := func(err error) error { return fmt.Errorf("%w: %s mail: %w", ErrMail, kind, err) }
 	if len(to) == 0 {
 		return usererr.New(fail(errors.New("no recipients")), "set SEFTBOT_PASSPHRASE_TO and SEFTBOT_REPORT_TO")
 	}

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/isaric/seftbot/internal/config"
-	"github.com/isaric/seftbot/internal/job"
 	"github.com/isaric/seftbot/internal/notify"
 	"github.com/isaric/seftbot/internal/sim/mailsink"
 	"github.com/isaric/seftbot/internal/sim/mailsink/mailsinktest"
@@ -150,7 +149,7 @@ func TestReportRedactRefuses(t *testing.T) {
 	r.Err = fmt.Errorf("7z said: wrong password %s", mailIn.Passphrase) // a bug upstream
 	r.Redact = []string{"", mailIn.Passphrase}
 	err := notify.SendReport(context.Background(), cfgFor(s), r)
-	if !errors.Is(err, job.ErrMail) || strings.Contains(err.Error(), mailIn.Passphrase) {
+	if !errors.Is(err, notify.ErrMail) || strings.Contains(err.Error(), mailIn.Passphrase) {
 		t.Fatalf("err = %v: want ErrMail without the secret", err)
 	}
 	if ms := messages(t, s); len(ms) != 0 {
@@ -158,7 +157,7 @@ func TestReportRedactRefuses(t *testing.T) {
 	}
 }
 
-// mustFail checks a failed send: it wraps job.ErrMail, is (or is not) a
+// mustFail checks a failed send: it wraps notify.ErrMail, is (or is not) a
 // user error, and nothing reached the sink.
 func mustFail(t *testing.T, s *mailsinktest.Sink, err error, user bool, hint string) {
 	t.Helper()
@@ -166,8 +165,8 @@ func mustFail(t *testing.T, s *mailsinktest.Sink, err error, user bool, hint str
 		t.Fatal("send succeeded")
 	}
 	t.Logf("err: %v; hint: %s", err, usererr.Hint(err))
-	if !errors.Is(err, job.ErrMail) {
-		t.Errorf("err does not wrap job.ErrMail: %v", err)
+	if !errors.Is(err, notify.ErrMail) {
+		t.Errorf("err does not wrap notify.ErrMail: %v", err)
 	}
 	if usererr.Is(err) != user || !strings.Contains(usererr.Hint(err), hint) {
 		t.Errorf("err = %v, hint %q: want user error %v with hint containing %q", err, usererr.Hint(err), user, hint)
@@ -273,7 +272,7 @@ func TestWritePassphraseFile(t *testing.T) {
 	}
 	other := mailIn
 	other.Passphrase = "another-one"
-	if err := notify.WritePassphraseFile(p, other); !errors.Is(err, job.ErrMail) {
+	if err := notify.WritePassphraseFile(p, other); !errors.Is(err, notify.ErrMail) {
 		t.Fatalf("overwrite with other text: err = %v", err)
 	}
 	if b2, _ := os.ReadFile(p); string(b2) != string(b) {

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"unicode"
 
-	"github.com/isaric/seftbot/internal/job"
 	"github.com/isaric/seftbot/internal/usererr"
 )
 
@@ -36,7 +35,7 @@ const PassphraseLinePrefix = "Passphrase: "
 func SendPassphrase(ctx context.Context, cfg Config, p PassphraseMail) error {
 	subject, body, err := renderPassphrase(p)
 	if err != nil {
-		return fmt.Errorf("%w: %w", job.ErrMail, err)
+		return fmt.Errorf("%w: %w", ErrMail, err)
 	}
 	id := "seftbot-passphrase." + p.ArchiveSHA256[:32] + "@" + domainOf(cfg.From)
 	return send(ctx, cfg, "passphrase", cfg.PassphraseTo, subject, body, id)
@@ -51,10 +50,10 @@ func SendPassphrase(ctx context.Context, cfg Config, p PassphraseMail) error {
 func WritePassphraseFile(path string, p PassphraseMail) error {
 	subject, body, err := renderPassphrase(p)
 	if err != nil {
-		return fmt.Errorf("%w: %w", job.ErrMail, err)
+		return fmt.Errorf("%w: %w", ErrMail, err)
 	}
 	text := []byte("Subject: " + subject + "\n\n" + body)
-	fail := func(err error) error { return fmt.Errorf("%w: passphrase file: %w", job.ErrMail, err) }
+	fail := func(err error) error { return fmt.Errorf("%w: passphrase file: %w", ErrMail, err) }
 
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".passphrase-*") // O_CREATE|O_EXCL, 0600
 	if err != nil {

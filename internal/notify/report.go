@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/isaric/seftbot/internal/job"
 	"github.com/isaric/seftbot/internal/usererr"
 )
 
@@ -50,7 +49,7 @@ func SendReport(ctx context.Context, cfg Config, r Report) error {
 
 // RenderReport returns the report's subject and body, so it can also be
 // logged or printed when mail is not possible. It fails, wrapping
-// job.ErrMail, if any Redact string would appear in either.
+// ErrMail, if any Redact string would appear in either.
 func RenderReport(r Report) (subject, body string, err error) {
 	run := "run " + r.RunID
 	if r.Project != "" {
@@ -111,7 +110,7 @@ func RenderReport(r Report) (subject, body string, err error) {
 
 	for i, secret := range r.Redact {
 		if secret != "" && (strings.Contains(body, secret) || strings.Contains(subject, secret)) {
-			return "", "", fmt.Errorf("%w: report not sent: it would contain secret #%d of Report.Redact", job.ErrMail, i+1)
+			return "", "", fmt.Errorf("%w: report not sent: it would contain secret #%d of Report.Redact", ErrMail, i+1)
 		}
 	}
 	return subject, body, nil

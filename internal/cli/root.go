@@ -98,6 +98,10 @@ func newRootCmd(g *globalOptions) *cobra.Command {
 	f.StringVar(&g.envFile, "env-file", "", "env file with settings and secrets (default ./.env if present; must be mode 0600)")
 	f.StringVar(&g.logFormat, "log-format", "", "log format: text or json (default text on a TTY, json otherwise)")
 	f.BoolVar(&g.debug, "debug", false, "debug logging; keep a debug bundle for every portal step")
+	// A runnable root checks its arguments, so an unknown verb is a user
+	// error (exit 2) rather than help and exit 0.
+	root.Args = cobra.NoArgs
+	root.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
 	root.AddCommand(
 		newVersionCmd(g),
 		newDownloadCmd(g),
@@ -110,7 +114,24 @@ func newRootCmd(g *globalOptions) *cobra.Command {
 		newCleanCmd(g),
 		newDoctorCmd(g),
 	)
+	wrapArgs(root)
 	return root
+}
+
+// wrapArgs makes every argument-count error a user error with a hint:
+// cobra reports them as plain errors, which would read as bugs.
+func wrapArgs(c *cobra.Command) {
+	if check := c.Args; check != nil {
+		c.Args = func(cmd *cobra.Command, args []string) error {
+			if err := check(cmd, args); err != nil {
+				return usererr.New(err, "see "+cmd.CommandPath()+" --help")
+			}
+			return nil
+		}
+	}
+	for _, sub := range c.Commands() {
+		wrapArgs(sub)
+	}
 }
 
 // setup resolves configuration and logging once, before any verb.

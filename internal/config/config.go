@@ -67,6 +67,7 @@ var Settings = []Setting{
 	{Key: "SEFTBOT_PASSPHRASE", Secret: true, Help: "archive passphrase supplied by the operator (default: generated per archive)"},
 	{Key: "SEFTBOT_ARCHIVE_METHOD", Default: "deflate", Help: "7z compression: deflate, lzma2 or copy"},
 	{Key: "SEFTBOT_COHORT_HEADER_FILE", Help: "file holding the exact 24-column header row NHS England gave you; empty = built-in reconstruction"},
+	{Key: "SEFTBOT_COHORT_CONFIRM_AT", Default: "09:00", Help: "HH:MM Europe/London on the day after a cohort upload when, with no error notice recorded, it counts as confirmed"},
 	{Key: "SEFTBOT_LOG_FORMAT", Help: "text or json; default text on a TTY, json otherwise"},
 }
 

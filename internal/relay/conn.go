@@ -117,6 +117,7 @@ type hostKeyCheck struct {
 	callback ssh.HostKeyCallback
 	algos    []string // HostKeyAlgorithms for the handshake
 	source   string   // where the trusted key came from, for messages
+	known    int      // keys known_hosts holds for this host (0 with a pin)
 }
 
 // newHostKeyCheck builds the callback from the pin or the known_hosts file.
@@ -173,6 +174,7 @@ func newHostKeyCheck(cfg *Config) (*hostKeyCheck, error) {
 	}
 	var ke *knownhosts.KeyError
 	if err := cb(hk.addr(), &net.TCPAddr{IP: net.IPv4zero, Port: cfg.Port}, ps.PublicKey()); errors.As(err, &ke) {
+		hk.known = len(ke.Want)
 		for _, k := range ke.Want {
 			hk.algos = append(hk.algos, algorithmsFor(k.Key.Type())...)
 		}

@@ -1,0 +1,77 @@
+// Command seftsim runs the simulated SEFT portal, SFTP drop and SMTP server
+// that seftbot is tested against. It only parses flags; internal/sim does
+// the work. See docs/seftsim.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/isaric/seftbot/internal/sim"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	var o sim.Options
+	var debug bool
+	fs := flag.NewFlagSet("seftsim", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.Dir, "dir", "", "directory for everything seftsim writes (required)")
+	fs.IntVar(&o.Files, "files", sim.DefaultFiles, "files in the first batch")
+	fs.Int64Var(&o.FileSize, "file-size", sim.DefaultFileSize, "mean file size in bytes (each file varies by up to 25%)")
+	fs.Int64Var(&o.Seed, "seed", 1, "seed of file content, sizes and faults")
+	fs.StringVar(&o.ProjectID, "project-id", sim.DefaultProjectID, "NHS England project ID")
+	fs.StringVar(&o.Markup, "markup", "v1", "portal markup: v1 or v2")
+	fs.BoolVar(&o.HostileNames, "hostile-names", false, "also offer files with hostile names (../x.csv, a/b.csv, ...)")
+	fs.BoolVar(&o.BenchDirect, "bench-direct", false, "enable GET /download/direct/<id> without a token (benchmarks only)")
+	fs.BoolVar(&o.HTTP, "http", false, "serve the portal over plain HTTP (debugging only)")
+	fs.IntVar(&o.PageSize, "page-size", sim.DefaultPageSize, "files per listing page")
+	fs.DurationVar(&o.SessionIdle, "session-idle", sim.DefaultSessionIdle, "idle session expiry")
+	fs.DurationVar(&o.Retention, "retention", sim.DefaultRetention, "files older than this disappear")
+	fs.StringVar(&o.HeaderFile, "header-file", "", "cohort header template (default: the built-in reconstruction)")
+	fs.StringVar(&o.UploadPasswordFile, "upload-password-file", "", "file holding the upload password (default: random)")
+	fs.StringVar(&o.DownloadPasswordFile, "download-password-file", "", "file holding the download password (default: random)")
+	fs.StringVar(&o.SMTPPasswordFile, "smtp-password-file", "", "file holding the SMTP password (default: random)")
+	fs.DurationVar(&o.Faults.Latency, "latency", 0, "fault: added to every portal response")
+	fs.Float64Var(&o.Faults.ErrorRate, "error-rate", 0, "fault: share of portal requests answered 500")
+	fs.Float64Var(&o.Faults.TruncateRate, "truncate-rate", 0, "fault: share of downloads cut mid-body")
+	fs.IntVar(&o.Faults.ExpireAfter, "expire-after", 0, "fault: sessions expire after K more portal requests (once)")
+	fs.BoolVar(&o.Faults.Maintenance, "maintenance", false, "fault: every portal page is a 503")
+	fs.DurationVar(&o.Faults.SlowLogin, "slow-login", 0, "fault: delay on every login POST")
+	fs.Int64Var(&o.Faults.SFTPDropAfter, "sftp-drop-after", 0, "fault: cut the next SFTP upload after N bytes (once)")
+	fs.BoolVar(&o.Faults.SFTPNoOverwrite, "sftp-no-overwrite", false, "fault: renames onto an existing name fail")
+	fs.BoolVar(&o.Faults.SMTPDown, "smtp-down", false, "fault: the SMTP server refuses connections")
+	fs.BoolVar(&debug, "debug", false, "debug logging")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "seftsim: unexpected argument %q (all settings are flags; see seftsim -h)\n", fs.Arg(0))
+		return 2
+	}
+	level := slog.LevelInfo
+	if debug {
+		level = slog.LevelDebug
+	}
+	o.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	if err := sim.Run(ctx, o, stdout); err != nil {
+		fmt.Fprintf(stderr, "seftsim: %v\n", err)
+		return 1
+	}
+	return 0
+}

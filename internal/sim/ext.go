@@ -1,0 +1,188 @@
+package sim
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/isaric/seftbot/internal/sim/mailsink"
+	"github.com/isaric/seftbot/internal/sim/sftpdrop"
+)
+
+// externals are the analysts' SFTP drop and the NHSmail stand-in. Every
+// method is safe on a nil *externals, so a half-started Sim can be closed.
+type externals struct {
+	sftp     *sftpdrop.Server
+	mail     *mailsink.Server
+	smtpPass string
+
+	mu  sync.Mutex
+	seq int // notices mailed, for unique Message-IDs
+}
+
+// startExternals makes the drop's host key, the one authorised client key
+// (DIR/client_ed25519, 0600) and DIR/known_hosts, then starts the drop and
+// the mail sink, whose STARTTLS certificate comes from seftsim's CA.
+func (s *Sim) startExternals() (_ *externals, err error) {
+	e := &externals{}
+	defer func() {
+		if err != nil {
+			e.close()
+		}
+	}()
+	if e.smtpPass, err = passwordFrom(s.opts.SMTPPasswordFile); err != nil {
+		return nil, err
+	}
+	_, hostPriv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	hostKey, err := ssh.NewSignerFromKey(hostPriv)
+	if err != nil {
+		return nil, err
+	}
+	clientPub, clientPriv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	block, err := ssh.MarshalPrivateKey(clientPriv, "seftsim client")
+	if err != nil {
+		return nil, err
+	}
+	keyFile := filepath.Join(s.dir, "client_ed25519")
+	if err := writeFileAtomic(keyFile, pem.EncodeToMemory(block), 0o600); err != nil {
+		return nil, err
+	}
+	authorized, err := ssh.NewPublicKey(clientPub)
+	if err != nil {
+		return nil, err
+	}
+	if err := writeFileAtomic(keyFile+".pub", ssh.MarshalAuthorizedKey(authorized), 0o644); err != nil {
+		return nil, err
+	}
+	e.sftp, err = sftpdrop.Start(sftpdrop.Options{
+		Root:          filepath.Join(s.dir, "sftp"),
+		HostKey:       hostKey,
+		User:          SFTPUser,
+		AuthorizedKey: authorized,
+		EventLog:      filepath.Join(s.dir, "sftp-events.jsonl"),
+		RoutedLog:     filepath.Join(s.dir, "sftp-routed.jsonl"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	line := knownhosts.Line([]string{knownhosts.Normalize(e.sftp.Addr())}, hostKey.PublicKey())
+	if err := writeFileAtomic(filepath.Join(s.dir, "known_hosts"), []byte(line+"\n"), 0o644); err != nil {
+		return nil, err
+	}
+	e.mail, err = mailsink.Start(mailsink.Options{
+		Dir:      filepath.Join(s.dir, "mail"),
+		TLS:      s.pki.serverTLS(),
+		User:     SMTPUser,
+		Password: e.smtpPass,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// applyExternalFaults passes the SFTP and SMTP faults on.
+func (s *Sim) applyExternalFaults(f Faults) {
+	if s.ext == nil {
+		return
+	}
+	if s.ext.sftp != nil {
+		s.ext.sftp.SetFaults(sftpdrop.Faults{DropAfter: f.SFTPDropAfter, NoOverwrite: f.SFTPNoOverwrite})
+	}
+	if s.ext.mail != nil {
+		s.ext.mail.SetDown(f.SMTPDown)
+	}
+}
+
+// readFaults shows the drop's own view of its faults: the one-shot drop
+// reads 0 once it has fired.
+func (e *externals) readFaults(f *Faults) {
+	if e == nil || e.sftp == nil {
+		return
+	}
+	sf := e.sftp.Faults()
+	f.SFTPDropAfter, f.SFTPNoOverwrite = sf.DropAfter, sf.NoOverwrite
+}
+
+func (e *externals) close() error {
+	if e == nil {
+		return nil
+	}
+	var errs []error
+	if e.sftp != nil {
+		errs = append(errs, e.sftp.Close())
+	}
+	if e.mail != nil {
+		errs = append(errs, e.mail.Close())
+	}
+	return errors.Join(errs...)
+}
+
+func (e *externals) sftpAddr() string {
+	if e == nil || e.sftp == nil {
+		return ""
+	}
+	return e.sftp.Addr()
+}
+
+func (e *externals) smtpAddr() string {
+	if e == nil || e.mail == nil {
+		return ""
+	}
+	return e.mail.Addr()
+}
+
+func (e *externals) smtpPassword() string {
+	if e == nil {
+		return ""
+	}
+	return e.smtpPass
+}
+
+// deliverNotice writes a due notice straight into the mail sink, like mail
+// that arrives overnight: it does not depend on the SMTP fault.
+func (e *externals) deliverNotice(n notice) error {
+	if e == nil || e.mail == nil {
+		return errors.New("mail sink not running")
+	}
+	e.mu.Lock()
+	e.seq++
+	seq := e.seq
+	e.mu.Unlock()
+	return e.mail.Deliver(noticeFrom, []string{ReportTo}, noticeMessage(n.due, seq))
+}
+
+// notice is the "next morning" mail owed for a broken upload.
+type notice struct {
+	due    time.Time
+	upload int // index into Sim.uploads
+}
+
+// noticeMessage is the unhelpful mail the real portal sends about a broken
+// file: it never says what was wrong.
+func noticeMessage(at time.Time, seq int) []byte {
+	var b strings.Builder
+	fmt.Fprintf(&b, "From: SEFT <%s>\r\n", noticeFrom)
+	fmt.Fprintf(&b, "To: %s\r\n", ReportTo)
+	b.WriteString("Subject: SEFT file processing\r\n")
+	fmt.Fprintf(&b, "Date: %s\r\n", at.Format(time.RFC1123Z))
+	fmt.Fprintf(&b, "Message-ID: <seftsim-notice-%d-%d@nhs.example>\r\n", at.Unix(), seq)
+	b.WriteString("MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n")
+	b.WriteString("There was a problem processing your file.\r\n")
+	return []byte(b.String())
+}

@@ -1,0 +1,486 @@
+package portal
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	_ "embed"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/input"
+	"github.com/chromedp/cdproto/inspector"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+
+	"github.com/isaric/seftbot/internal/usererr"
+)
+
+//go:embed page.js
+var pageJS string
+
+// chromiumCandidates are tried in order when no path is configured.
+var chromiumCandidates = []string{"/usr/bin/chromium", "chromium-browser", "google-chrome"}
+
+// findChromium returns the configured browser, or the first candidate found.
+func findChromium(configured string) (string, error) {
+	if configured != "" {
+		p, err := exec.LookPath(configured)
+		if err != nil {
+			return "", usererr.New(fmt.Errorf("chromium %q: %w", configured, err), "check SEFTBOT_CHROMIUM")
+		}
+		return p, nil
+	}
+	for _, c := range chromiumCandidates {
+		if p, err := exec.LookPath(c); err == nil {
+			return p, nil
+		}
+	}
+	return "", usererr.Errorf("install it: apt-get install chromium (or set SEFTBOT_CHROMIUM)",
+		"no Chromium found (tried "+strings.Join(chromiumCandidates, ", ")+")")
+}
+
+// hasDisplay reports whether a visible window could open.
+func hasDisplay() bool { return os.Getenv("DISPLAY") != "" || os.Getenv("WAYLAND_DISPLAY") != "" }
+
+// trustedPins checks the portal's certificate from Go before Chromium sees it,
+// and returns the SPKI pin Chromium must trust. With a pin, the live leaf must
+// carry that key; with a CA file, the chain must verify against it (the pin is
+// then derived from the verified leaf). With neither, Chromium's own trust
+// store decides and no pin is passed.
+func trustedPins(ctx context.Context, o *Options) (string, error) {
+	u, _ := url.Parse(o.URL)
+	if u.Scheme != "https" || (o.SPKIPin == "" && o.CAFile == "") {
+		return o.SPKIPin, nil
+	}
+	host := u.Host
+	if u.Port() == "" {
+		host = net.JoinHostPort(u.Hostname(), "443")
+	}
+	cfg := &tls.Config{ServerName: u.Hostname(), MinVersion: tls.VersionTLS12}
+	if o.CAFile != "" {
+		pem, err := os.ReadFile(o.CAFile)
+		if err != nil {
+			return "", usererr.New(fmt.Errorf("portal CA file: %w", err), "check SEFTBOT_PORTAL_CA_FILE")
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return "", usererr.Errorf("check SEFTBOT_PORTAL_CA_FILE", "portal CA file "+o.CAFile+" holds no PEM certificate")
+		}
+		cfg.RootCAs = pool
+	} else {
+		// Only the pin vouches for the server; it is checked below.
+		cfg.InsecureSkipVerify = true
+	}
+	dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	conn, err := (&tls.Dialer{Config: cfg}).DialContext(dctx, "tcp", host)
+	if err != nil {
+		return "", fmt.Errorf("%w: TLS check of %s: %w", ErrPortal, host, err)
+	}
+	defer conn.Close()
+	leaf := conn.(*tls.Conn).ConnectionState().PeerCertificates[0]
+	sum := sha256.Sum256(leaf.RawSubjectPublicKeyInfo)
+	live := base64.StdEncoding.EncodeToString(sum[:])
+	if o.SPKIPin != "" && o.SPKIPin != live {
+		return "", fmt.Errorf("%w: the portal's certificate key does not match SEFTBOT_PORTAL_SPKI_PIN (got %s)", ErrPortal, live)
+	}
+	return live, nil
+}
+
+// browserRun is one Chromium for one run, shared by every tab.
+type browserRun struct {
+	o           *Options
+	allocCancel context.CancelFunc
+	root        context.Context // the first tab; the browser lives as long as it
+	rootCancel  context.CancelFunc
+	hub         *downloadHub
+	closeOnce   sync.Once
+	stopWatch   func() bool // unregisters the close-on-cancel of the caller's context
+}
+
+// startBrowser launches Chromium with a fresh temporary profile (chromedp
+// creates it and removes it when the allocator ends, and kills any leftover
+// child that still uses it). downloadDir may be "" for runs that download
+// nothing.
+func startBrowser(ctx context.Context, o *Options, downloadDir string) (*browserRun, error) {
+	execPath, err := findChromium(o.ChromiumPath)
+	if err != nil {
+		return nil, err
+	}
+	if o.Headful && !hasDisplay() {
+		return nil, usererr.Errorf("run it under a display, e.g. xvfb-run seftbot ..., or drop --headful",
+			"--headful needs a display, but neither DISPLAY nor WAYLAND_DISPLAY is set")
+	}
+	sweepStaleProfiles(o.Log)
+	pin, err := trustedPins(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(execPath),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("no-first-run", true),
+		// The sandbox cannot work as root; everywhere else it stays on.
+		chromedp.Flag("no-sandbox", os.Geteuid() == 0),
+		chromedp.WindowSize(1280, 1024),
+	)
+	if pin != "" {
+		opts = append(opts, chromedp.Flag("ignore-certificate-errors-spki-list", pin))
+	}
+	if o.Headful {
+		opts = append(opts, chromedp.VisibleWindow)
+	}
+	allocCtx, allocCancel := chromedp.NewExecAllocator(context.WithoutCancel(ctx), opts...)
+	b := &browserRun{o: o, allocCancel: allocCancel, hub: newDownloadHub()}
+	b.root, b.rootCancel = chromedp.NewContext(allocCtx)
+	// Cancelling the caller's context (SIGINT, SIGTERM) ends the browser.
+	b.stopWatch = context.AfterFunc(ctx, b.close)
+	ok := false
+	defer func() {
+		if !ok {
+			b.close()
+		}
+	}()
+	sctx, cancel := context.WithTimeout(b.root, 60*time.Second)
+	defer cancel()
+	// The first Do binds the browser to b.root, never to the timeout.
+	if err := chromedp.Do(b.root); err != nil {
+		return nil, fmt.Errorf("%w: start chromium: %w", ErrPortal, err)
+	}
+	if err := chromedp.ListenBrowser(b.root, b.hub.handle); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrPortal, err)
+	}
+	if downloadDir != "" {
+		if _, err := chromedp.CallBrowser(sctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
+			Behavior:      browser.SetDownloadBehaviorBehaviorAllowAndName, // files named by GUID, never by the server
+			DownloadPath:  downloadDir,
+			EventsEnabled: new(true),
+		}); err != nil {
+			return nil, fmt.Errorf("%w: download behaviour: %w", ErrPortal, err)
+		}
+	}
+	ok = true
+	return b, nil
+}
+
+// close ends the browser and waits until its processes are gone and its
+// profile directory is removed. It is safe to call more than once.
+func (b *browserRun) close() {
+	b.closeOnce.Do(func() {
+		if b.stopWatch != nil {
+			b.stopWatch()
+		}
+		b.rootCancel()
+		b.allocCancel()
+	})
+}
+
+// tab is one browser tab with what a debug bundle needs about it.
+type tab struct {
+	b      *browserRun
+	ctx    context.Context
+	cancel context.CancelFunc
+	frame  cdp.FrameID // the main frame; Chrome gives it the target's ID
+	loads  chan struct{}
+
+	dead     chan struct{} // closed when the renderer crashes
+	deadOnce sync.Once
+	alive    context.Context // steps run under it; ends when the tab dies
+	kill     context.CancelCauseFunc
+
+	mu       sync.Mutex
+	console  []string
+	requests []string
+	reqs     map[network.RequestID]string
+}
+
+// newTab opens a tab; first reuses the browser's first tab.
+func (b *browserRun) newTab(first bool) (*tab, error) {
+	t := &tab{b: b, loads: make(chan struct{}, 16), dead: make(chan struct{}), reqs: map[network.RequestID]string{}}
+	if first {
+		t.ctx, t.cancel = b.root, func() {}
+	} else {
+		t.ctx, t.cancel = chromedp.NewContext(b.root)
+		if err := chromedp.Do(t.ctx); err != nil {
+			t.cancel()
+			return nil, fmt.Errorf("%w: open tab: %w", ErrPortal, err)
+		}
+	}
+	t.frame = cdp.FrameID(chromedp.FromContext(t.ctx).Target.TargetID)
+	t.alive, t.kill = context.WithCancelCause(t.ctx)
+	if err := chromedp.Listen(t.ctx, t.handle); err != nil {
+		t.cancel()
+		return nil, fmt.Errorf("%w: %w", ErrPortal, err)
+	}
+	return t, nil
+}
+
+const maxLogLines = 300
+
+// handle runs in the tab's message loop: it only records and signals.
+func (t *tab) handle(ev any) {
+	switch e := ev.(type) {
+	case *page.EventLoadEventFired:
+		select {
+		case t.loads <- struct{}{}:
+		default:
+		}
+	case *inspector.EventTargetCrashed:
+		t.deadOnce.Do(func() { close(t.dead) })
+		t.kill(errTabDead)
+	case *runtime.EventConsoleAPICalled:
+		var parts []string
+		for _, a := range e.Args {
+			if a.Value != nil {
+				parts = append(parts, string(a.Value))
+			} else {
+				parts = append(parts, a.Description)
+			}
+		}
+		t.record(&t.console, fmt.Sprintf("%s %s", e.Type, strings.Join(parts, " ")))
+	case *runtime.EventExceptionThrown:
+		t.record(&t.console, "exception "+e.ExceptionDetails.Text)
+	case *network.EventRequestWillBeSent:
+		t.mu.Lock()
+		t.reqs[e.RequestID] = e.Request.Method + " " + redactURL(e.Request.URL)
+		t.mu.Unlock()
+	case *network.EventResponseReceived:
+		t.mu.Lock()
+		line := t.reqs[e.RequestID]
+		delete(t.reqs, e.RequestID)
+		t.mu.Unlock()
+		if line == "" {
+			line = "? " + redactURL(e.Response.URL)
+		}
+		line = fmt.Sprintf("%s %s %d", time.Now().UTC().Format("15:04:05.000"), line, e.Response.Status)
+		for k, v := range e.Response.Headers {
+			if strings.EqualFold(k, "content-disposition") {
+				line += " content-disposition=" + logName(fmt.Sprint(v))
+			}
+		}
+		t.record(&t.requests, line)
+	}
+}
+
+func (t *tab) record(buf *[]string, line string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(*buf) >= maxLogLines {
+		*buf = (*buf)[1:]
+	}
+	*buf = append(*buf, line)
+}
+
+// isDead reports whether the tab crashed or was closed under us, so the
+// caller replaces it rather than retrying in it.
+func (t *tab) isDead() bool {
+	select {
+	case <-t.dead:
+		return true
+	default:
+	}
+	ch, err := chromedp.Detached(t.ctx)
+	if err != nil {
+		return true
+	}
+	select {
+	case <-ch:
+		return true
+	default:
+		return t.ctx.Err() != nil
+	}
+}
+
+func (t *tab) close() {
+	t.kill(nil)
+	if t.ctx != t.b.root {
+		t.cancel()
+	}
+}
+
+// redactURL drops the fragment and every query value that is not a short
+// number (page=2 stays; tokens and session ids do not).
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "[unparsable URL]"
+	}
+	u.Fragment, u.User = "", nil
+	q := u.Query()
+	for k, vs := range q {
+		for i, v := range vs {
+			if len(v) > 6 || strings.Trim(v, "0123456789") != "" {
+				vs[i] = "REDACTED"
+			}
+		}
+		q[k] = vs
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// step runs actions with the per-step timeout, after the slow-mo pause.
+func (t *tab) step(actions ...chromedp.Action[chromedp.Void]) error {
+	if err := t.pause(); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(t.alive, t.b.o.StepTimeout)
+	defer cancel()
+	return chromedp.Do(ctx, actions...)
+}
+
+func (t *tab) pause() error {
+	if d := t.b.o.SlowMo; d > 0 {
+		select {
+		case <-time.After(d):
+		case <-t.ctx.Done():
+			return t.ctx.Err()
+		}
+	}
+	return nil
+}
+
+// eval runs one op of page.js with the profile and decodes its result.
+func (t *tab) eval(op string, args any, out any) error {
+	expr, err := t.expr(op, args)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(t.alive, t.b.o.StepTimeout)
+	defer cancel()
+	raw, err := chromedp.Run(ctx, chromedp.Evaluate[[]byte](expr))
+	if err != nil {
+		return err
+	}
+	if out == nil {
+		return nil
+	}
+	return json.Unmarshal(raw, out)
+}
+
+func (t *tab) expr(op string, args any) (string, error) {
+	p, err := json.Marshal(t.b.o.Profile)
+	if err != nil {
+		return "", err
+	}
+	a, err := json.Marshal(args)
+	if err != nil {
+		return "", err
+	}
+	opj, _ := json.Marshal(op)
+	return fmt.Sprintf("%s(%s, %s, %s)", strings.TrimSpace(pageJS), p, opj, a), nil
+}
+
+// pageState is what a page says about itself, read through the profile.
+type pageState struct {
+	URL         string `json:"url"`
+	SignedIn    bool   `json:"signedIn"`
+	LoginForm   bool   `json:"loginForm"`
+	Rejected    string `json:"rejected"`
+	Expired     bool   `json:"expired"`
+	Transient   string `json:"transient"`
+	LinkExpired string `json:"linkExpired"`
+	Empty       string `json:"empty"`
+}
+
+func (t *tab) state() (pageState, error) {
+	var s pageState
+	err := t.eval("state", nil, &s)
+	return s, err
+}
+
+// drainLoads forgets load events seen so far, before an action whose own
+// load event we want.
+func (t *tab) drainLoads() {
+	for {
+		select {
+		case <-t.loads:
+		default:
+			return
+		}
+	}
+}
+
+func (t *tab) waitLoad() error {
+	timer := time.NewTimer(t.b.o.StepTimeout)
+	defer timer.Stop()
+	select {
+	case <-t.loads:
+		return nil
+	case <-timer.C:
+		return fmt.Errorf("no page load within %s", t.b.o.StepTimeout)
+	case <-t.dead:
+		return errTabDead
+	case <-t.ctx.Done():
+		return t.ctx.Err()
+	}
+}
+
+// click clicks, with real mouse events, the element that op/args point at.
+func (t *tab) click(op string, args any) error {
+	var p struct {
+		OK bool    `json:"ok"`
+		X  float64 `json:"x"`
+		Y  float64 `json:"y"`
+	}
+	if err := t.eval(op, args, &p); err != nil {
+		return err
+	}
+	if !p.OK {
+		return errNotFound
+	}
+	return t.step(chromedp.MouseClickXY(p.X, p.Y))
+}
+
+// errNotFound means a profile selector matched nothing on the page.
+var errNotFound = errors.New("element not found")
+
+// clickAndLoad clicks and waits for the page that the click loads.
+func (t *tab) clickAndLoad(op string, args any) error {
+	t.drainLoads()
+	if err := t.click(op, args); err != nil {
+		return err
+	}
+	return t.waitLoad()
+}
+
+func (t *tab) navigate(u string) error {
+	return t.step(chromedp.Navigate(u))
+}
+
+// typeInto focuses a field and types text into it. The text may be a
+// password: it goes to the browser only, never to a log.
+func (t *tab) typeInto(sel, text string) error {
+	var ok bool
+	if err := t.eval("focus", map[string]string{"sel": sel}, &ok); err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("%w: %s", errNotFound, sel)
+	}
+	return t.step(chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, input.InsertText, input.InsertTextParams{Text: text})
+		return err
+	}))
+}

@@ -1,0 +1,622 @@
+package portal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/isaric/seftbot/internal/usererr"
+)
+
+// DownloadResult summarises a run.
+type DownloadResult struct {
+	New      []File
+	Skipped  int      // listed files the manifest already had
+	Failed   []string // names (quoted for logs) that could not be fetched
+	Bytes    int64
+	Duration time.Duration
+}
+
+// entry is one row of the listing.
+type entry struct {
+	name     string
+	ordinal  int   // n-th entry with this exact name in the listing
+	pageNth  int   // n-th entry with this name on its page
+	size     int64 // from the listing; -1 if it cannot be read
+	sizeTol  int64 // the listing rounds sizes shown in KB/MB
+	pageURL  string
+	local    string
+	attempts int
+	lastErr  error
+}
+
+func (e *entry) String() string { return logName(e.name) }
+
+// Download signs in to the download site, walks every page of the listing
+// and clicks every file the manifest does not have yet (every file with
+// All), verifying each and moving it atomically into StagingDir. Files that
+// still fail after the retry budget are listed in the result and the error
+// wraps ErrPortal; a refused login wraps ErrLoginRejected.
+func Download(ctx context.Context, o Options) (res *DownloadResult, err error) {
+	start := time.Now()
+	res = &DownloadResult{}
+	defer func() { res.Duration = time.Since(start) }()
+	if o.Site == "" {
+		o.Site = SiteDownload
+	}
+	if err := o.normalise(); err != nil {
+		return res, err
+	}
+	if o.StateDir == "" {
+		return res, usererr.Errorf("set SEFTBOT_STATE_DIR", "portal: no state directory for the manifest")
+	}
+	if o.StagingDir == "" {
+		return res, usererr.New(errNoStaging, "set SEFTBOT_STAGING_DIR")
+	}
+	if err := privateDir(o.StateDir); err != nil {
+		return res, fmt.Errorf("state directory: %w", err)
+	}
+	m, err := loadManifest(o.StateDir)
+	if err != nil {
+		return res, err
+	}
+	partial, err := prepareStaging(o.StagingDir)
+	if err != nil {
+		return res, err
+	}
+	defer os.RemoveAll(partial)
+
+	b, err := startBrowser(ctx, &o, partial)
+	if err != nil {
+		return res, err
+	}
+	defer b.close()
+	r := &run{b: b, o: &o, m: m, res: res, partial: partial, sess: &session{}}
+	return res, r.download(ctx)
+}
+
+// run is the state of one Download.
+type run struct {
+	b       *browserRun
+	o       *Options
+	m       *manifest
+	res     *DownloadResult
+	partial string
+	sess    *session
+
+	mu    sync.Mutex // guards res and done
+	done  int
+	total int
+	fail  func(error)     // ends the run with this error
+	bg    sync.WaitGroup  // downloads being completed
+	taken map[string]bool // local names in use
+}
+
+// testHookAfterClick, when set by a test, runs after every download click.
+var testHookAfterClick func(*tab)
+
+func (r *run) download(ctx context.Context) error {
+	o := r.o
+	t, err := r.b.newTab(true)
+	if err != nil {
+		return err
+	}
+	if err := r.b.login(t); err != nil {
+		return r.b.withBundle(t, "login", err)
+	}
+	r.taken = r.m.localNames()
+
+	s := newSched(o.Retries, o.Log)
+	rctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	r.fail = cancel
+	var wg sync.WaitGroup
+	inflight := make(chan struct{}, o.Concurrency*4) // begun, not yet verified
+	startWorker := func(i int, t *tab) {
+		wg.Go(func() {
+			defer func() {
+				if p := recover(); p != nil {
+					r.fail(fmt.Errorf("internal error in worker %d: %v\n%s", i, p, debug.Stack()))
+				}
+			}()
+			if err := r.worker(rctx, s, inflight, t); err != nil {
+				r.fail(err)
+			}
+		})
+	}
+	// Workers with tabs of their own start on the first page while the
+	// signed-in tab still walks the rest; it joins them when the walk ends.
+	s.begin() // the walk may still add work
+	for i := 1; i < o.Concurrency; i++ {
+		startWorker(i, nil)
+	}
+	listed := 0
+	err = r.walk(rctx, t, func(page []*entry) {
+		listed += len(page)
+		todo := r.plan(page)
+		r.mu.Lock()
+		r.total += len(todo)
+		r.mu.Unlock()
+		s.addPage(todo, o.Concurrency)
+		r.progress(0)
+	})
+	s.finish()
+	if err != nil {
+		r.fail(r.b.withBundle(t, "listing", err))
+	} else {
+		o.Log.Info("listing read", "listed", listed, "to_fetch", r.total, "already_have", r.res.Skipped)
+		startWorker(0, t)
+	}
+	wg.Wait()
+	r.bg.Wait() // downloads still completing after a fatal error
+	if err := context.Cause(rctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	for _, e := range s.failed {
+		r.res.Failed = append(r.res.Failed, e.String())
+		o.Log.Error("file not fetched", "name", e.String(), "attempts", e.attempts, "err", e.lastErr)
+	}
+	if n := len(s.failed); n > 0 {
+		return fmt.Errorf("%w: fetched %d of %d new files; %d failed after %d attempts each: %s",
+			ErrPortal, len(r.res.New), r.total, n, o.Retries, strings.Join(r.res.Failed, ", "))
+	}
+	return nil
+}
+
+// plan picks the entries of one page to fetch and gives each a local name.
+func (r *run) plan(entries []*entry) []*entry {
+	var todo []*entry
+	for _, e := range entries {
+		if !r.o.All && r.m.has(e.name, e.ordinal, e.size) {
+			r.mu.Lock()
+			r.res.Skipped++
+			r.mu.Unlock()
+			continue
+		}
+		if old, ok := r.m.localNameOf(e.name, e.ordinal); ok && r.m.has(e.name, e.ordinal, e.size) {
+			e.local = old // --all: the same file again, same place
+		} else {
+			e.local = uniqueName(localName(e.name), r.taken)
+		}
+		todo = append(todo, e)
+	}
+	return todo
+}
+
+func (r *run) progress(addBytes int64) {
+	r.mu.Lock()
+	r.res.Bytes += addBytes
+	done, total, bytes := r.done, r.total, r.res.Bytes
+	r.mu.Unlock()
+	if r.o.Progress != nil {
+		r.o.Progress(done, total, bytes)
+	}
+}
+
+// listing is one page of the file list.
+type listing struct {
+	Rows []struct {
+		Name string `json:"name"`
+		Size string `json:"size"`
+	} `json:"rows"`
+	Next bool `json:"next"`
+}
+
+// maxPages stops a walk over a listing whose Next never ends.
+const maxPages = 1000
+
+// walk reads every page of the listing, following the Next control, and
+// hands each page's entries to onPage as soon as it is read.
+func (r *run) walk(ctx context.Context, t *tab, onPage func([]*entry)) error {
+	seen := map[string]int{}
+	pageURL := r.o.siteURL(r.o.Profile.Files.Path)
+	l, err := r.openListing(t, pageURL)
+	if err != nil {
+		return err
+	}
+	for page := 1; ; page++ {
+		onThis := map[string]int{}
+		var entries []*entry
+		for _, row := range l.Rows {
+			size, tol := parseSize(row.Size)
+			e := &entry{name: row.Name, ordinal: seen[row.Name], pageNth: onThis[row.Name], size: size, sizeTol: tol, pageURL: pageURL}
+			seen[row.Name]++
+			onThis[row.Name]++
+			entries = append(entries, e)
+		}
+		onPage(entries)
+		r.b.keepDebug(t, "listing-page-"+strconv.Itoa(page), nil)
+		if !l.Next {
+			return nil
+		}
+		if page >= maxPages {
+			return fmt.Errorf("%w: the listing has more than %d pages", ErrPortal, maxPages)
+		}
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
+		if pageURL, l, err = r.nextPage(t, pageURL); err != nil {
+			return err
+		}
+	}
+}
+
+// nextPage clicks Next on the page at cur; on a transient failure it
+// reloads cur and clicks again.
+func (r *run) nextPage(t *tab, cur string) (string, *listing, error) {
+	var last error
+	for attempt := 0; attempt < r.o.Retries; attempt++ {
+		if attempt > 0 {
+			if err := sleepCtx(t.ctx, backoff(attempt)); err != nil {
+				return "", nil, err
+			}
+			if _, err := r.openListing(t, cur); err != nil {
+				return "", nil, err
+			}
+		}
+		gen := r.sess.generation()
+		if err := t.clickAndLoad("point", map[string]string{"sel": r.o.Profile.Files.Next}); err != nil {
+			last = err
+			continue
+		}
+		st, err := t.state()
+		if err != nil {
+			last = err
+			continue
+		}
+		if err := r.checkPage(t, st, gen); err != nil {
+			if errors.Is(err, errTransient) {
+				last = err
+				continue
+			}
+			return "", nil, err
+		}
+		var l listing
+		if err := t.eval("rows", nil, &l); err != nil {
+			last = err
+			continue
+		}
+		return st.URL, &l, r.checkListing(st, &l)
+	}
+	return "", nil, fmt.Errorf("%w: could not open the next page of the listing after %d attempts: %w", ErrPortal, r.o.Retries, last)
+}
+
+// openListing loads one listing page, signing in again if the session
+// expired, retrying transient failures.
+func (r *run) openListing(t *tab, u string) (*listing, error) {
+	var last error
+	for attempt := 0; attempt < r.o.Retries; attempt++ {
+		if attempt > 0 {
+			if err := sleepCtx(t.ctx, backoff(attempt)); err != nil {
+				return nil, err
+			}
+		}
+		gen := r.sess.generation()
+		if err := t.navigate(u); err != nil {
+			if t.isDead() {
+				return nil, errTabDead
+			}
+			last = err
+			continue
+		}
+		st, err := t.state()
+		if err != nil {
+			last = err
+			continue
+		}
+		if err := r.checkPage(t, st, gen); err != nil {
+			if errors.Is(err, errTransient) {
+				last = err
+				continue
+			}
+			return nil, err
+		}
+		var l listing
+		if err := t.eval("rows", nil, &l); err != nil {
+			last = err
+			continue
+		}
+		return &l, r.checkListing(st, &l)
+	}
+	return nil, fmt.Errorf("%w: %w after %d attempts: %w", ErrPortal, errPageBudget, r.o.Retries, last)
+}
+
+// checkPage classifies a page that should be a signed-in page. An expired
+// session is renewed (and reported as transient, so the caller reloads).
+func (r *run) checkPage(t *tab, st pageState, gen int) error {
+	switch {
+	case st.SignedIn:
+		return nil
+	case st.Transient != "":
+		return fmt.Errorf("%w: %s", errTransient, describe(st))
+	case st.Expired || st.LoginForm:
+		if _, err := r.b.relogin(t, r.sess, gen); err != nil {
+			return err
+		}
+		return fmt.Errorf("%w: session expired", errTransient)
+	default:
+		return fmt.Errorf("%w: unexpected page %s: not signed in, and no login form; the site profile may need updating",
+			ErrPortal, describe(st))
+	}
+}
+
+// checkListing tells an empty listing from a page the profile cannot read.
+func (r *run) checkListing(st pageState, l *listing) error {
+	if len(l.Rows) == 0 && st.Empty == "" {
+		return fmt.Errorf("%w: no file rows (%q) and no empty-listing text on %s; the site profile may need updating",
+			ErrPortal, r.o.Profile.Files.Row, redactURL(st.URL))
+	}
+	return nil
+}
+
+// parseSize reads a listed size: "1,048,576 bytes" or "1048576" exactly, or
+// "1.2 MB" with the tolerance of its rounding. -1 means unreadable.
+func parseSize(s string) (size, tol int64) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	num := strings.Map(func(r rune) rune {
+		if (r >= '0' && r <= '9') || r == '.' {
+			return r
+		}
+		if r == ',' || r == ' ' || r == '\u00a0' || r == '_' {
+			return -1
+		}
+		return r
+	}, s)
+	unit := strings.TrimLeft(num, "0123456789.")
+	num = strings.TrimSuffix(num, unit)
+	unit = strings.TrimSuffix(strings.TrimSpace(unit), "s")
+	mult := map[string]int64{"": 1, "b": 1, "byte": 1, "kb": 1 << 10, "mb": 1 << 20, "gb": 1 << 30}[unit]
+	if num == "" || mult == 0 {
+		return -1, 0
+	}
+	if mult == 1 && !strings.Contains(num, ".") {
+		n, err := strconv.ParseInt(num, 10, 64)
+		if err != nil {
+			return -1, 0
+		}
+		return n, 0
+	}
+	f, err := strconv.ParseFloat(num, 64)
+	if err != nil {
+		return -1, 0
+	}
+	decimals := 0
+	if i := strings.IndexByte(num, '.'); i >= 0 {
+		decimals = len(num) - i - 1
+	}
+	step := float64(mult)
+	for range decimals {
+		step /= 10
+	}
+	return int64(f * float64(mult)), int64(step/2) + 1
+}
+
+// errPageBudget means a listing page stayed broken for all its attempts.
+var errPageBudget = errors.New("could not open the listing")
+
+// errTabDead means the tab crashed or vanished: replace it.
+var errTabDead = errors.New("browser tab crashed")
+
+// worker downloads chunks in tab t (nil: a new tab) until the schedule is
+// done. A tab that crashes is closed and replaced by a new one; the
+// browser's first tab only stops being used, since closing it would end the
+// browser.
+func (r *run) worker(ctx context.Context, s *sched, inflight chan struct{}, t *tab) error {
+	var err error
+	if t == nil {
+		if t, err = r.b.newTab(false); err != nil {
+			return err
+		}
+	}
+	defer func() { t.close() }()
+	for {
+		c := s.next(ctx)
+		if c == nil {
+			return ctx.Err()
+		}
+		err := r.chunk(ctx, t, s, c, inflight)
+		s.finish()
+		switch {
+		case errors.Is(err, errTabDead) || (err != nil && t.isDead() && ctx.Err() == nil):
+			r.o.Log.Warn("browser tab died, replacing it")
+			t.close()
+			if t, err = r.b.newTab(false); err != nil {
+				return err
+			}
+		case err != nil && ctx.Err() != nil:
+			return err
+		case err != nil:
+			return r.b.withBundle(t, "download", err)
+		}
+	}
+}
+
+// chunk opens the listing page of a chunk and clicks each of its files, one
+// at a time: the next click waits until the browser has begun the previous
+// download (clicking earlier loses downloads). Completion is awaited in the
+// background. Anything that cannot be clicked is rescheduled.
+func (r *run) chunk(ctx context.Context, t *tab, s *sched, c *chunk, inflight chan struct{}) error {
+	rest := c.entries
+	requeueRest := func(failed *entry, why error) {
+		if failed != nil {
+			s.retry(failed, why)
+			rest = rest[1:]
+		}
+		if len(rest) > 0 {
+			s.add(&chunk{entries: rest})
+		}
+	}
+	if _, err := r.openListing(t, c.entries[0].pageURL); err != nil {
+		if errors.Is(err, errTabDead) {
+			requeueRest(nil, nil)
+			return err
+		}
+		if !errors.Is(err, errPageBudget) || ctx.Err() != nil {
+			return err // refused login, re-login limit, profile mismatch: fatal
+		}
+		// The page stayed broken for the whole budget: every entry of the
+		// chunk pays one attempt.
+		for _, e := range rest {
+			s.retry(e, err)
+		}
+		return nil
+	}
+	gen := r.sess.generation() // the login this page was rendered for
+	for len(rest) > 0 {
+		e := rest[0]
+		if err := t.pause(); err != nil {
+			return err
+		}
+		select {
+		case inflight <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		d, st, err := r.click(t, e)
+		if err != nil || d == nil {
+			<-inflight
+		}
+		switch {
+		case err != nil && (errors.Is(err, errTabDead) || t.isDead()):
+			requeueRest(e, err)
+			return errTabDead
+		case err != nil:
+			// Not found on the page, or no reaction: try again later.
+			requeueRest(e, err)
+			return nil
+		case d == nil:
+			// The click led to a page instead of a download.
+			var why error
+			switch {
+			case st.Expired || (st.LoginForm && !st.SignedIn):
+				if _, err := r.b.relogin(t, r.sess, gen); err != nil {
+					return err
+				}
+				why = errors.New("session expired")
+			case st.LinkExpired != "":
+				why = errors.New("one-time link expired")
+			case st.Transient != "":
+				why = fmt.Errorf("%w: %s", errTransient, describe(st))
+			default:
+				why = fmt.Errorf("click gave a page, not a download: %s", describe(st))
+				r.b.keepDebug(t, "unexpected-page", why)
+			}
+			requeueRest(e, why)
+			return nil
+		}
+		rest = rest[1:]
+		s.begin()
+		r.bg.Add(1)
+		go func() {
+			defer r.bg.Done()
+			defer func() { <-inflight }()
+			defer s.finish()
+			defer func() {
+				if p := recover(); p != nil {
+					r.fail(fmt.Errorf("internal error completing a download: %v\n%s", p, debug.Stack()))
+				}
+			}()
+			if err := r.complete(ctx, e, d); err != nil {
+				s.retry(e, err)
+			}
+		}()
+		if testHookAfterClick != nil {
+			testHookAfterClick(t)
+		}
+	}
+	return nil
+}
+
+// click clicks e's download control and waits for the browser to begin the
+// download (d) or for a page to load instead (st).
+func (r *run) click(t *tab, e *entry) (*download, pageState, error) {
+	var st pageState
+	t.drainLoads()
+	began := r.b.hub.expect(t.frame, e.name)
+	defer r.b.hub.forget(t.frame)
+	if err := t.click("rowPoint", map[string]any{"name": e.name, "nth": e.pageNth}); err != nil {
+		if errors.Is(err, errNotFound) {
+			return nil, st, fmt.Errorf("%s is no longer on %s", e, redactURL(e.pageURL))
+		}
+		return nil, st, err
+	}
+	timer := time.NewTimer(r.o.StepTimeout)
+	defer timer.Stop()
+	select {
+	case d := <-began:
+		for _, g := range r.b.hub.takeOrphans() {
+			r.o.Log.Warn("cancelling a download nobody asked for")
+			r.b.cancelDownload(g)
+			_ = os.Remove(filepath.Join(r.partial, g))
+		}
+		r.o.Log.Debug("download began", "file", e.local, "server_name", logName(d.suggested))
+		return d, st, nil
+	case <-t.loads:
+		st, err := t.state()
+		return nil, st, err
+	case <-timer.C:
+		return nil, st, fmt.Errorf("clicking %s started no download within %s", e, r.o.StepTimeout)
+	case <-t.dead:
+		return nil, st, errTabDead
+	case <-t.ctx.Done():
+		return nil, st, t.ctx.Err()
+	}
+}
+
+// complete waits for a download to finish, verifies it against the listed
+// and announced sizes, and commits it to staging and the manifest.
+func (r *run) complete(ctx context.Context, e *entry, d *download) error {
+	tmp := filepath.Join(r.partial, d.guid)
+	defer os.Remove(tmp) // gone already after a successful commit
+	received, total, err := r.b.wait(ctx, d, r.o.StallTimeout)
+	if err != nil {
+		return err
+	}
+	if total > 0 && received != total {
+		return fmt.Errorf("%w: received %d of %d announced bytes", errShort, received, total)
+	}
+	want := total
+	if e.size >= 0 {
+		if total > 0 && abs(total-e.size) > e.sizeTol {
+			return fmt.Errorf("%w: server announced %d bytes, listing says %d", errShort, total, e.size)
+		}
+		if e.sizeTol == 0 {
+			want = e.size
+		}
+	}
+	if want <= 0 && received > 0 {
+		want = received
+	}
+	n, sum, err := commitFile(tmp, r.o.StagingDir, e.local, want)
+	if err != nil {
+		return err
+	}
+	f := File{Name: e.name, LocalName: e.local, Size: n, SHA256: sum, FetchedAt: time.Now().UTC()}
+	if err := r.m.add(manifestEntry{File: f, Ordinal: e.ordinal}); err != nil {
+		return fmt.Errorf("manifest: %w", err)
+	}
+	r.mu.Lock()
+	r.res.New = append(r.res.New, f)
+	r.done++
+	r.mu.Unlock()
+	r.progress(n)
+	r.o.Log.Info("fetched", "file", e.local, "bytes", n)
+	return nil
+}
+
+func abs(n int64) int64 {
+	if n < 0 {
+		return -n
+	}
+	return n
+}

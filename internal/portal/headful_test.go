@@ -1,0 +1,89 @@
+package portal
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/isaric/seftbot/internal/sim"
+	"github.com/isaric/seftbot/internal/usererr"
+)
+
+// TestHeadfulXvfb runs a visible-window download for real, on a virtual
+// display of its own.
+func TestHeadfulXvfb(t *testing.T) {
+	xvfb, err := exec.LookPath("Xvfb")
+	if err != nil {
+		t.Skip("Xvfb not installed (scripts/install-deps.sh installs it)")
+	}
+	var display string
+	var cmd *exec.Cmd
+	for n := 90 + os.Getpid()%50; n < 200 && cmd == nil; n++ {
+		if _, err := os.Stat(fmt.Sprintf("/tmp/.X11-unix/X%d", n)); err == nil {
+			continue
+		}
+		display = fmt.Sprintf(":%d", n)
+		cmd = exec.Command(xvfb, display, "-screen", "0", "1280x1024x24", "-nolisten", "tcp")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	sock := "/tmp/.X11-unix/X" + strings.TrimPrefix(display, ":")
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if _, err := os.Stat(sock); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Xvfb %s did not come up", display)
+		}
+	}
+	t.Setenv("DISPLAY", display)
+	t.Setenv("WAYLAND_DISPLAY", "")
+
+	s := startSim(t, sim.Options{Files: 3})
+	o := simOptions(t, s, SiteDownload)
+	o.Headful = true
+	o.SlowMo = 50 * time.Millisecond
+	var headless, seen int
+	o.Progress = func(done, total int, bytes int64) {
+		for _, pid := range ourBrowsers() {
+			seen++
+			if b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); strings.Contains(string(b), "--headless") {
+				headless++
+			}
+		}
+	}
+	res, err := Download(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := checkStaging(t, s, o); n != 3 || len(res.New) != 3 {
+		t.Fatalf("staging %d, new %d; want 3", n, len(res.New))
+	}
+	if seen == 0 || headless > 0 {
+		t.Errorf("saw %d browser processes, %d of them headless; want a visible browser", seen, headless)
+	}
+	checkNoLeaks(t)
+}
+
+// TestHeadfulNoDisplay: no silent fallback to headless.
+func TestHeadfulNoDisplay(t *testing.T) {
+	t.Setenv("DISPLAY", "")
+	t.Setenv("WAYLAND_DISPLAY", "")
+	o := Options{Site: SiteDownload, URL: "https://127.0.0.1:1/download/", User: "u", Password: "p", Headful: true}
+	if err := o.normalise(); err != nil {
+		t.Fatal(err)
+	}
+	_, err := startBrowser(context.Background(), &o, "")
+	if err == nil || !usererr.Is(err) || !strings.Contains(err.Error(), "DISPLAY") {
+		t.Fatalf("err = %v, want a user error about DISPLAY", err)
+	}
+	if len(ourBrowsers()) != 0 {
+		t.Error("a browser started anyway")
+	}
+}

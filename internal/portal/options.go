@@ -1,0 +1,188 @@
+package portal
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/isaric/seftbot/internal/config"
+	"github.com/isaric/seftbot/internal/usererr"
+)
+
+// Sites.
+const (
+	SiteDownload = "download"
+	SiteUpload   = "upload"
+)
+
+// DefaultConcurrency is the number of tabs that download at once. Measured on
+// 2 cores against seftsim, 160 x 1 MB (scripts/bench-download.sh): median
+// time per file 48 ms with 1 tab, 29 ms with 2, 57 ms with 3, 29 ms with 4;
+// total 9.9, 8.9, 12.7, 11.0 s. One tab waits for each click's download to
+// begin; two overlap that wait; more only add renderers competing for the
+// same two cores. (SEFTBOT_CONCURRENCY's default in config says the same.)
+const DefaultConcurrency = 2
+
+// Options configure one run against one site.
+type Options struct {
+	Site                string // "download" or "upload"
+	URL, User, Password string
+	Profile             *Profile
+
+	ChromiumPath string
+	Headful      bool
+	SlowMo       time.Duration // pause between steps, so a person can watch
+
+	SPKIPin string // Chromium trusts exactly this key (base64 SHA-256 of the SPKI)
+	CAFile  string // the pin is derived from a chain that verifies against this CA
+
+	Concurrency int
+
+	StagingDir, StateDir string // manifest at StateDir/manifest.json
+	All                  bool   // fetch everything again, ignoring the manifest
+
+	Debug    bool   // keep a debug bundle for every step
+	DebugDir string // where bundles go; "" = StateDir/debug
+
+	Log      *slog.Logger
+	Progress func(done, total int, bytes int64)
+
+	// Timeouts; zero values get sensible defaults.
+	StepTimeout  time.Duration // one page load, one click, one query
+	StallTimeout time.Duration // a download that makes no progress this long is retried
+	Retries      int           // attempts per file and per page before giving up
+	MaxRelogins  int           // re-logins after session expiry, per run
+}
+
+// OptionsFromSource reads the settings of one site. Missing settings are
+// reported together, as one user error naming every key.
+func OptionsFromSource(src *config.Source, site string) (Options, error) {
+	var prefix string
+	switch site {
+	case SiteDownload:
+		prefix = "SEFTBOT_DOWNLOAD_"
+	case SiteUpload:
+		prefix = "SEFTBOT_UPLOAD_"
+	default:
+		return Options{}, usererr.Errorf("use --site download or --site upload", fmt.Sprintf("unknown site %q", site))
+	}
+	keys := []string{prefix + "URL", prefix + "USER", prefix + "PASSWORD"}
+	if site == SiteDownload {
+		keys = append(keys, "SEFTBOT_STATE_DIR")
+	}
+	if err := src.Require(keys...); err != nil {
+		return Options{}, err
+	}
+	pw, err := src.Secret(prefix + "PASSWORD")
+	if err != nil {
+		return Options{}, err
+	}
+	o := Options{
+		Site:         site,
+		URL:          src.Get(prefix + "URL"),
+		User:         src.Get(prefix + "USER"),
+		Password:     pw,
+		ChromiumPath: src.Get("SEFTBOT_CHROMIUM"),
+		SPKIPin:      src.Get("SEFTBOT_PORTAL_SPKI_PIN"),
+		CAFile:       src.Get("SEFTBOT_PORTAL_CA_FILE"),
+		StateDir:     src.Get("SEFTBOT_STATE_DIR"),
+		StagingDir:   src.Get("SEFTBOT_STAGING_DIR"),
+	}
+	if p := src.Get("SEFTBOT_PROFILE"); p != "" {
+		if o.Profile, err = LoadProfile(p); err != nil {
+			return Options{}, err
+		}
+	}
+	if c := src.Get("SEFTBOT_CONCURRENCY"); c != "" {
+		n, err := strconv.Atoi(c)
+		if err != nil || n < 1 || n > 16 {
+			return Options{}, usererr.Errorf("set SEFTBOT_CONCURRENCY to a number from 1 to 16",
+				fmt.Sprintf("bad SEFTBOT_CONCURRENCY %q", c))
+		}
+		o.Concurrency = n
+	}
+	if o.StagingDir == "" && o.StateDir != "" {
+		o.StagingDir = defaultStaging(o.StateDir)
+	}
+	return o, nil
+}
+
+// defaultStaging prefers memory (/dev/shm) for clear-text patient data, so
+// nothing lingers on disk; it falls back to the state directory.
+func defaultStaging(stateDir string) string {
+	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
+		return fmt.Sprintf("/dev/shm/seftbot-%d", os.Geteuid())
+	}
+	return filepath.Join(stateDir, "staging")
+}
+
+// normalise fills defaults and checks what a run cannot do without.
+func (o *Options) normalise() error {
+	if o.Profile == nil {
+		o.Profile = DefaultProfile()
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Concurrency < 1 {
+		o.Concurrency = DefaultConcurrency
+	}
+	if o.StepTimeout <= 0 {
+		o.StepTimeout = 30 * time.Second
+	}
+	if o.StallTimeout <= 0 {
+		o.StallTimeout = 30 * time.Second
+	}
+	if o.Retries <= 0 {
+		o.Retries = 6
+	}
+	if o.MaxRelogins <= 0 {
+		o.MaxRelogins = 3
+	}
+	var missing []string
+	if o.URL == "" {
+		missing = append(missing, "URL")
+	}
+	if o.User == "" {
+		missing = append(missing, "user")
+	}
+	if o.Password == "" {
+		missing = append(missing, "password")
+	}
+	if len(missing) > 0 {
+		return usererr.Errorf("see README, Configuration", "portal: missing "+strings.Join(missing, ", ")+" for the "+o.Site+" site")
+	}
+	u, err := url.Parse(o.URL)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return usererr.Errorf("the site URL looks like https://host/download/", fmt.Sprintf("portal: bad %s URL %q", o.Site, o.URL))
+	}
+	if !strings.HasSuffix(u.Path, "/") {
+		u.Path += "/" // relative profile paths resolve inside the site
+	}
+	o.URL = u.String()
+	if o.DebugDir == "" && o.StateDir != "" {
+		o.DebugDir = filepath.Join(o.StateDir, "debug")
+	}
+	if o.DebugDir == "" {
+		o.DebugDir = filepath.Join(os.TempDir(), fmt.Sprintf("seftbot-debug-%d", os.Geteuid()))
+	}
+	return nil
+}
+
+// siteURL resolves a profile path against the site URL.
+func (o *Options) siteURL(rel string) string {
+	base, _ := url.Parse(o.URL)
+	r, err := url.Parse(rel)
+	if err != nil {
+		return o.URL
+	}
+	return base.ResolveReference(r).String()
+}
+
+var errNoStaging = errors.New("portal: no staging directory (set SEFTBOT_STAGING_DIR or SEFTBOT_STATE_DIR)")

@@ -1,0 +1,165 @@
+package portal
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/isaric/seftbot/internal/sim"
+)
+
+// TestMarkupV2 retargets the bot at seftsim's second markup with an edited
+// profile file and no code change: a 2-page listing and an upload.
+func TestMarkupV2(t *testing.T) {
+	s := startSim(t, sim.Options{Files: 30, Markup: "v2", Seed: 2})
+	p, err := LoadProfile("testdata/profile-v2.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := simOptions(t, s, SiteDownload)
+	o.Profile = p
+	res, err := Download(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := checkStaging(t, s, o); n != 30 || len(res.New) != 30 {
+		t.Fatalf("staging %d, new %d; want 30", n, len(res.New))
+	}
+
+	// The built-in v1 profile must not "work" on v2: it cannot find the form.
+	o.Profile = DefaultProfile()
+	o.Retries = 1
+	if _, err := Download(context.Background(), o); err == nil {
+		t.Error("the v1 profile worked against markup v2; the profile is not what drives the bot")
+	}
+
+	uo := simOptions(t, s, SiteUpload)
+	uo.Profile = p
+	file := filepath.Join(t.TempDir(), "NIC-402963-P0Y5D.csv")
+	if err := os.WriteFile(file, []byte("a,b\r\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	text, err := Upload(context.Background(), uo, file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if text != "Your file has been received." {
+		t.Errorf("confirmation %q", text)
+	}
+	ups := s.Uploads()
+	if len(ups) != 1 || ups[0].Name != "NIC-402963-P0Y5D.csv" {
+		t.Errorf("seftsim saw uploads %+v, want one NIC-402963-P0Y5D.csv", ups)
+	}
+	checkNoLeaks(t)
+}
+
+// TestUploadV1 uses the built-in profile and the upload account.
+func TestUploadV1(t *testing.T) {
+	s := startSim(t, sim.Options{})
+	o := simOptions(t, s, SiteUpload)
+	file := filepath.Join(t.TempDir(), "NIC-402963-P0Y5D.csv")
+	if err := os.WriteFile(file, []byte("x\r\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	text, err := Upload(context.Background(), o, file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if text != "Your file has been received." {
+		t.Errorf("confirmation %q", text)
+	}
+	st := s.State()
+	if st.Accounts["upload"].Logins != 1 || st.Accounts["download"].Logins != 0 {
+		t.Errorf("logins: upload %d, download %d; the upload must use the upload account only",
+			st.Accounts["upload"].Logins, st.Accounts["download"].Logins)
+	}
+	if len(s.Uploads()) != 1 {
+		t.Errorf("seftsim recorded %d uploads, want 1", len(s.Uploads()))
+	}
+	checkNoLeaks(t)
+}
+
+// TestProbe writes a report with the pages' structure and screenshots, and
+// never the password.
+func TestProbe(t *testing.T) {
+	s := startSim(t, sim.Options{Files: 30})
+	o := simOptions(t, s, SiteDownload)
+	out := filepath.Join(t.TempDir(), "probe")
+	report, err := Probe(context.Background(), o, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	txt, err := os.ReadFile(report)
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, _ := os.ReadFile(filepath.Join(out, "report.json"))
+	for _, want := range []string{"== login", "== files-page-1", "== files-page-2", `"id": "username"`, `"type": "password"`, "file-row", "sign-out"} {
+		if !strings.Contains(string(txt), want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+	if strings.Contains(string(txt)+string(js), o.Password) {
+		t.Fatal("the report holds the password")
+	}
+	if strings.Contains(string(js), `"value"`) {
+		t.Error("the report records form values")
+	}
+	pngs, _ := filepath.Glob(filepath.Join(out, "*.png"))
+	if len(pngs) < 4 {
+		t.Errorf("%d screenshots, want one per page (>= 4)", len(pngs))
+	}
+	checkNoLeaks(t)
+}
+
+// TestDebugBundle: a failure leaves a bundle whose path is in the error,
+// with the form values redacted.
+func TestDebugBundle(t *testing.T) {
+	s := startSim(t, sim.Options{Files: 3, Faults: sim.Faults{Maintenance: true}})
+	o := simOptions(t, s, SiteDownload)
+	o.Retries = 2
+	_, err := Download(context.Background(), o)
+	if err == nil || !errors.Is(err, ErrPortal) {
+		t.Fatalf("err = %v, want ErrPortal", err)
+	}
+	_, dir, ok := strings.Cut(err.Error(), "debug bundle: ")
+	if !ok {
+		t.Fatalf("no bundle path in %q", err)
+	}
+	dir = strings.TrimSuffix(dir, ")")
+	for _, f := range []string{"screenshot.png", "page.html", "url.txt", "console.txt", "requests.txt", "error.txt"} {
+		st, err := os.Stat(filepath.Join(dir, f))
+		if err != nil || st.Mode().Perm() != 0o600 {
+			t.Errorf("%s: %v %v", f, err, st)
+		}
+	}
+	html, _ := os.ReadFile(filepath.Join(dir, "page.html"))
+	if !strings.Contains(string(html), "maintenance") {
+		t.Errorf("page.html is not the failing page: %.200s", html)
+	}
+	if st, err := os.Stat(dir); err != nil || st.Mode().Perm() != 0o700 {
+		t.Errorf("bundle dir mode %v %v", st, err)
+	}
+
+	// A login page's bundle has its CSRF token and typed values redacted.
+	s2 := startSim(t, sim.Options{})
+	o2 := simOptions(t, s2, SiteDownload)
+	o2.Password = "wrong-password-Qz9"
+	_, err = Download(context.Background(), o2)
+	if !errors.Is(err, ErrLoginRejected) {
+		t.Fatalf("err = %v, want ErrLoginRejected", err)
+	}
+	_, dir, _ = strings.Cut(err.Error(), "debug bundle: ")
+	dir = strings.TrimSuffix(dir, ")")
+	html, err = os.ReadFile(filepath.Join(dir, "page.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(html), "wrong-password-Qz9") || !strings.Contains(string(html), `value="[redacted]"`) {
+		t.Errorf("login page HTML not redacted:\n%s", html)
+	}
+	checkNoLeaks(t)
+}

@@ -1,0 +1,162 @@
+package portal
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/isaric/seftbot/internal/config"
+	"github.com/isaric/seftbot/internal/usererr"
+)
+
+func TestLocalName(t *testing.T) {
+	cases := map[string]string{
+		"NIC-402963-P0Y5D_HES_APC_001.csv": "NIC-402963-P0Y5D_HES_APC_001.csv", // clean names stay
+		"../x.csv":                         "_x~",
+		"a/b.csv":                          "a_b~",
+		"..":                               "file~",
+		"":                                 "file~",
+		".hidden":                          "hidden~",
+		"-rf":                              "rf~",
+		"ctrl\x07bell\ttab\x1bname.csv":    "ctrl_bell_tab_name~",
+		"données_é.csv":                    "donn_es__~",
+	}
+	for in, prefix := range cases {
+		got := localName(in)
+		if !strings.HasPrefix(got, prefix) {
+			t.Errorf("localName(%q) = %q, want prefix %q", in, got, prefix)
+		}
+		if got != localName(in) {
+			t.Errorf("localName(%q) is not deterministic", in)
+		}
+		if strings.ContainsAny(got, "/\\\x00") || strings.HasPrefix(got, ".") || got == PartialDir {
+			t.Errorf("localName(%q) = %q is unsafe", in, got)
+		}
+		if in != "" && in != got && !strings.HasSuffix(got, filepath.Ext(got)) {
+			t.Errorf("extension lost: %q", got)
+		}
+	}
+	long := strings.Repeat("L", 300) + ".csv"
+	if got := localName(long); len(got) > maxLocalName || !strings.HasSuffix(got, ".csv") {
+		t.Errorf("long name -> %q (%d bytes)", got, len(got))
+	}
+	// Different originals never meet on the same sanitised name.
+	if localName("a b.csv") == localName("a_b.csv") || localName("a/b.csv") == localName("a\\b.csv") {
+		t.Error("two originals share a local name")
+	}
+	taken := map[string]bool{}
+	a, b := uniqueName("x.csv", taken), uniqueName("x.csv", taken)
+	if a != "x.csv" || b != "x-2.csv" {
+		t.Errorf("uniqueName: %q %q", a, b)
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	cases := []struct {
+		in        string
+		size, tol int64
+	}{
+		{"1,048,576 bytes", 1048576, 0},
+		{"1048576", 1048576, 0},
+		{" 12 B ", 12, 0},
+		{"1.5 MB", 1572864, 52429},
+		{"2 KB", 2048, 513},
+		{"", -1, 0},
+		{"soon", -1, 0},
+	}
+	for _, c := range cases {
+		s, tol := parseSize(c.in)
+		if s != c.size || tol != c.tol {
+			t.Errorf("parseSize(%q) = %d±%d, want %d±%d", c.in, s, tol, c.size, c.tol)
+		}
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	got := redactURL("https://u:p@h/download/files?page=2&token=abcdef123456&sid=x#frag")
+	if strings.Contains(got, "abcdef") || strings.Contains(got, "u:p") || strings.Contains(got, "frag") || !strings.Contains(got, "page=2") {
+		t.Errorf("redactURL = %q", got)
+	}
+}
+
+func TestLoadProfile(t *testing.T) {
+	if _, err := LoadProfile("testdata/profile-v2.json"); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "p.json")
+	os.WriteFile(bad, []byte(`{"login": {"usrname": "#u"}}`), 0o600)
+	if _, err := LoadProfile(bad); err == nil || !usererr.Is(err) || !strings.Contains(err.Error(), "usrname") {
+		t.Errorf("a typo in a key must be a user error naming it: %v", err)
+	}
+	os.WriteFile(bad, []byte(`{"name": "x"}`), 0o600)
+	if _, err := LoadProfile(bad); err == nil || !strings.Contains(err.Error(), "login.username") {
+		t.Errorf("missing fields must be named: %v", err)
+	}
+}
+
+func TestManifestRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	m, err := loadManifest(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, name := range []string{"a.csv", "dup.csv", "dup.csv"} {
+		ord := 0
+		if i == 2 {
+			ord = 1
+		}
+		if err := m.add(manifestEntry{File: File{Name: name, LocalName: name, Size: int64(10 + i)}, Ordinal: ord}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m2, err := loadManifest(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !m2.has("dup.csv", 1, 12) || m2.has("dup.csv", 1, 99) || m2.has("dup.csv", 2, -1) || !m2.has("a.csv", 0, -1) {
+		t.Error("manifest lookups wrong after reload")
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, ".manifest*")); len(left) > 0 {
+		t.Errorf("temp files left: %v", left)
+	}
+}
+
+func TestOptionsFromSourceMissing(t *testing.T) {
+	src, err := config.Load("", false, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = OptionsFromSource(src, SiteDownload)
+	if err == nil || !usererr.Is(err) {
+		t.Fatalf("want a user error, got %v", err)
+	}
+	for _, k := range []string{"SEFTBOT_DOWNLOAD_URL", "SEFTBOT_DOWNLOAD_USER", "SEFTBOT_DOWNLOAD_PASSWORD"} {
+		if !strings.Contains(err.Error(), k) {
+			t.Errorf("%v does not name %s", err, k)
+		}
+	}
+	if _, err := OptionsFromSource(src, "elsewhere"); err == nil || !usererr.Is(err) {
+		t.Errorf("unknown site: %v", err)
+	}
+}
+
+func TestCommitFileRefusesShort(t *testing.T) {
+	dir := t.TempDir()
+	tmp := filepath.Join(dir, "guid")
+	os.WriteFile(tmp, []byte("12345"), 0o644)
+	if _, _, err := commitFile(tmp, dir, "x.csv", 10); err == nil {
+		t.Fatal("a short file was committed")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "x.csv")); err == nil {
+		t.Fatal("a short file reached staging")
+	}
+	n, sum, err := commitFile(tmp, dir, "x.csv", 5)
+	if err != nil || n != 5 || sum != "5994471abb01112afcc18159f6cc74b4f511b99806da59b3caf5a9c173cacfc5" {
+		t.Fatalf("commit: %d %s %v", n, sum, err)
+	}
+	if st, _ := os.Stat(filepath.Join(dir, "x.csv")); st.Mode().Perm() != 0o600 {
+		t.Errorf("mode %v", st.Mode())
+	}
+}

@@ -1,24 +1,333 @@
 package cli
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/isaric/seftbot/internal/cohort"
+	"github.com/isaric/seftbot/internal/job"
+	"github.com/isaric/seftbot/internal/portal"
+	"github.com/isaric/seftbot/internal/usererr"
 )
 
-// cohortOptions holds the flags of seftbot cohort.
-type cohortOptions struct{ *globalOptions }
+// cohortOptions holds the flags of seftbot cohort and its verbs.
+type cohortOptions struct {
+	*globalOptions
+	strategy string
+	dryRun   bool
+	browser  browserFlags // submit drives the portal like download does
+}
 
 func newCohortCmd(g *globalOptions) *cobra.Command {
 	o := &cohortOptions{globalOptions: g}
-	return &cobra.Command{
-		Use:    "cohort",
-		Short:  "Build, validate, plan and submit cohort files",
-		Hidden: true, // not built yet
-		RunE:   func(cmd *cobra.Command, args []string) error { return runCohort(cmd, o, args) },
+	cmd := &cobra.Command{
+		Use:   "cohort",
+		Short: "Build, validate, plan and submit cohort files; keep the ledger of what NHS England holds",
+		Long: `The cohort verbs keep a ledger of the NHS numbers NHS England holds for the
+project and change it one validated file a day: never ADD and DELETE in one
+file, never two uploads on the same Europe/London day. FILE is CSV or TSV with
+a header naming template columns (NHS_NO or NHS_NUMBER at least), or a plain
+list of NHS numbers; "-" reads standard input.`,
+		Args: userArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+	}
+	file := func(use, short string, run func(*cobra.Command, *cohortOptions, string) error) *cobra.Command {
+		return &cobra.Command{Use: use + " FILE", Short: short, Args: userArgs(cobra.ExactArgs(1)),
+			RunE: func(c *cobra.Command, a []string) error { return run(c, o, a[0]) }}
+	}
+	step := func(use, short string, run func(*cobra.Command, *cohortOptions, string) error) *cobra.Command {
+		return &cobra.Command{Use: use + " STEP", Short: short, Args: userArgs(cobra.ExactArgs(1)),
+			RunE: func(c *cobra.Command, a []string) error { return run(c, o, a[0]) }}
+	}
+	replace := file("replace", "Plan the change from the held set to the cohort in FILE", runCohortReplace)
+	replace.Flags().StringVar(&o.strategy, "strategy", "diff", "diff: DELETE only leavers, then ADD only joiners; full: DELETE all held, then ADD all")
+	submit := &cobra.Command{Use: "submit", Short: "Upload the next due step, or say why not (safe to run nightly)", Args: userArgs(cobra.NoArgs),
+		RunE: func(c *cobra.Command, _ []string) error { return runCohortSubmit(c, o) }}
+	submit.Flags().BoolVar(&o.dryRun, "dry-run", false, "write the exact file and show what would be uploaded, without uploading")
+	o.browser.register(submit)
+	cmd.AddCommand(
+		file("import-held", "Seed the ledger with identifiers you know NHS England holds", runCohortImport),
+		&cobra.Command{Use: "status", Short: "Show the held count, pending steps and the last submission", Args: userArgs(cobra.NoArgs),
+			RunE: func(c *cobra.Command, _ []string) error { return runCohortStatus(c, o) }},
+		file("add", "Plan an ADD-only step for the identifiers in FILE", runCohortAdd),
+		file("remove", "Plan a DELETE-only step for the identifiers in FILE", runCohortRemove),
+		replace,
+		step("reject", "Record an error notice for an uploaded step; stops the plan", runCohortReject),
+		step("confirm", "Confirm an uploaded step before its quiet period ends", runCohortConfirm),
+		&cobra.Command{Use: "cancel", Short: "Drop every pending (not yet uploaded) step", Args: userArgs(cobra.NoArgs),
+			RunE: func(c *cobra.Command, _ []string) error { return runCohortCancel(c, o) }},
+		submit,
+	)
+	return cmd
+}
+
+// userArgs makes a wrong argument count a usage error (exit 2) with a hint,
+// not a bug.
+func userArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		return usererr.New(check(cmd, args), "see "+cmd.CommandPath()+" --help")
 	}
 }
 
-func runCohort(_ *cobra.Command, _ *cohortOptions, _ []string) error {
-	return errors.New("seftbot cohort is not built yet")
+// testNowEnv fixes the clock for the script tests (midnight, quiet period).
+// It is not a setting: nothing but tests should move seftbot's clock.
+const testNowEnv = "SEFTBOT_TEST_NOW"
+
+// cohortUploader reaches the portal's upload site with the upload account.
+// A refused login, or a problem found before the browser submits (both user
+// errors), certainly sent nothing; anything else might have, and the cohort
+// ledger then leaves the outcome to the operator.
+func cohortUploader(o *cohortOptions) (cohort.Uploader, error) {
+	opts, err := o.browser.options(o.globalOptions, portal.SiteUpload)
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context, path string) (string, error) {
+		conf, err := portal.Upload(ctx, opts, path)
+		if err != nil && (errors.Is(err, portal.ErrLoginRejected) || usererr.Is(err)) {
+			err = fmt.Errorf("%w: %w", cohort.ErrNotSent, err)
+		}
+		return conf, err
+	}, nil
+}
+
+// openCohort resolves settings and opens the store. Verbs that change state
+// hold the state lock until done (the returned func releases it).
+func (o *cohortOptions) openCohort(mutating bool) (*cohort.Store, func(), error) {
+	src := o.src
+	if err := src.Require("SEFTBOT_PROJECT_ID", "SEFTBOT_STATE_DIR"); err != nil {
+		return nil, nil, err
+	}
+	header, err := cohort.LoadHeader(src.Get("SEFTBOT_COHORT_HEADER_FILE"))
+	if err != nil {
+		return nil, nil, usererr.New(err, "check SEFTBOT_COHORT_HEADER_FILE")
+	}
+	now := time.Now
+	if v := os.Getenv(testNowEnv); v != "" {
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			return nil, nil, usererr.New(fmt.Errorf("%s: %w", testNowEnv, err), "use RFC 3339")
+		}
+		now = func() time.Time { return t }
+	}
+	state, err := job.Open(src.Get("SEFTBOT_STATE_DIR"))
+	if err != nil {
+		return nil, nil, err
+	}
+	unlock := func() {}
+	if mutating {
+		if unlock, err = state.Lock(); err != nil {
+			return nil, nil, err
+		}
+	}
+	s, err := cohort.Open(cohort.Options{
+		Dir:       filepath.Join(state.Dir, "cohort"),
+		Project:   src.Get("SEFTBOT_PROJECT_ID"),
+		Header:    header,
+		ConfirmAt: src.Get("SEFTBOT_COHORT_CONFIRM_AT"),
+		Now:       now,
+	})
+	if err != nil {
+		unlock()
+		return nil, nil, err
+	}
+	return s, unlock, nil
+}
+
+// openInput opens FILE, or standard input for "-".
+func (o *cohortOptions) openInput(name string) (io.ReadCloser, error) {
+	if name == "-" {
+		return io.NopCloser(o.stdin), nil
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, usererr.New(err, "check the file name")
+	}
+	return f, nil
+}
+
+// withInput runs a planning verb on FILE under the lock.
+func (o *cohortOptions) withInput(name string, run func(*cohort.Store, io.Reader) error) error {
+	s, unlock, err := o.openCohort(true)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	in, err := o.openInput(name)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	return run(s, in)
+}
+
+func runCohortImport(_ *cobra.Command, o *cohortOptions, name string) error {
+	return o.withInput(name, func(s *cohort.Store, in io.Reader) error {
+		res, err := s.ImportHeld(in, name)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(o.stdout, "held set seeded from %s: %d identifiers (was %d)\n", name, res.After, res.Before)
+		return err
+	})
+}
+
+func runCohortAdd(_ *cobra.Command, o *cohortOptions, name string) error {
+	return o.withInput(name, func(s *cohort.Store, in io.Reader) error {
+		res, err := s.Add(in, name)
+		return o.printPlan(s, res, err)
+	})
+}
+
+func runCohortRemove(_ *cobra.Command, o *cohortOptions, name string) error {
+	return o.withInput(name, func(s *cohort.Store, in io.Reader) error {
+		res, err := s.Remove(in, name)
+		return o.printPlan(s, res, err)
+	})
+}
+
+func runCohortReplace(_ *cobra.Command, o *cohortOptions, name string) error {
+	return o.withInput(name, func(s *cohort.Store, in io.Reader) error {
+		res, err := s.Replace(in, name, cohort.Strategy(o.strategy))
+		if err == nil {
+			fmt.Fprintf(o.stdout, "unchanged: %d identifiers stay held\n", res.Unchanged)
+		}
+		return o.printPlan(s, res, err)
+	})
+}
+
+func (o *cohortOptions) printPlan(s *cohort.Store, res *cohort.PlanResult, err error) error {
+	if err != nil {
+		return err
+	}
+	if len(res.Steps) == 0 {
+		fmt.Fprintln(o.stdout, "nothing to change: no step planned")
+	}
+	for _, st := range res.Steps {
+		fmt.Fprintf(o.stdout, "planned step %s: %s of %s (%s), sha256 %s\n", st.ID, st.Action, cohort.Rows(st.Count), st.Plan, st.SHA256)
+	}
+	if len(res.Steps) > 0 {
+		fmt.Fprintln(o.stdout, "one step is uploaded per day by seftbot cohort submit; see seftbot cohort status")
+	}
+	return nil
+}
+
+func runCohortStatus(_ *cobra.Command, o *cohortOptions) error {
+	s, _, err := o.openCohort(false)
+	if err != nil {
+		return err
+	}
+	st, err := s.Status()
+	if err != nil {
+		return err
+	}
+	return st.Write(o.stdout)
+}
+
+func runCohortReject(_ *cobra.Command, o *cohortOptions, id string) error {
+	s, unlock, err := o.openCohort(true)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	res, err := s.Reject(id)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(o.stdout, "step %s rejected: the ledger keeps the held set as it was (%d identifiers)\n", id, s.HeldCount())
+	if res.Undone {
+		fmt.Fprintf(o.stdout, "its quiet-period confirmation was undone\n")
+	}
+	for _, c := range res.Cancelled {
+		fmt.Fprintf(o.stdout, "step %s cancelled: the plan has stopped\n", c)
+	}
+	return nil
+}
+
+func runCohortConfirm(_ *cobra.Command, o *cohortOptions, id string) error {
+	s, unlock, err := o.openCohort(true)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	st, err := s.Confirm(id)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(o.stdout, "step %s confirmed (%s of %s); held: %d identifiers\n", st.ID, st.Action, cohort.Rows(st.Count), s.HeldCount())
+	return err
+}
+
+func runCohortCancel(_ *cobra.Command, o *cohortOptions) error {
+	s, unlock, err := o.openCohort(true)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	ids, err := s.Cancel()
+	if err != nil {
+		return err
+	}
+	if len(ids) == 0 {
+		fmt.Fprintln(o.stdout, "no pending steps to cancel")
+	}
+	for _, id := range ids {
+		fmt.Fprintf(o.stdout, "step %s cancelled\n", id)
+	}
+	return nil
+}
+
+func runCohortSubmit(cmd *cobra.Command, o *cohortOptions) error {
+	s, unlock, err := o.openCohort(true)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return submitCohort(cmd.Context(), o, s)
+}
+
+// submitCohort wires the uploader (real runs only: a dry run needs no
+// portal settings) and reports what happened.
+func submitCohort(ctx context.Context, o *cohortOptions, s *cohort.Store) error {
+	if !o.dryRun {
+		up, err := cohortUploader(o)
+		if err != nil {
+			return err
+		}
+		s.SetUploader(up)
+	}
+	res, err := s.Submit(ctx, o.dryRun)
+	if res == nil {
+		return err
+	}
+	st := res.Step
+	if st != nil && !o.dryRun && (res.Uploaded || err != nil) {
+		// The ledger is the record; the log line ties it to this run.
+		o.log.Info("cohort submit", "step", st.ID, "action", string(st.Action), "rows", st.Count,
+			"sha256", st.SHA256, "state", st.State, "uploaded", res.Uploaded)
+	}
+	switch {
+	case res.DryRun && res.Path != "":
+		fmt.Fprintf(o.stdout, "dry run: step %s (%s of %s, %s) would be uploaded as %s\n", st.ID, st.Action, cohort.Rows(st.Count), st.Plan, filepath.Base(res.Path))
+		fmt.Fprintf(o.stdout, "file: %s (%d bytes, sha256 %s, mode 0600)\n", res.Path, res.Size, st.SHA256)
+		if res.Reason != "" {
+			fmt.Fprintf(o.stdout, "not due yet: %s\n", res.Reason)
+		}
+		fmt.Fprintln(o.stdout, "nothing was uploaded")
+	case res.Uploaded:
+		fmt.Fprintf(o.stdout, "uploaded step %s: %s of %s, sha256 %s\n", st.ID, st.Action, cohort.Rows(st.Count), st.SHA256)
+		fmt.Fprintf(o.stdout, "portal said: %s\n", res.Confirmation)
+		fmt.Fprintf(o.stdout, "confirmed at %s unless an error notice is recorded (seftbot cohort reject %s)\n",
+			cohort.FormatTime(*st.ConfirmAfter), st.ID)
+	case err == nil:
+		fmt.Fprintf(o.stdout, "nothing uploaded: %s\n", res.Reason)
+	}
+	return err
 }

@@ -1,0 +1,235 @@
+package cohort
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/isaric/seftbot/internal/usererr"
+)
+
+// ledgerSchema is the version of ledger.json this code reads and writes.
+const ledgerSchema = 1
+
+// Step states. A step moves pending -> sending -> awaiting -> confirmed, or
+// ends rejected or cancelled; unknown means an upload may or may not have
+// reached the portal and only the operator can say which.
+const (
+	StatePending   = "pending"
+	StateSending   = "sending"
+	StateAwaiting  = "awaiting confirmation"
+	StateUnknown   = "unknown"
+	StateConfirmed = "confirmed"
+	StateRejected  = "rejected"
+	StateCancelled = "cancelled"
+)
+
+// Ledger is what seftbot believes NHS England holds, and everything it did
+// to get there. The portal cannot list its holdings, so this is the source
+// of truth.
+type Ledger struct {
+	Schema      int          `json:"schema"`
+	Project     string       `json:"project"`
+	Held        idSet        `json:"held"`
+	NextStep    int          `json:"next_step"`
+	Imports     []Import     `json:"imports,omitempty"`
+	Steps       []*Step      `json:"steps"`
+	Submissions []Submission `json:"submissions"`
+}
+
+// Import records a seeding of the held set by import-held.
+type Import struct {
+	At     time.Time `json:"at"`
+	Count  int       `json:"count"`
+	Before int       `json:"before"`
+	SHA256 string    `json:"sha256"` // of the input file
+}
+
+// Step is one planned file. Every step carries one action; the file it will
+// upload is kept, exact, under steps/ until the step is settled.
+type Step struct {
+	ID           string     `json:"id"`
+	Plan         string     `json:"plan"` // e.g. "replace --strategy diff", with its position
+	Action       Action     `json:"action"`
+	Count        int        `json:"count"`
+	SHA256       string     `json:"sha256"`
+	State        string     `json:"state"`
+	Planned      time.Time  `json:"planned"`
+	Uploaded     *time.Time `json:"uploaded,omitempty"`
+	ConfirmAfter *time.Time `json:"confirm_after,omitempty"`
+	Settled      *time.Time `json:"settled,omitempty"` // confirmed, rejected or cancelled at
+	SettledBy    string     `json:"settled_by,omitempty"`
+}
+
+// Submission is one attempt to upload a step: when (and on which
+// Europe/London day), what, and how it ended.
+type Submission struct {
+	Step         string    `json:"step"`
+	At           time.Time `json:"at"`
+	Day          string    `json:"day"` // YYYY-MM-DD in Europe/London
+	Action       Action    `json:"action"`
+	Count        int       `json:"count"`
+	SHA256       string    `json:"sha256"`
+	Outcome      string    `json:"outcome"` // a step state, or "not sent"
+	Confirmation string    `json:"confirmation,omitempty"`
+	Error        string    `json:"error,omitempty"`
+}
+
+// OutcomeNotSent marks an attempt that certainly never reached the portal,
+// so it does not use up the day.
+const OutcomeNotSent = "not sent"
+
+// step returns the step with this id, or nil.
+func (l *Ledger) step(id string) *Step {
+	for _, s := range l.Steps {
+		if s.ID == id {
+			return s
+		}
+	}
+	return nil
+}
+
+// submission returns the last attempt for a step, or nil.
+func (l *Ledger) submission(id string) *Submission {
+	for i := len(l.Submissions) - 1; i >= 0; i-- {
+		if l.Submissions[i].Step == id {
+			return &l.Submissions[i]
+		}
+	}
+	return nil
+}
+
+// loadLedger reads path; a missing file is a new, empty ledger.
+func loadLedger(path, project string) (*Ledger, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return &Ledger{Schema: ledgerSchema, Project: project, NextStep: 1}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cohort ledger: %w", err)
+	}
+	var head struct {
+		Schema int `json:"schema"`
+	}
+	if err := json.Unmarshal(b, &head); err != nil {
+		return nil, usererr.New(fmt.Errorf("cohort ledger %s is corrupt: %w", path, err), "restore it from a backup; do not edit it by hand")
+	}
+	if head.Schema != ledgerSchema {
+		return nil, fmt.Errorf("cohort ledger %s: schema %d, this seftbot reads %d", path, head.Schema, ledgerSchema)
+	}
+	var l Ledger
+	if err := json.Unmarshal(b, &l); err != nil {
+		return nil, usererr.New(fmt.Errorf("cohort ledger %s is corrupt: %w", path, err), "restore it from a backup; do not edit it by hand")
+	}
+	if l.Project != project {
+		return nil, usererr.New(fmt.Errorf("cohort ledger %s belongs to project %s, not %s", path, l.Project, project),
+			"check SEFTBOT_PROJECT_ID and SEFTBOT_STATE_DIR")
+	}
+	return &l, nil
+}
+
+// writePoint is called at each step of a crash-safe write; the kill -9 tests
+// stop the process there.
+var writePoint = func(string) {}
+
+// writeAtomic writes a file crash-safely: a private temp file beside it,
+// fsync, rename over the old one, fsync of the directory. A crash at any
+// point leaves the old file or the new one, never a torn one.
+func writeAtomic(path string, write func(*os.File) error) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // no-op once renamed
+	writePoint("created")
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return err
+	}
+	if err := write(f); err != nil {
+		f.Close()
+		return err
+	}
+	writePoint("written")
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	writePoint("synced")
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	writePoint("renamed")
+	if err := syncDir(dir); err != nil {
+		return err
+	}
+	writePoint("dir-synced")
+	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// save writes the ledger crash-safely. The held set, which may run to a
+// million entries, is written by hand, one identifier a line: indenting it
+// through encoding/json costs seconds.
+func (l *Ledger) save(path string) error {
+	l.Schema = ledgerSchema
+	if l.Steps == nil {
+		l.Steps = []*Step{}
+	}
+	if l.Submissions == nil {
+		l.Submissions = []Submission{}
+	}
+	type meta Ledger // same fields, without the methods
+	m := (*meta)(l)
+	held := m.Held
+	m.Held = nil
+	b, err := json.MarshalIndent(m, "", " ")
+	m.Held = held
+	if err != nil {
+		return err
+	}
+	// b is {"schema":..,"project":..,"held": [],...}; splice the set in.
+	const hole = "\"held\": []"
+	i := bytes.Index(b, []byte(hole))
+	if i < 0 {
+		return errors.New("cohort ledger: cannot place the held set")
+	}
+	return writeAtomic(path, func(f *os.File) error {
+		w := bufio.NewWriterSize(f, 256<<10)
+		w.Write(b[:i])
+		w.WriteString("\"held\": [")
+		for j, v := range held {
+			if j > 0 {
+				w.WriteByte(',')
+			}
+			w.WriteString("\n  \"")
+			w.WriteString(formatNHS(v))
+			w.WriteByte('"')
+		}
+		if len(held) > 0 {
+			w.WriteString("\n ")
+		}
+		w.WriteByte(']')
+		w.Write(b[i+len(hole):])
+		w.WriteByte('\n')
+		return w.Flush()
+	})
+}

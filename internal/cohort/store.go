@@ -1,0 +1,714 @@
+package cohort
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/isaric/seftbot/internal/usererr"
+)
+
+// Uploader sends one file, named <PROJECT_ID>.csv, through the SEFT upload
+// site and returns the portal's confirmation text. It is the only way this
+// package reaches the outside world, so everything else tests without it.
+type Uploader func(ctx context.Context, path string) (confirmation string, err error)
+
+// ErrNotSent, wrapped by an Uploader's error, promises that the file never
+// reached the portal (e.g. the login was refused), so the day is not used up
+// and the step stays pending. Any other upload error leaves the outcome
+// unknown, for the operator to settle.
+var ErrNotSent = errors.New("file not sent")
+
+// Options configures a Store.
+type Options struct {
+	Dir       string   // private directory for the ledger, step files and outbox; created 0700
+	Project   string   // NHS England project ID; names the upload file
+	Header    []string // header template, from LoadHeader
+	ConfirmAt string   // HH:MM Europe/London on the day after an upload when silence means success; default 09:00
+	Now       func() time.Time
+	Upload    Uploader
+	// BeforeCheck, if set, may alter a step's bytes just before the final
+	// check. It exists so tests can prove a broken file never leaves.
+	BeforeCheck func([]byte) []byte
+}
+
+// Store is the cohort state in one directory. Methods that change it must be
+// called with the state lock held (the CLI takes it); Status does not need it.
+type Store struct {
+	o        Options
+	t        *Template
+	l        *Ledger
+	hh, mm   int
+	readOnly bool
+}
+
+var projectRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
+
+// Open loads the cohort state in o.Dir, creating the directory if needed.
+func Open(o Options) (*Store, error) {
+	if !projectRE.MatchString(o.Project) {
+		return nil, usererr.Errorf("set SEFTBOT_PROJECT_ID to your NHS England project ID, e.g. NIC-402963-P0Y5D",
+			"project ID is missing or not a plain name (letters, digits, - and _)")
+	}
+	t, err := NewTemplate(o.Header)
+	if err != nil {
+		return nil, usererr.New(err, "check SEFTBOT_COHORT_HEADER_FILE")
+	}
+	if o.ConfirmAt == "" {
+		o.ConfirmAt = "09:00"
+	}
+	hh, mm, err := parseClock(o.ConfirmAt)
+	if err != nil {
+		return nil, usererr.New(err, "check SEFTBOT_COHORT_CONFIRM_AT")
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	for _, d := range []string{o.Dir, filepath.Join(o.Dir, "steps"), filepath.Join(o.Dir, "outbox")} {
+		if err := privateDir(d); err != nil {
+			return nil, err
+		}
+	}
+	l, err := loadLedger(filepath.Join(o.Dir, "ledger.json"), o.Project)
+	if err != nil {
+		return nil, err
+	}
+	return &Store{o: o, t: t, l: l, hh: hh, mm: mm}, nil
+}
+
+// privateDir creates dir 0700 or checks an existing one is private: step
+// files and the outbox hold patient identifiers.
+func privateDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("cohort state: %w", err)
+	}
+	st, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("cohort state: %w", err)
+	}
+	if !st.IsDir() || st.Mode().Perm()&0o077 != 0 {
+		return usererr.New(fmt.Errorf("%s is accessible by other users (mode %04o) and holds patient identifiers", dir, st.Mode().Perm()),
+			"run: chmod 700 "+dir)
+	}
+	return nil
+}
+
+func (s *Store) ledgerPath() string        { return filepath.Join(s.o.Dir, "ledger.json") }
+func (s *Store) stepPath(id string) string { return filepath.Join(s.o.Dir, "steps", id+".csv") }
+func (s *Store) outboxPath() string        { return filepath.Join(s.o.Dir, "outbox", s.o.Project+".csv") }
+func (s *Store) save() error               { return s.l.save(s.ledgerPath()) }
+func (s *Store) today(now time.Time) int   { return londonDate(now) }
+
+// isOpen says a step still needs something: an upload or a verdict.
+func isOpen(st string) bool {
+	return st == StatePending || st == StateSending || st == StateAwaiting || st == StateUnknown
+}
+
+func stepErr(id, msg, hint string) error {
+	return usererr.New(fmt.Errorf("step %s: %s", id, msg), hint)
+}
+
+// HeldCount is the number of identifiers the ledger believes held.
+func (s *Store) HeldCount() int { return len(s.l.Held) }
+
+// Held returns the identifiers the ledger believes held, sorted, for
+// reconciling against another source. They are patient data: never print them.
+func (s *Store) Held() []string {
+	out := make([]string, len(s.l.Held))
+	for i, v := range s.l.Held {
+		out[i] = formatNHS(v)
+	}
+	return out
+}
+
+// tidy removes what a crash or a settled step left behind: temp files, the
+// outbox, and step files no open step needs. They are patient data. The
+// last uploaded step's file stays, so a late error notice can undo it.
+func (s *Store) tidy() {
+	keep := map[string]bool{}
+	if last := s.lastSent(); last != nil {
+		if st := s.l.step(last.Step); st != nil && st.State == StateConfirmed && st.SettledBy == "quiet period" {
+			keep[last.Step+".csv"] = true
+		}
+	}
+	for _, st := range s.l.Steps {
+		if isOpen(st.State) {
+			keep[st.ID+".csv"] = true
+		}
+	}
+	for _, d := range []string{s.o.Dir, filepath.Join(s.o.Dir, "steps"), filepath.Join(s.o.Dir, "outbox")} {
+		ents, _ := os.ReadDir(d)
+		for _, e := range ents {
+			n := e.Name()
+			tmp := strings.HasPrefix(n, ".") && strings.Contains(n, ".tmp-")
+			if tmp || d != s.o.Dir && !e.IsDir() && !keep[n] {
+				os.Remove(filepath.Join(d, n))
+			}
+		}
+	}
+}
+
+// settle applies the quiet period: an upload with no error notice recorded
+// by the morning after is confirmed. Under the lock (mutating), a step left
+// "sending" by a process that died becomes "unknown".
+func (s *Store) settle(now time.Time, mutating bool) (bool, error) {
+	changed := false
+	for _, st := range s.l.Steps {
+		switch {
+		case st.State == StateSending && mutating:
+			s.setState(st, StateUnknown, time.Time{}, "")
+			changed = true
+		case st.State == StateAwaiting && st.ConfirmAfter != nil && !now.Before(*st.ConfirmAfter):
+			if err := s.confirm(st, *st.ConfirmAfter, "quiet period"); err != nil {
+				return changed, err
+			}
+			changed = true
+		}
+	}
+	return changed, nil
+}
+
+// setState moves a step and its last submission to a new state together.
+func (s *Store) setState(st *Step, state string, at time.Time, by string) {
+	st.State = state
+	if !at.IsZero() {
+		st.Settled, st.SettledBy = &at, by
+	}
+	if sub := s.l.submission(st.ID); sub != nil && sub.Outcome != OutcomeNotSent {
+		sub.Outcome = state
+	}
+}
+
+// confirm applies a step to the held set: the file's own identifiers, read
+// back from the exact bytes that were uploaded.
+func (s *Store) confirm(st *Step, at time.Time, by string) error {
+	ids, err := s.stepIDs(st)
+	if err != nil {
+		return err
+	}
+	if st.Action == Add {
+		s.l.Held = s.l.Held.union(ids)
+	} else {
+		s.l.Held = s.l.Held.minus(ids)
+	}
+	s.setState(st, StateConfirmed, at, by)
+	return nil
+}
+
+// stepBytes reads a step's file and checks it is the one that was planned.
+func (s *Store) stepBytes(st *Step) ([]byte, error) {
+	b, err := os.ReadFile(s.stepPath(st.ID))
+	if err != nil {
+		return nil, fmt.Errorf("step %s: %w", st.ID, err)
+	}
+	if sha256Hex(b) != st.SHA256 {
+		return nil, fmt.Errorf("step %s: its file has changed since it was planned (sha256 mismatch)", st.ID)
+	}
+	return b, nil
+}
+
+// stepIDs returns the identifiers in a step's file. The NHS number column
+// is found from the file's own header, so a later template change does not
+// misread it.
+func (s *Store) stepIDs(st *Step) (idSet, error) {
+	b, err := s.stepBytes(st)
+	if err != nil {
+		return nil, err
+	}
+	rest := string(b)
+	head, rest, _ := strings.Cut(rest, "\r\n")
+	t, err := NewTemplate(strings.Split(head, ","))
+	if err != nil {
+		return nil, fmt.Errorf("step %s: %w", st.ID, err)
+	}
+	ids := make([]uint64, 0, strings.Count(rest, "\n"))
+	for n := 2; rest != ""; n++ {
+		var l string
+		l, rest, _ = strings.Cut(rest, "\r\n")
+		for range t.nhs {
+			_, l, _ = strings.Cut(l, ",")
+		}
+		f, _, _ := strings.Cut(l, ",")
+		v, why := nhsValue(f)
+		if why != "" {
+			return nil, fmt.Errorf("step %s: line %d of its file: %s", st.ID, n, why)
+		}
+		ids = append(ids, v)
+	}
+	return sortedSet(ids), nil
+}
+
+// SetUploader sets how Submit reaches the portal, once the caller knows a
+// real upload is wanted (a dry run needs no portal settings).
+func (s *Store) SetUploader(u Uploader) { s.o.Upload = u }
+
+// ImportResult says what import-held did.
+type ImportResult struct{ Before, After int }
+
+// ImportHeld replaces the held set with a list the operator knows NHS
+// England holds. It is refused while any step is open, since those were
+// planned against the old set.
+func (s *Store) ImportHeld(r io.Reader, name string) (ImportResult, error) {
+	now := s.o.Now()
+	if err := s.begin(now); err != nil {
+		return ImportResult{}, err
+	}
+	if err := s.idle(); err != nil {
+		return ImportResult{}, err
+	}
+	h := sha256.New()
+	rs, ps, err := s.t.parse(io.TeeReader(r, h), s.today(now))
+	if err != nil {
+		return ImportResult{}, fmt.Errorf("%s: %w", name, err)
+	}
+	if len(ps) > 0 {
+		return ImportResult{}, problemsErr(name, ps)
+	}
+	ids := make([]uint64, len(rs.rows))
+	for i, rw := range rs.rows {
+		ids[i] = rw.nhs
+	}
+	res := ImportResult{Before: len(s.l.Held)}
+	s.l.Held = sortedSet(ids)
+	res.After = len(s.l.Held)
+	s.l.Imports = append(s.l.Imports, Import{At: now, Count: res.After, Before: res.Before, SHA256: hex.EncodeToString(h.Sum(nil))})
+	return res, s.save()
+}
+
+func problemsErr(name string, ps []Problem) error {
+	return usererr.New(&ProblemsError{Name: name, Problems: ps}, "fix every line listed, then run the command again")
+}
+
+// begin is the start of every change: settle what time has decided, and
+// clear leftovers.
+func (s *Store) begin(now time.Time) error {
+	changed, err := s.settle(now, true)
+	if err != nil {
+		return err
+	}
+	if changed {
+		if err := s.save(); err != nil {
+			return err
+		}
+	}
+	s.tidy()
+	return nil
+}
+
+// idle refuses a new plan while an earlier one is still open: it was
+// validated against a held set that its own steps are still changing.
+func (s *Store) idle() error {
+	for _, st := range s.l.Steps {
+		if isOpen(st.State) {
+			return stepErr(st.ID, "is still "+st.State+"; finish the current plan first",
+				"seftbot cohort status shows it; confirm or reject uploaded steps, or run seftbot cohort cancel to drop pending ones")
+		}
+	}
+	return nil
+}
+
+// Strategy is how replace gets from the held set to a new cohort.
+type Strategy string
+
+const (
+	Diff Strategy = "diff" // DELETE only leavers, then ADD only joiners
+	Full Strategy = "full" // DELETE everything held, then ADD the whole new set
+)
+
+// PlanResult lists the steps a plan created.
+type PlanResult struct {
+	Steps     []*Step
+	Unchanged int // replace: identifiers held before and after
+}
+
+// Add plans one ADD step for the identifiers in r, none of which may already
+// be held.
+func (s *Store) Add(r io.Reader, name string) (*PlanResult, error) {
+	return s.plan(r, name, "add", func(rs rowSet, ps []Problem) ([]stepRows, []Problem, int) {
+		for _, rw := range rs.rows {
+			if s.l.Held.has(rw.nhs) {
+				ps = append(ps, Problem{Line: int(rw.line), Column: s.t.NHSColumn(), Msg: "already held (per the ledger); adding it again is refused"})
+			}
+		}
+		return []stepRows{{Add, rs}}, ps, 0
+	})
+}
+
+// Remove plans one DELETE step for the identifiers in r, all of which must
+// be held.
+func (s *Store) Remove(r io.Reader, name string) (*PlanResult, error) {
+	return s.plan(r, name, "remove", func(rs rowSet, ps []Problem) ([]stepRows, []Problem, int) {
+		for _, rw := range rs.rows {
+			if !s.l.Held.has(rw.nhs) {
+				ps = append(ps, Problem{Line: int(rw.line), Column: s.t.NHSColumn(), Msg: "not held (per the ledger), so it cannot be deleted"})
+			}
+		}
+		return []stepRows{{Delete, rs}}, ps, 0
+	})
+}
+
+// Replace plans the change from the held set to the cohort in r: a DELETE
+// step, then an ADD step on a later day, each left out when empty.
+func (s *Store) Replace(r io.Reader, name string, strategy Strategy) (*PlanResult, error) {
+	if strategy != Diff && strategy != Full {
+		return nil, usererr.Errorf("use --strategy diff or --strategy full", fmt.Sprintf("unknown strategy %q", strategy))
+	}
+	return s.plan(r, name, "replace --strategy "+string(strategy), func(rs rowSet, ps []Problem) ([]stepRows, []Problem, int) {
+		ids := make([]uint64, len(rs.rows))
+		for i, rw := range rs.rows {
+			ids[i] = rw.nhs
+		}
+		next := sortedSet(ids)
+		if strategy == Full {
+			return []stepRows{{Delete, idRows(s.l.Held)}, {Add, rs}}, ps, 0
+		}
+		joiners := rowSet{extras: rs.extras}
+		for _, rw := range rs.rows {
+			if !s.l.Held.has(rw.nhs) {
+				joiners.rows = append(joiners.rows, rw)
+			}
+		}
+		leavers := s.l.Held.minus(next)
+		return []stepRows{{Delete, idRows(leavers)}, {Add, joiners}}, ps, len(next) - len(joiners.rows)
+	})
+}
+
+type stepRows struct {
+	act Action
+	rowSet
+}
+
+// idRows turns identifiers from the ledger into rows with nothing but the
+// NHS number.
+func idRows(ids idSet) rowSet {
+	rows := make([]row, len(ids))
+	for i, v := range ids {
+		rows[i].nhs = v
+	}
+	return rowSet{rows: rows}
+}
+
+// plan validates r, lets decide split it into steps, writes each step's file
+// and then the ledger. Nothing is written if any problem is found, and the
+// step files are removed again if the ledger cannot be saved.
+func (s *Store) plan(r io.Reader, name, kind string, decide func(rowSet, []Problem) ([]stepRows, []Problem, int)) (*PlanResult, error) {
+	now := s.o.Now()
+	if err := s.begin(now); err != nil {
+		return nil, err
+	}
+	if err := s.idle(); err != nil {
+		return nil, err
+	}
+	rs, ps, err := s.t.parse(r, s.today(now))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	parts, ps, unchanged := decide(rs, ps)
+	if len(ps) > 0 {
+		sortProblems(ps)
+		return nil, problemsErr(name, ps)
+	}
+	res := &PlanResult{Unchanged: unchanged}
+	var nonEmpty []stepRows
+	for _, p := range parts {
+		if len(p.rows) > 0 {
+			nonEmpty = append(nonEmpty, p)
+		}
+	}
+	var written []string
+	fail := func(err error) (*PlanResult, error) {
+		for _, p := range written {
+			os.Remove(p)
+		}
+		return nil, err
+	}
+	next := s.l.NextStep
+	for i, p := range nonEmpty {
+		st := &Step{ID: fmt.Sprintf("S%d", next), Action: p.act, Count: len(p.rows), State: StatePending, Planned: now,
+			Plan: fmt.Sprintf("%s, step %d of %d", kind, i+1, len(nonEmpty))}
+		next++
+		path := s.stepPath(st.ID)
+		err := writeAtomic(path, func(f *os.File) error {
+			sum, err := s.t.write(f, p.rowSet, p.act)
+			st.SHA256 = sum
+			return err
+		})
+		written = append(written, path)
+		if err != nil {
+			return fail(fmt.Errorf("step %s: %w", st.ID, err))
+		}
+		res.Steps = append(res.Steps, st)
+	}
+	if len(res.Steps) == 0 {
+		return res, nil
+	}
+	oldNext, oldSteps := s.l.NextStep, s.l.Steps
+	s.l.NextStep = next
+	s.l.Steps = append(s.l.Steps, res.Steps...)
+	if err := s.save(); err != nil {
+		s.l.NextStep, s.l.Steps = oldNext, oldSteps
+		return fail(err)
+	}
+	return res, nil
+}
+
+// Cancel drops every pending step (nothing uploaded yet) and returns their ids.
+func (s *Store) Cancel() ([]string, error) {
+	now := s.o.Now()
+	if err := s.begin(now); err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, st := range s.l.Steps {
+		if st.State == StatePending {
+			s.setState(st, StateCancelled, now, "operator")
+			ids = append(ids, st.ID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	if err := s.save(); err != nil {
+		return nil, err
+	}
+	s.tidy()
+	return ids, nil
+}
+
+// Confirm confirms an uploaded step before its quiet period ends, or settles
+// one whose upload outcome is unknown as having arrived.
+func (s *Store) Confirm(id string) (*Step, error) {
+	now := s.o.Now()
+	if err := s.begin(now); err != nil {
+		return nil, err
+	}
+	st := s.l.step(id)
+	switch {
+	case st == nil:
+		return nil, stepErr(id, "no such step", "seftbot cohort status lists the steps")
+	case st.State != StateAwaiting && st.State != StateUnknown:
+		return nil, stepErr(id, "is "+st.State+"; only an uploaded step awaiting confirmation, or one whose outcome is unknown, can be confirmed", "")
+	}
+	if err := s.confirm(st, now, "operator"); err != nil {
+		return nil, err
+	}
+	if err := s.save(); err != nil {
+		return nil, err
+	}
+	s.tidy()
+	return st, nil
+}
+
+// RejectResult says what reject did.
+type RejectResult struct {
+	Step      *Step
+	Undone    bool     // the step had been confirmed; its change to the held set was reversed
+	Cancelled []string // later steps of the plan, now cancelled
+}
+
+// Reject records an error notice for an uploaded step: NHS England changed
+// nothing, so neither does the ledger, and the rest of the plan stops. A step
+// already confirmed by the quiet period can still be rejected while it is the
+// last upload, since the notice may be read after the confirmation time.
+func (s *Store) Reject(id string) (*RejectResult, error) {
+	now := s.o.Now()
+	if err := s.begin(now); err != nil {
+		return nil, err
+	}
+	st := s.l.step(id)
+	if st == nil {
+		return nil, stepErr(id, "no such step", "seftbot cohort status lists the steps")
+	}
+	res := &RejectResult{Step: st}
+	switch st.State {
+	case StateAwaiting, StateUnknown:
+	case StateConfirmed:
+		if last := s.lastSent(); last == nil || last.Step != id {
+			return nil, stepErr(id, "is confirmed and a later file has been uploaded since; it can no longer be rejected",
+				"if NHS England did not apply it, check with them and re-seed with seftbot cohort import-held")
+		}
+		if st.SettledBy == "operator" {
+			return nil, stepErr(id, "was confirmed by the operator", "re-seed with seftbot cohort import-held if NHS England did not apply it")
+		}
+		ids, err := s.stepIDs(st)
+		if err != nil {
+			return nil, err
+		}
+		if st.Action == Add {
+			s.l.Held = s.l.Held.minus(ids)
+		} else {
+			s.l.Held = s.l.Held.union(ids)
+		}
+		res.Undone = true
+	default:
+		return nil, stepErr(id, "is "+st.State+"; only an uploaded step can be rejected", "")
+	}
+	s.setState(st, StateRejected, now, "operator")
+	for _, o := range s.l.Steps {
+		if o.State == StatePending {
+			s.setState(o, StateCancelled, now, "rejection of "+id)
+			res.Cancelled = append(res.Cancelled, o.ID)
+		}
+	}
+	if err := s.save(); err != nil {
+		return nil, err
+	}
+	s.tidy()
+	return res, nil
+}
+
+// lastSent is the latest attempt that may have reached the portal.
+func (s *Store) lastSent() *Submission {
+	for i := len(s.l.Submissions) - 1; i >= 0; i-- {
+		if s.l.Submissions[i].Outcome != OutcomeNotSent {
+			return &s.l.Submissions[i]
+		}
+	}
+	return nil
+}
+
+// next finds the step the next upload would send and, when it may not go
+// now, why not and from when it may.
+func (s *Store) next(now time.Time) (st *Step, why string, due time.Time) {
+	for _, o := range s.l.Steps {
+		switch o.State {
+		case StateSending, StateUnknown:
+			return nil, fmt.Sprintf("the outcome of step %s's upload is unknown: if no error notice arrives, run seftbot cohort confirm %s, otherwise seftbot cohort reject %s", o.ID, o.ID, o.ID), time.Time{}
+		case StateAwaiting:
+			due = *o.ConfirmAfter
+			why = fmt.Sprintf("step %s awaits confirmation: its quiet period ends %s", o.ID, FormatTime(due))
+		case StatePending:
+			if st == nil {
+				st = o
+			}
+		}
+	}
+	if st == nil {
+		return nil, "no pending steps", time.Time{}
+	}
+	if why != "" {
+		return st, why, due
+	}
+	if last := s.lastSent(); last != nil {
+		if last.At.After(now) {
+			return st, fmt.Sprintf("the clock (%s) is earlier than the last upload (%s); refusing until it is past it", FormatTime(now), FormatTime(last.At)), last.At
+		}
+		if last.Day == londonDay(now) {
+			due = nextLondonMidnight(now)
+			return st, fmt.Sprintf("a file was already uploaded today (%s, Europe/London); one upload per day", last.Day), due
+		}
+	}
+	return st, "", now
+}
+
+// SubmitResult says what submit did, or why it did nothing.
+type SubmitResult struct {
+	Step         *Step
+	Uploaded     bool
+	DryRun       bool
+	Path         string // dry run: the exact file that would be uploaded
+	Size         int
+	Reason       string // why nothing was (or, in a dry run, would be) uploaded
+	Due          time.Time
+	Confirmation string
+}
+
+// Submit uploads the next due step, or does nothing and says why; it is
+// safe to run every night. The step's file is read back, checked against its
+// planned sha256 and every rule of the upload format, and only then copied
+// to <PROJECT_ID>.csv and uploaded. A dry run stops after writing that file.
+func (s *Store) Submit(ctx context.Context, dryRun bool) (*SubmitResult, error) {
+	now := s.o.Now()
+	if err := s.begin(now); err != nil {
+		return nil, err
+	}
+	st, why, due := s.next(now)
+	res := &SubmitResult{Step: st, DryRun: dryRun, Reason: why, Due: due}
+	if st == nil || why != "" && !dryRun {
+		return res, nil
+	}
+	b, err := s.stepBytes(st)
+	if err != nil {
+		return nil, err
+	}
+	if s.o.BeforeCheck != nil {
+		b = s.o.BeforeCheck(b)
+	}
+	if err := s.finalCheck(st, b, now); err != nil {
+		return nil, err
+	}
+	if err := writeAtomic(s.outboxPath(), func(f *os.File) error { _, err := f.Write(b); return err }); err != nil {
+		return nil, err
+	}
+	res.Path, res.Size = s.outboxPath(), len(b)
+	if dryRun {
+		return res, nil
+	}
+	if s.o.Upload == nil {
+		os.Remove(s.outboxPath())
+		return nil, errors.New("no uploader configured")
+	}
+	s.l.Submissions = append(s.l.Submissions, Submission{Step: st.ID, At: now, Day: londonDay(now), Action: st.Action,
+		Count: st.Count, SHA256: st.SHA256, Outcome: StateSending})
+	st.State = StateSending
+	if err := s.save(); err != nil {
+		os.Remove(s.outboxPath())
+		return nil, err
+	}
+	conf, uerr := s.o.Upload(ctx, s.outboxPath())
+	os.Remove(s.outboxPath())
+	res.Path = ""
+	sub := &s.l.Submissions[len(s.l.Submissions)-1]
+	switch {
+	case uerr != nil && errors.Is(uerr, ErrNotSent):
+		st.State, sub.Outcome, sub.Error = StatePending, OutcomeNotSent, uerr.Error()
+	case uerr != nil:
+		st.State, sub.Outcome, sub.Error = StateUnknown, StateUnknown, uerr.Error()
+	default:
+		ca := quietEnd(now, s.hh, s.mm)
+		st.State, sub.Outcome, sub.Confirmation = StateAwaiting, StateAwaiting, conf
+		st.Uploaded, st.ConfirmAfter = &now, &ca
+		res.Uploaded, res.Confirmation = true, conf
+	}
+	if err := s.save(); err != nil {
+		return nil, errors.Join(err, uerr)
+	}
+	if uerr != nil {
+		return res, fmt.Errorf("step %s: upload: %w", st.ID, uerr)
+	}
+	return res, nil
+}
+
+// finalCheck applies the upload rules and the ledger rules to the exact
+// bytes about to leave.
+func (s *Store) finalCheck(st *Step, b []byte, now time.Time) error {
+	ids, ps := s.t.checkFile(b, st.Action, s.today(now))
+	if len(ids) != st.Count {
+		ps = append(ps, Problem{Msg: fmt.Sprintf("file has %d identifiers, the step planned %d", len(ids), st.Count)})
+	}
+	for _, v := range ids {
+		if held := s.l.Held.has(v); held == (st.Action == Add) {
+			ps = append(ps, Problem{Msg: "file no longer agrees with the ledger (an ADD of a held identifier, or a DELETE of one not held)"})
+			break
+		}
+	}
+	if len(ps) > 0 {
+		return usererr.New(&ProblemsError{Name: "step " + st.ID + " file (final check before upload)", Problems: ps},
+			"nothing was uploaded; run seftbot cohort cancel and plan again")
+	}
+	return nil
+}
+
+// sha256Hex is the file digest the ledger records.
+func sha256Hex(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}

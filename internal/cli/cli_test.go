@@ -1,13 +1,18 @@
 package cli
 
 import (
+	"context"
 	"errors"
+	"flag"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/isaric/seftbot/internal/sim"
 )
 
 func TestMain(m *testing.M) {
@@ -32,7 +37,10 @@ func TestScript(t *testing.T) {
 			return nil
 		},
 		RequireExplicitExec: true,
-		Cmds:                map[string]func(ts *testscript.TestScript, neg bool, args []string){"exits": cmdExits},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"exits":    cmdExits,
+			"simstart": cmdSimStart,
+		},
 	})
 }
 
@@ -65,4 +73,29 @@ func cmdExits(ts *testscript.TestScript, neg bool, args []string) {
 	if got != want {
 		ts.Fatalf("exit code %d, want %d", got, want)
 	}
+}
+
+// cmdSimStart starts seftsim in-process for the rest of the script, in
+// $WORK/sim, and sets $SIM to that directory:
+// "simstart -files 5 -smtp-down". It stops when the script ends.
+func cmdSimStart(ts *testscript.TestScript, neg bool, args []string) {
+	if neg {
+		ts.Fatalf("usage: simstart [-files N] [-file-size B] [-smtp-down]")
+	}
+	fs := flag.NewFlagSet("simstart", flag.ContinueOnError)
+	files := fs.Int("files", 5, "files in the first batch")
+	size := fs.Int64("file-size", 8<<10, "mean file size")
+	smtpDown := fs.Bool("smtp-down", false, "SMTP sink refuses connections")
+	ts.Check(fs.Parse(args))
+	if _, err := exec.LookPath("chromium"); err != nil {
+		ts.Fatalf("chromium not installed (apt-get install chromium)")
+	}
+	dir := ts.MkAbs("sim")
+	s, err := sim.Start(context.Background(), sim.Options{
+		Dir: dir, Files: *files, FileSize: *size, Seed: 3, Faults: sim.Faults{SMTPDown: *smtpDown},
+	})
+	ts.Check(err)
+	ts.Defer(func() { s.Close() })
+	ts.Setenv("SIM", dir)
+	ts.Setenv("SIMSTAGING", filepath.Join(dir, "staging"))
 }

@@ -37,8 +37,8 @@ checked, and renamed to SEFTBOT_SFTP_NAME_TEMPLATE (date in Europe/London;
 		},
 		RunE: func(cmd *cobra.Command, args []string) error { return runRelay(cmd, o, args) },
 	}
-	cmd.Flags().StringVar(&o.verify, "verify", relay.VerifyAuto,
-		"check of the remote copy: auto (sha256 when the drop can run sha256sum, else size), sha256 (required) or size")
+	cmd.Flags().StringVar(&o.verify, "verify", "",
+		"check of the remote copy: auto (sha256 when the drop can run sha256sum, else size), sha256 (required) or size (default SEFTBOT_SFTP_VERIFY)")
 	return cmd
 }
 
@@ -47,6 +47,9 @@ checked, and renamed to SEFTBOT_SFTP_NAME_TEMPLATE (date in Europe/London;
 var sevenZipMagic = []byte{'7', 'z', 0xBC, 0xAF, 0x27, 0x1C}
 
 func runRelay(cmd *cobra.Command, o *relayOptions, args []string) error {
+	if o.verify != "" {
+		o.src.Set("SEFTBOT_SFTP_VERIFY", o.verify)
+	}
 	cfg, err := relay.FromSource(o.src)
 	if err != nil {
 		return err
@@ -57,7 +60,7 @@ func runRelay(cmd *cobra.Command, o *relayOptions, args []string) error {
 		return err
 	}
 	add, done := o.progress(size, "relay")
-	cfg.Log, cfg.Progress, cfg.Verify = o.log, add, o.verify
+	cfg.Log, cfg.Progress = o.log, add
 	res, err := relay.Relay(cmd.Context(), cfg, local)
 	done()
 	if err != nil {

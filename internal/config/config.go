@@ -54,6 +54,7 @@ var Settings = []Setting{
 	{Key: "SEFTBOT_SFTP_KNOWN_HOSTS", Default: "~/.ssh/known_hosts", Help: "known_hosts file that must hold the drop's host key"},
 	{Key: "SEFTBOT_SFTP_HOST_KEY_PIN", Help: "instead of known_hosts: the drop's host key SHA256 fingerprint (SHA256:...)"},
 	{Key: "SEFTBOT_SFTP_REMOTE_DIR", Default: ".", Help: "directory on the drop that receives archives"},
+	{Key: "SEFTBOT_SFTP_VERIFY", Default: "auto", Help: "check of the relayed copy: auto (sha256sum on the server when it allows, else size), sha256 (required) or size"},
 	{Key: "SEFTBOT_SFTP_NAME_TEMPLATE", Default: "isaric-{project}-{yyyymmdd}.7z", Help: "final archive name on the drop; date in Europe/London"},
 	{Key: "SEFTBOT_SMTP_HOST", Help: "SMTP submission server (NHSmail: send.nhs.net)"},
 	{Key: "SEFTBOT_SMTP_PORT", Default: "587", Help: "SMTP submission port (STARTTLS required)"},

@@ -5,29 +5,22 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"syscall"
 
+	"github.com/isaric/seftbot/internal/portal"
 	"github.com/isaric/seftbot/internal/usererr"
 )
 
 // Staging is the private area where clear-text downloads wait to be archived.
-// Incoming is where the portal writes (it keeps its partial downloads in a
-// subdirectory there); Batch is where the files of one run are moved before
-// they are archived, so a download never mixes into an archive in progress.
+// The portal writes complete files into its top level (and keeps partial
+// ones in a dot-directory there), exactly as `seftbot download` does, so a
+// manual download is picked up by the next fetch. Batch is where the files of
+// one run are moved before they are archived, so a download never mixes into
+// an archive in progress.
 type Staging struct{ Dir string }
 
-func (s Staging) Incoming() string { return filepath.Join(s.Dir, "incoming") }
-func (s Staging) Batch() string    { return filepath.Join(s.Dir, "batch") }
-
-// DefaultStagingDir prefers tmpfs, so clear text never touches a disk:
-// /dev/shm/seftbot-UID when /dev/shm exists, else STATE/staging.
-func DefaultStagingDir(stateDir string) string {
-	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
-		return filepath.Join("/dev/shm", "seftbot-"+strconv.Itoa(os.Getuid()))
-	}
-	return filepath.Join(stateDir, "staging")
-}
+func (s Staging) Incoming() string { return s.Dir }
+func (s Staging) Batch() string    { return filepath.Join(s.Dir, ".batch") }
 
 // OpenStaging creates the staging area (0700) or checks an existing one is
 // private and ours: clear-text patient data must not sit where others can
@@ -40,10 +33,8 @@ func OpenStaging(dir string) (Staging, error) {
 		return Staging{}, err
 	}
 	s := Staging{Dir: dir}
-	for _, d := range []string{s.Incoming(), s.Batch()} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			return Staging{}, fmt.Errorf("staging: %w", err)
-		}
+	if err := os.MkdirAll(s.Batch(), 0o700); err != nil {
+		return Staging{}, fmt.Errorf("staging: %w", err)
 	}
 	return s, nil
 }
@@ -121,7 +112,7 @@ func (s Staging) Leftovers() (files int, bytes int64) {
 // Dirs resolves the state and staging directories from configuration.
 func Dirs(stateDir, stagingDir string) (string, string) {
 	if stagingDir == "" {
-		stagingDir = DefaultStagingDir(stateDir)
+		stagingDir = portal.DefaultStagingDir(stateDir)
 	}
 	return stateDir, stagingDir
 }

@@ -54,6 +54,20 @@ func findChromium(configured string) (string, error) {
 		"no Chromium found (tried "+strings.Join(chromiumCandidates, ", ")+")")
 }
 
+// ChromiumVersion finds the browser as a run would and asks its version,
+// for `seftbot doctor`.
+func ChromiumVersion(ctx context.Context, configured string) (string, error) {
+	p, err := findChromium(configured)
+	if err != nil {
+		return "", err
+	}
+	out, err := exec.CommandContext(ctx, p, "--version").Output()
+	if err != nil {
+		return "", fmt.Errorf("%s --version: %w", p, err)
+	}
+	return p + ": " + strings.TrimSpace(string(out)), nil
+}
+
 // hasDisplay reports whether a visible window could open.
 func hasDisplay() bool { return os.Getenv("DISPLAY") != "" || os.Getenv("WAYLAND_DISPLAY") != "" }
 

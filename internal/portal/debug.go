@@ -2,6 +2,7 @@ package portal
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -80,5 +81,24 @@ func (b *browserRun) withBundle(t *tab, step string, err error) error {
 	if berr != nil {
 		return fmt.Errorf("%w (no debug bundle: %v)", err, berr)
 	}
-	return fmt.Errorf("%w (debug bundle: %s)", err, dir)
+	return &bundleError{err: err, dir: dir}
+}
+
+// bundleError is a failure with the path of its debug bundle, so the job's
+// report can name the bundle without parsing the message.
+type bundleError struct {
+	err error
+	dir string
+}
+
+func (e *bundleError) Error() string { return fmt.Sprintf("%v (debug bundle: %s)", e.err, e.dir) }
+func (e *bundleError) Unwrap() error { return e.err }
+
+// DebugBundle returns the debug bundle directory attached to err, or "".
+func DebugBundle(err error) string {
+	var be *bundleError
+	if errors.As(err, &be) {
+		return be.dir
+	}
+	return ""
 }

@@ -108,14 +108,15 @@ func OptionsFromSource(src *config.Source, site string) (Options, error) {
 		o.Concurrency = n
 	}
 	if o.StagingDir == "" && o.StateDir != "" {
-		o.StagingDir = defaultStaging(o.StateDir)
+		o.StagingDir = DefaultStagingDir(o.StateDir)
 	}
 	return o, nil
 }
 
-// defaultStaging prefers memory (/dev/shm) for clear-text patient data, so
-// nothing lingers on disk; it falls back to the state directory.
-func defaultStaging(stateDir string) string {
+// DefaultStagingDir prefers memory (/dev/shm) for clear-text patient data,
+// so nothing lingers on disk; it falls back to the state directory. The
+// download verb and the nightly job both use it, so they share one staging.
+func DefaultStagingDir(stateDir string) string {
 	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
 		return fmt.Sprintf("/dev/shm/seftbot-%d", os.Geteuid())
 	}

@@ -130,6 +130,9 @@ func TestDebugBundle(t *testing.T) {
 		t.Fatalf("no bundle path in %q", err)
 	}
 	dir = strings.TrimSuffix(dir, ")")
+	if got := DebugBundle(err); got != dir {
+		t.Errorf("DebugBundle(err) = %q, want %q from the message", got, dir)
+	}
 	for _, f := range []string{"screenshot.png", "page.html", "url.txt", "console.txt", "requests.txt", "error.txt"} {
 		st, err := os.Stat(filepath.Join(dir, f))
 		if err != nil || st.Mode().Perm() != 0o600 {

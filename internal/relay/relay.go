@@ -134,6 +134,13 @@ func FromSource(src *config.Source) (Config, error) {
 		RemoteDir:     src.Get("SEFTBOT_SFTP_REMOTE_DIR"),
 		NameTemplate:  src.Get("SEFTBOT_SFTP_NAME_TEMPLATE"),
 		Project:       src.Get("SEFTBOT_PROJECT_ID"),
+		Verify:        src.Get("SEFTBOT_SFTP_VERIFY"),
+	}
+	switch cfg.Verify {
+	case VerifyAuto, VerifySHA256, VerifySize:
+	default:
+		return Config{}, usererr.Errorf("set SEFTBOT_SFTP_VERIFY to auto, sha256 or size",
+			fmt.Sprintf("unknown SEFTBOT_SFTP_VERIFY %q", cfg.Verify))
 	}
 	// Fail on a bad template now, not after connecting.
 	if _, err := FinalName(cfg.NameTemplate, cfg.Project, time.Now(), nil); err != nil {

@@ -74,6 +74,7 @@ func (s *Sim) startExternals() (_ *externals, err error) {
 		HostKey:       hostKey,
 		User:          SFTPUser,
 		AuthorizedKey: authorized,
+		Logger:        s.log,
 		EventLog:      filepath.Join(s.dir, "sftp-events.jsonl"),
 		RoutedLog:     filepath.Join(s.dir, "sftp-routed.jsonl"),
 	})
@@ -89,6 +90,7 @@ func (s *Sim) startExternals() (_ *externals, err error) {
 		TLS:      s.pki.serverTLS(),
 		User:     SMTPUser,
 		Password: e.smtpPass,
+		Logger:   s.log,
 	})
 	if err != nil {
 		return nil, err

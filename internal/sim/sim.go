@@ -476,10 +476,6 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 // Run is the seftsim command: start, print the ready line, serve until ctx
 // is cancelled (SIGINT/SIGTERM), close.
 func Run(ctx context.Context, opts Options, stdout io.Writer) error {
-	if opts.Logger != nil {
-		// The drop and the mail sink log through the default logger.
-		slog.SetDefault(opts.Logger)
-	}
 	s, err := Start(ctx, opts)
 	if err != nil {
 		return err

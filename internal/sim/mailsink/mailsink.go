@@ -31,6 +31,7 @@ type Options struct {
 	TLS      *tls.Config // offered via STARTTLS; nil = no STARTTLS, so AUTH is never allowed
 	User     string
 	Password string
+	Logger   *slog.Logger // nil = no logs
 }
 
 // MaxMessageBytes bounds one message; the passphrase and report mails are a
@@ -80,7 +81,11 @@ func Start(o Options) (*Server, error) {
 	srv.MaxRecipients = 50
 	srv.ReadTimeout = 30 * time.Second
 	srv.WriteTimeout = 30 * time.Second
-	srv.ErrorLog = slog.NewLogLogger(slog.Default().With("component", "mailsink").Handler(), slog.LevelWarn)
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	srv.ErrorLog = slog.NewLogLogger(log.With("component", "mailsink").Handler(), slog.LevelWarn)
 	s.smtp = srv
 	go func() {
 		defer close(s.done)

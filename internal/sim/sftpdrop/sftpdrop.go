@@ -28,6 +28,7 @@ type Options struct {
 	AuthorizedKey ssh.PublicKey // the one key that user may log in with
 	EventLog      string        // JSONL of every namespace and write operation
 	RoutedLog     string        // JSONL of every file the routing trigger picked up
+	Logger        *slog.Logger  // nil = no logs
 }
 
 // Faults are the misbehaviours the drop can be told to show.
@@ -100,7 +101,7 @@ func Start(o Options) (*Server, error) {
 		opts:    o,
 		root:    root,
 		ln:      ln,
-		log:     slog.Default().With("component", "sftpdrop"),
+		log:     logger(o.Logger).With("component", "sftpdrop"),
 		writers: map[*writer]struct{}{},
 		logs:    lg,
 		conns:   map[net.Conn]struct{}{},
@@ -269,4 +270,11 @@ func payloadString(p []byte) string {
 		return ""
 	}
 	return v.S
+}
+
+func logger(l *slog.Logger) *slog.Logger {
+	if l == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return l
 }

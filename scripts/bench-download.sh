@@ -57,8 +57,10 @@ baseline() {
   pass=$(envval SEFTBOT_DOWNLOAD_PASSWORD "$env")
   local c=(curl -s --cacert "$dir/tls/ca.pem" -b "$jar" -c "$jar")
   csrf=$("${c[@]}" "${url}login" | sed -n 's/.*name="csrf_token" value="\([^"]*\)".*/\1/p')
+  # The password goes to curl through a private file, never its argv.
+  (umask 077; printf '%s' "$pass" >"$dir/pass")
   "${c[@]}" -o /dev/null --data-urlencode "csrf_token=$csrf" --data-urlencode "username=$user" \
-    --data-urlencode "password=$pass" "${url}login"
+    --data-urlencode "password@$dir/pass" "${url}login"
   mkdir -p "$dir/raw"
   start=$(date +%s.%N)
   "${c[@]}" --fail -o "$dir/raw/#1" "${url}direct/[1-$FILES]"

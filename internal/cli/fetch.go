@@ -1,24 +1,71 @@
 package cli
 
 import (
-	"errors"
+	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/isaric/seftbot/internal/job"
+	"github.com/isaric/seftbot/internal/portal"
 )
 
 // fetchOptions holds the flags of seftbot fetch.
-type fetchOptions struct{ *globalOptions }
+type fetchOptions struct {
+	*globalOptions
+	browser  browserFlags
+	delivery string
+}
 
 func newFetchCmd(g *globalOptions) *cobra.Command {
 	o := &fetchOptions{globalOptions: g}
-	return &cobra.Command{
-		Use:    "fetch",
-		Short:  "The nightly job: download, archive, relay, deliver the passphrase, report",
-		Hidden: true, // not built yet
-		RunE:   func(cmd *cobra.Command, args []string) error { return runFetch(cmd, o, args) },
+	cmd := &cobra.Command{
+		Use:   "fetch",
+		Short: "The nightly job: download new files, archive, relay, send the passphrase, report",
+		Long: "Download every new file from the portal, archive them into an encrypted 7z, verify it,\n" +
+			"relay it to the SFTP drop as isaric-*, deliver the passphrase separately, report, and\n" +
+			"wipe the clear text. Every stage is recorded: after a failure or a kill, running fetch\n" +
+			"again finishes the job without repeating finished work. Exit 3 means nothing new.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runFetch(cmd, o) },
 	}
+	o.browser.register(cmd)
+	cmd.Flags().StringVar(&o.delivery, "passphrase-delivery", "", "smtp (mail it) or file (write it 0600 for you to send); default SEFTBOT_PASSPHRASE_DELIVERY")
+	return cmd
 }
 
-func runFetch(_ *cobra.Command, _ *fetchOptions, _ []string) error {
-	return errors.New("seftbot fetch is not built yet")
+func runFetch(cmd *cobra.Command, o *fetchOptions) error {
+	if o.delivery != "" {
+		o.src.Set("SEFTBOT_PASSPHRASE_DELIVERY", o.delivery)
+	}
+	jo, err := job.OptionsFromSource(o.src)
+	if err != nil {
+		return err
+	}
+	if jo.Portal, err = o.browser.options(o.globalOptions, portal.SiteDownload); err != nil {
+		return err
+	}
+	jo.Log = o.log
+	res, err := job.Fetch(cmd.Context(), jo)
+	if res != nil {
+		printFetch(o, res)
+	}
+	return err
+}
+
+func printFetch(o *fetchOptions, res *job.Result) {
+	r := res.Record
+	w := o.stdout
+	if res.Resumed {
+		fmt.Fprintf(w, "resumed unfinished run %s\n", r.RunID)
+	}
+	switch r.Outcome {
+	case "nothing-new":
+		fmt.Fprintln(w, "nothing new on the portal; no archive sent")
+	case "ok":
+		fmt.Fprintf(w, "delivered %d file(s), %d bytes, as %s (run %s, %s)\n",
+			r.Files, r.Bytes, r.RemotePath, r.RunID, r.Finished.Sub(r.Started).Round(time.Second))
+	default:
+		fmt.Fprintf(w, "run %s failed at %s; staging kept for the next run\n", r.RunID, r.Stage)
+	}
 }

@@ -27,7 +27,7 @@ func newProbeCmd(g *globalOptions) *cobra.Command {
 		Long: `Signs in to one site and writes a report of every page it sees: forms,
 inputs, buttons, links, tables and lists, with a screenshot of each. It never
 records a form value, so the report holds no password. Use it to write a site
-profile for a portal the bot has not seen (see internal/portal/profile.md).`,
+profile for a portal the bot has not seen (see docs/site-profile.md).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return runProbe(cmd, o, args) },
 	}

@@ -13,7 +13,8 @@ import (
 // statusOptions holds the flags of seftbot status.
 type statusOptions struct {
 	*globalOptions
-	runs int
+	runs  int
+	files bool
 }
 
 func newStatusCmd(g *globalOptions) *cobra.Command {
@@ -25,6 +26,7 @@ func newStatusCmd(g *globalOptions) *cobra.Command {
 		RunE:  func(cmd *cobra.Command, _ []string) error { return runStatus(o) },
 	}
 	cmd.Flags().IntVar(&o.runs, "runs", 10, "how many recent runs to show")
+	cmd.Flags().BoolVar(&o.files, "files", false, "list the files each run fetched")
 	return cmd
 }
 
@@ -41,7 +43,7 @@ func runStatus(o *statusOptions) error {
 		fmt.Fprintln(w, "runs: none yet")
 	}
 	for _, r := range recs {
-		printRecord(w, r)
+		printRecord(w, r, o.files)
 	}
 	b, err := st.LoadBatch()
 	if err != nil {
@@ -58,7 +60,7 @@ func runStatus(o *statusOptions) error {
 	return nil
 }
 
-func printRecord(w io.Writer, r job.Record) {
+func printRecord(w io.Writer, r job.Record, files bool) {
 	line := fmt.Sprintf("%s  %-11s files=%d bytes=%d", r.Started.Local().Format(time.DateTime), r.Outcome, r.Files, r.Bytes)
 	if r.RemotePath != "" {
 		line += " remote=" + r.RemotePath
@@ -67,6 +69,9 @@ func printRecord(w io.Writer, r job.Record) {
 		line += fmt.Sprintf(" stage=%s error=%q", r.Stage, r.Error)
 	}
 	fmt.Fprintf(w, "%s  run=%s\n", line, r.RunID)
+	if !files {
+		return
+	}
 	for _, n := range r.FileNames {
 		fmt.Fprintf(w, "    %s\n", n)
 	}

@@ -106,7 +106,7 @@ func writeProbeReport(dir string, o *Options, pages []ProbePage) error {
 	}
 	var s strings.Builder
 	fmt.Fprintf(&s, "seftbot probe of the %s site %s\n", o.Site, redactURL(o.URL))
-	fmt.Fprintf(&s, "Use this to write a site profile (see internal/portal/profile.md). No form values are recorded.\n")
+	fmt.Fprintf(&s, "Use this to write a site profile (see docs/site-profile.md). No form values are recorded.\n")
 	for _, p := range pages {
 		var pg map[string]any
 		_ = json.Unmarshal(p.Page, &pg)

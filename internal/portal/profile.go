@@ -14,7 +14,7 @@ import (
 
 // Profile is everything site-specific the bot relies on: paths, selectors and
 // page texts. The real portal cannot be seen from here, so retargeting it must
-// be an edit of this file, never of code. See profile.md for the format.
+// be an edit of this file, never of code. See docs/site-profile.md for the format.
 //
 // A selector is CSS by default ("#files tr.file-row"), or one of:
 //
@@ -125,7 +125,7 @@ func LoadProfile(path string) (*Profile, error) {
 	}
 	p, err := parseProfile(b)
 	if err != nil {
-		return nil, usererr.New(fmt.Errorf("profile %s: %w", path, err), "see internal/portal/profile.md for the format")
+		return nil, usererr.New(fmt.Errorf("profile %s: %w", path, err), "see docs/site-profile.md for the format")
 	}
 	return p, nil
 }

@@ -1,0 +1,110 @@
+package job_test
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/isaric/seftbot/internal/job"
+	"github.com/isaric/seftbot/internal/notify"
+	"github.com/isaric/seftbot/internal/sim"
+)
+
+// TestFetchMailDownThenResume: the SMTP server is down, so the archive is
+// relayed but the passphrase cannot be sent. The next run sends only the mail.
+func TestFetchMailDownThenResume(t *testing.T) {
+	w := newWorld(t, sim.Options{Files: 20, FileSize: 16 << 10, Faults: sim.Faults{SMTPDown: true}})
+	want := w.published()
+	_, err := w.fetch()
+	if !errors.Is(err, notify.ErrMail) {
+		t.Fatalf("with SMTP down: %v, want ErrMail", err)
+	}
+	if n := len(w.routed()); n != 1 {
+		t.Fatalf("%d archives routed before the mail failure, want 1", n)
+	}
+	if n := w.stagingFiles(); n != 0 {
+		t.Errorf("clear text kept after the relay: %d files", n)
+	}
+
+	w.sim.SetFaults(sim.Faults{})
+	res, err := w.fetch()
+	if err != nil {
+		t.Fatalf("resume: %v", err)
+	}
+	if !res.Resumed {
+		t.Error("the second run did not resume the first")
+	}
+	sameFiles(t, w.checkDelivered(1), want)
+}
+
+// TestFetchKilledAtEachStage kill -9s a real seftbot process at the start of
+// each stage; one more run must deliver every file exactly once, with no
+// partial isaric-* on the drop and no clear text left behind.
+func TestFetchKilledAtEachStage(t *testing.T) {
+	for _, stage := range []string{job.StageDownload, job.StageArchive, job.StageRelay, job.StagePassphrase} {
+		t.Run(stage, func(t *testing.T) {
+			w := newWorld(t, sim.Options{Files: 30, FileSize: 32 << 10})
+			want := w.published()
+			if !w.killAtStage(stage) {
+				t.Fatalf("the run never reached stage %s\n%s", stage, w.log)
+			}
+			res, err := w.fetch()
+			if err != nil {
+				t.Fatalf("re-run after kill -9 at %s: %v\n%s", stage, err, w.log)
+			}
+			if stage != job.StageDownload && !res.Resumed {
+				t.Errorf("the re-run did not resume the killed run")
+			}
+			sameFiles(t, w.checkDelivered(1), want)
+			if n := w.stagingFiles(); n != 0 {
+				t.Errorf("%d clear-text files left in staging", n)
+			}
+		})
+	}
+}
+
+// TestFetchLocked: a second run while one holds the state is refused at once.
+func TestFetchLocked(t *testing.T) {
+	w := newWorld(t, sim.Options{Files: 1, FileSize: 1 << 10})
+	st, err := job.Open(w.options().StateDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlock, err := st.Lock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	start := time.Now()
+	if _, err := w.fetch(); !errors.Is(err, job.ErrLocked) {
+		t.Fatalf("second run: %v, want ErrLocked", err)
+	}
+	if time.Since(start) > 5*time.Second {
+		t.Error("the locked run waited instead of exiting at once")
+	}
+	if len(w.routed()) != 0 {
+		t.Error("the locked run relayed something")
+	}
+}
+
+// TestFetchUnderFaults: 5% HTTP 500s, 5% truncated downloads, a session that
+// expires mid-run, added latency, and the SFTP connection cut mid-upload. At
+// most one re-run delivers everything exactly once.
+func TestFetchUnderFaults(t *testing.T) {
+	w := newWorld(t, sim.Options{Files: 40, FileSize: 64 << 10, Faults: sim.Faults{
+		ErrorRate: 0.05, TruncateRate: 0.05, ExpireAfter: 25, Latency: 20 * time.Millisecond,
+		SFTPDropAfter: 100 << 10,
+	}})
+	want := w.published()
+	if _, err := w.fetch(); err != nil {
+		t.Logf("first run under faults failed (%v); one re-run is allowed", err)
+		w.sim.SetFaults(sim.Faults{})
+		if _, err := w.fetch(); err != nil {
+			t.Fatalf("re-run: %v", err)
+		}
+	}
+	sameFiles(t, w.checkDelivered(1), want)
+	if n := w.stagingFiles(); n != 0 {
+		t.Errorf("%d clear-text files left in staging", n)
+	}
+}

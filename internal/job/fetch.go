@@ -1,0 +1,389 @@
+package job
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/isaric/seftbot/internal/archive"
+	"github.com/isaric/seftbot/internal/notify"
+	"github.com/isaric/seftbot/internal/portal"
+	"github.com/isaric/seftbot/internal/relay"
+)
+
+// Options is everything one fetch needs, resolved by the CLI.
+type Options struct {
+	StateDir, StagingDir string
+	Project              string
+	Portal               portal.Options // Site, URL, credentials, browser flags
+	Relay                relay.Config
+	Mail                 notify.Config
+	MailConfigured       bool   // SMTP settings present: reports are mailed
+	PassphraseDelivery   string // "smtp" or "file"
+	Passphrase           string // operator-supplied; "" = generate per archive
+	ArchiveMethod        string
+	Log                  *slog.Logger
+	Now                  func() time.Time
+	// Hooks for progress; may be nil.
+	ArchiveProgress, RelayProgress func(n int64)
+	// Secrets (portal and SMTP passwords) that a report must never contain.
+	Secrets []string
+}
+
+// Result is what a fetch did.
+type Result struct {
+	Record  Record
+	Resumed bool // a pending batch from an earlier run was finished
+}
+
+// Fetch runs the nightly job. Each stage is recorded in STATE/batch.json as
+// it finishes, so a re-run after any failure, or kill -9, continues where the
+// last one stopped: nothing is downloaded, relayed or mailed twice.
+func Fetch(ctx context.Context, o Options) (*Result, error) {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	st, err := Open(o.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	unlock, err := st.Lock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	stg, err := OpenStaging(o.StagingDir)
+	if err != nil {
+		return nil, err
+	}
+	b, err := st.LoadBatch()
+	if err != nil {
+		return nil, err
+	}
+	r := &run{o: o, st: st, stg: stg, b: b, resumed: b != nil}
+	if b == nil {
+		r.b = &Batch{RunID: NewRunID(o.Now()), Started: o.Now().UTC()}
+	}
+	r.log = o.Log.With("run_id", r.b.RunID)
+	if r.resumed {
+		r.log.Info("resuming an unfinished run", "done", r.b.Done)
+	}
+	err = r.do(ctx)
+	rec := r.record(err)
+	res := &Result{Record: rec, Resumed: r.resumed}
+	switch {
+	case err == nil:
+	case errors.Is(err, ErrNothingNew):
+		// Silence is what the operator cannot trust: a quiet night is
+		// recorded and reported like any other.
+		r.log.Info("nothing new on the portal")
+		r.report(ctx, rec, nil)
+		if aerr := st.AppendRecord(rec); aerr != nil {
+			r.log.Error("could not record the run", "err", aerr)
+		}
+	default:
+		r.log.Error("run failed", "stage", r.stage, "err", err)
+		r.report(ctx, rec, err)
+		if aerr := st.AppendRecord(rec); aerr != nil {
+			r.log.Error("could not record the run", "err", aerr)
+		}
+	}
+	return res, err
+}
+
+type run struct {
+	o       Options
+	st      State
+	stg     Staging
+	b       *Batch
+	log     *slog.Logger
+	resumed bool
+	stage   string // the stage running or failed
+}
+
+// step runs one stage unless the batch says it is done, then records it.
+func (r *run) step(ctx context.Context, name string, f func(context.Context) error) error {
+	if r.b.done(name) {
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	r.stage = name
+	t := time.Now()
+	r.log.Info("stage start", "stage", name)
+	if err := f(ctx); err != nil {
+		if errors.Is(err, ErrNothingNew) {
+			return err
+		}
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	d := time.Since(t).Round(time.Millisecond)
+	r.b.Stages = append(r.b.Stages, notify.StageTime{Name: name, Duration: d})
+	r.b.Done = append(r.b.Done, name)
+	r.log.Info("stage done", "stage", name, "duration", d)
+	// Download and collect leave nothing to resume until files are collected;
+	// from then on the batch file is the truth.
+	if name == StageDownload {
+		return nil
+	}
+	return r.st.SaveBatch(r.b)
+}
+
+func (r *run) do(ctx context.Context) error {
+	for _, s := range []struct {
+		name string
+		f    func(context.Context) error
+	}{
+		{StageDownload, r.download},
+		{StageCollect, r.collect},
+		{StageArchive, r.archive},
+		{StageRelay, r.relay},
+		{StageWipe, r.wipe},
+		{StagePassphrase, r.passphrase},
+		{StageReport, func(ctx context.Context) error { r.report(ctx, r.record(nil), nil); return nil }},
+	} {
+		if err := r.step(ctx, s.name, s.f); err != nil {
+			return err
+		}
+	}
+	r.stage = StageRecord
+	if err := r.st.AppendRecord(r.record(nil)); err != nil {
+		return err
+	}
+	return r.st.ClearBatch()
+}
+
+func (r *run) download(ctx context.Context) error {
+	po := r.o.Portal
+	po.StagingDir = r.stg.Incoming()
+	po.StateDir = r.st.Dir
+	po.Log = r.log
+	res, err := portal.Download(ctx, po)
+	if err != nil {
+		return err
+	}
+	r.log.Info("downloaded", "new", len(res.New), "skipped", res.Skipped, "bytes", res.Bytes)
+	return nil
+}
+
+// collect moves every complete download into the batch directory. It takes
+// files left by an earlier, interrupted run too: they are complete (the
+// portal only renames a file into incoming/ once it is verified).
+func (r *run) collect(ctx context.Context) error {
+	names, err := listFiles(r.stg.Incoming())
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		if err := os.Rename(filepath.Join(r.stg.Incoming(), n), filepath.Join(r.stg.Batch(), n)); err != nil {
+			return err
+		}
+	}
+	names, err = listFiles(r.stg.Batch())
+	if err != nil {
+		return err
+	}
+	if len(names) == 0 {
+		return ErrNothingNew
+	}
+	manifest, err := portal.LoadManifest(r.st.Dir)
+	if err != nil {
+		return err
+	}
+	byLocal := make(map[string]portal.File, len(manifest))
+	for _, f := range manifest {
+		byLocal[f.LocalName] = f
+	}
+	r.b.Files = r.b.Files[:0]
+	for _, n := range names {
+		f, err := hashFile(filepath.Join(r.stg.Batch(), n))
+		if err != nil {
+			return err
+		}
+		f.LocalName, f.Name = n, n
+		// The manifest's hash was taken as the file arrived; a staged file
+		// that no longer matches it must not be archived as if it did.
+		if m, ok := byLocal[n]; ok {
+			if m.SHA256 != "" && m.SHA256 != f.SHA256 {
+				return fmt.Errorf("staged file %s no longer matches the sha256 recorded at download", n)
+			}
+			f.Name = m.Name
+		}
+		r.b.Files = append(r.b.Files, f)
+	}
+	return nil
+}
+
+func hashFile(path string) (File, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return File{}, err
+	}
+	defer fh.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, fh)
+	if err != nil {
+		return File{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return File{Size: n, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
+}
+
+// archive writes and verifies the encrypted archive. The passphrase is kept
+// 0600 in the state directory until it has been delivered, because a resumed
+// run must send the passphrase of the archive that was actually relayed.
+func (r *run) archive(ctx context.Context) error {
+	pass, err := r.passphraseForBatch()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(r.st.outbox(), 0o700); err != nil {
+		return err
+	}
+	out := filepath.Join(r.st.outbox(), r.b.RunID+".7z")
+	// Create reads the archive back and checks every file; Expect ties what
+	// it read to the hashes taken when the files were collected, so the
+	// archive is proven end to end without a second pass.
+	want := make(map[string]string, len(r.b.Files))
+	for _, f := range r.b.Files {
+		want[f.LocalName] = f.SHA256
+	}
+	res, err := archive.Create(ctx, r.stg.Batch(), out, true, archive.Options{
+		Method:     r.o.ArchiveMethod,
+		Passphrase: pass,
+		Progress:   r.o.ArchiveProgress,
+		Log:        r.log,
+		Expect:     want,
+	})
+	if err != nil {
+		return err
+	}
+	r.b.Archive, r.b.ArchiveSHA256, r.b.ArchiveSize = res.Path, res.SHA256, res.Size
+	r.log.Info("archive verified", "files", res.Files, "bytes", res.Size)
+	return nil
+}
+
+func (r *run) passphraseForBatch() (string, error) {
+	p := r.st.passphrasePath()
+	if b, err := os.ReadFile(p); err == nil {
+		return string(b), nil
+	}
+	pass := r.o.Passphrase
+	if pass == "" {
+		var err error
+		if pass, err = archive.GeneratePassphrase(); err != nil {
+			return "", err
+		}
+	}
+	if err := writeFileAtomic(p, []byte(pass), 0o600); err != nil {
+		return "", fmt.Errorf("keeping the passphrase until delivery: %w", err)
+	}
+	return pass, nil
+}
+
+func (r *run) relay(ctx context.Context) error {
+	rc := r.o.Relay
+	rc.Log = r.log
+	rc.Progress = r.o.RelayProgress
+	res, err := relay.Relay(ctx, rc, r.b.Archive)
+	if err != nil {
+		return err
+	}
+	r.b.RemotePath, r.b.RelayCheck = res.RemotePath, res.Check
+	r.b.ArchiveName = filepath.Base(res.RemotePath)
+	r.log.Info("relayed", "remote_path", res.RemotePath, "bytes", res.Bytes, "check", res.Check)
+	return nil
+}
+
+// wipe removes the clear text as soon as the archive has landed, and the
+// local copy of the archive with it.
+func (r *run) wipe(context.Context) error {
+	if err := os.RemoveAll(r.stg.Batch()); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(r.stg.Batch(), 0o700); err != nil {
+		return err
+	}
+	if r.b.Archive != "" {
+		if err := os.Remove(r.b.Archive); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *run) passphrase(ctx context.Context) error {
+	pass, err := os.ReadFile(r.st.passphrasePath())
+	if err != nil {
+		return fmt.Errorf("the pending passphrase is gone (%w); the archive %s cannot be opened without it", err, r.b.RemotePath)
+	}
+	pm := notify.PassphraseMail{ArchiveName: r.b.ArchiveName, ArchiveSHA256: r.b.ArchiveSHA256, Passphrase: string(pass), Project: r.o.Project}
+	switch r.o.PassphraseDelivery {
+	case "file":
+		dir := filepath.Join(r.st.Dir, "passphrases")
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return err
+		}
+		path := filepath.Join(dir, r.b.ArchiveName+".txt")
+		if err := notify.WritePassphraseFile(path, pm); err != nil && !errors.Is(err, os.ErrExist) {
+			return err
+		}
+		r.log.Info("passphrase written for the operator to send", "path", path)
+	default:
+		if err := notify.SendPassphrase(ctx, r.o.Mail, pm); err != nil {
+			return err
+		}
+		r.log.Info("passphrase mail sent", "recipients", len(r.o.Mail.PassphraseTo))
+	}
+	return os.Remove(r.st.passphrasePath())
+}
+
+// report mails the operator after every run, good or bad. A failure to
+// report is logged, not fatal: the run record says what happened.
+func (r *run) report(ctx context.Context, rec Record, runErr error) {
+	rep := notify.Report{
+		RunID: rec.RunID, Project: r.o.Project, Started: rec.Started,
+		Files: rec.Files, Bytes: rec.Bytes, ArchiveName: rec.Archive, RemotePath: rec.RemotePath,
+		Stages: r.b.Stages, Err: runErr, DebugBundle: rec.DebugDir,
+	}
+	if runErr != nil {
+		rep.FailedStage = rec.Stage
+	}
+	if p, err := os.ReadFile(r.st.passphrasePath()); err == nil {
+		rep.Redact = append(rep.Redact, string(p))
+	}
+	rep.Redact = append(rep.Redact, r.o.Secrets...)
+	if !r.o.MailConfigured || len(r.o.Mail.ReportTo) == 0 {
+		r.log.Info("no report recipients configured (SEFTBOT_REPORT_TO); report not mailed")
+		return
+	}
+	if err := notify.SendReport(ctx, r.o.Mail, rep); err != nil {
+		r.log.Warn("operator report not sent", "err", err)
+	}
+}
+
+func (r *run) record(err error) Record {
+	rec := Record{
+		RunID: r.b.RunID, Started: r.b.Started, Finished: r.o.Now().UTC(), Outcome: "ok",
+		Files: len(r.b.Files), Archive: r.b.ArchiveName, RemotePath: r.b.RemotePath, Stages: r.b.Stages,
+	}
+	for _, f := range r.b.Files {
+		rec.Bytes += f.Size
+		rec.FileNames = append(rec.FileNames, f.Name)
+	}
+	switch {
+	case errors.Is(err, ErrNothingNew):
+		rec.Outcome = "nothing-new"
+	case err != nil:
+		rec.Outcome, rec.Stage, rec.Error = "failed", r.stage, err.Error()
+		rec.DebugDir = portal.DebugBundle(err)
+	}
+	return rec
+}

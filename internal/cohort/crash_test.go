@@ -3,6 +3,7 @@ package cohort
 import (
 	"bufio"
 	"fmt"
+	"github.com/isaric/seftbot/internal/atomicfile"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,7 +31,7 @@ func TestCrashHelper(t *testing.T) {
 		t.Skip("helper process for TestLedgerCrashSafety")
 	}
 	point := os.Getenv("COHORT_CRASH_POINT")
-	writePoint = func(p string) {
+	atomicfile.Hook = func(p string) {
 		if p == point {
 			fmt.Println("at " + p)
 			time.Sleep(time.Hour)

@@ -6,8 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/isaric/seftbot/internal/atomicfile"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/isaric/seftbot/internal/usererr"
@@ -133,59 +133,6 @@ func loadLedger(path, project string) (*Ledger, error) {
 	return &l, nil
 }
 
-// writePoint is called at each step of a crash-safe write; the kill -9 tests
-// stop the process there.
-var writePoint = func(string) {}
-
-// writeAtomic writes a file crash-safely: a private temp file beside it,
-// fsync, rename over the old one, fsync of the directory. A crash at any
-// point leaves the old file or the new one, never a torn one.
-func writeAtomic(path string, write func(*os.File) error) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // no-op once renamed
-	writePoint("created")
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return err
-	}
-	if err := write(f); err != nil {
-		f.Close()
-		return err
-	}
-	writePoint("written")
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	writePoint("synced")
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	writePoint("renamed")
-	if err := syncDir(dir); err != nil {
-		return err
-	}
-	writePoint("dir-synced")
-	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
-
 // save writes the ledger crash-safely. The held set, which may run to a
 // million entries, is written by hand, one identifier a line: indenting it
 // through encoding/json costs seconds.
@@ -212,7 +159,7 @@ func (l *Ledger) save(path string) error {
 	if i < 0 {
 		return errors.New("cohort ledger: cannot place the held set")
 	}
-	return writeAtomic(path, func(f *os.File) error {
+	return atomicfile.Write(path, 0o600, func(f *os.File) error {
 		w := bufio.NewWriterSize(f, 256<<10)
 		w.Write(b[:i])
 		w.WriteString("\"held\": [")

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/isaric/seftbot/internal/atomicfile"
 	"io"
 	"os"
 	"path/filepath"
@@ -436,7 +437,7 @@ func (s *Store) plan(r io.Reader, name, kind string, decide func(rowSet, []Probl
 			Plan: fmt.Sprintf("%s, step %d of %d", kind, i+1, len(nonEmpty))}
 		next++
 		path := s.stepPath(st.ID)
-		err := writeAtomic(path, func(f *os.File) error {
+		err := atomicfile.Write(path, 0o600, func(f *os.File) error {
 			sum, err := s.t.write(f, p.rowSet, p.act)
 			st.SHA256 = sum
 			return err
@@ -645,7 +646,7 @@ func (s *Store) Submit(ctx context.Context, dryRun bool) (*SubmitResult, error) 
 	if err := s.finalCheck(st, b, now); err != nil {
 		return nil, err
 	}
-	if err := writeAtomic(s.outboxPath(), func(f *os.File) error { _, err := f.Write(b); return err }); err != nil {
+	if err := atomicfile.Write(s.outboxPath(), 0o600, func(f *os.File) error { _, err := f.Write(b); return err }); err != nil {
 		return nil, err
 	}
 	res.Path, res.Size = s.outboxPath(), len(b)

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/isaric/seftbot/internal/atomicfile"
 	"io"
 	"log/slog"
 	"os"
@@ -282,7 +283,7 @@ func (r *run) passphraseForBatch() (string, error) {
 			return "", err
 		}
 	}
-	if err := writeFileAtomic(p, []byte(pass), 0o600); err != nil {
+	if err := atomicfile.WriteFile(p, []byte(pass), 0o600); err != nil {
 		return "", fmt.Errorf("keeping the passphrase until delivery: %w", err)
 	}
 	return pass, nil

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/isaric/seftbot/internal/atomicfile"
 	"os"
 	"path/filepath"
 	"time"
@@ -149,7 +150,7 @@ func (s State) SaveBatch(b *Batch) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(s.batchPath(), data, 0o600)
+	return atomicfile.WriteFile(s.batchPath(), data, 0o600)
 }
 
 // ClearBatch forgets the pending batch once its run is recorded.
@@ -159,7 +160,7 @@ func (s State) ClearBatch() error {
 		return nil
 	}
 	if err == nil {
-		err = syncDir(s.Dir)
+		err = atomicfile.SyncDir(s.Dir)
 	}
 	return err
 }
@@ -231,46 +232,6 @@ func NewRunID(now time.Time) string {
 	var r [3]byte
 	_, _ = rand.Read(r[:])
 	return now.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(r[:])
-}
-
-// writeFileAtomic writes data to a temp file beside path, fsyncs it, renames
-// it over path and fsyncs the directory: a crash leaves old or new, never half.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // no-op after the rename
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // Discard forgets an unfinished run: its batch, its archive and its kept

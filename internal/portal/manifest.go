@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/isaric/seftbot/internal/atomicfile"
 	"io"
 	"io/fs"
 	"os"
@@ -134,43 +135,7 @@ func (m *manifest) add(e manifestEntry) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(m.path, append(b, '\n'))
-}
-
-// writeFileAtomic writes data to path through a private temp file in the same
-// directory, fsyncs it, renames it into place and fsyncs the directory.
-func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // no-op after the rename
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return atomicfile.WriteFile(m.path, append(b, '\n'), 0o600)
 }
 
 // privateDir creates dir (and parents) if needed and makes sure it is a real
@@ -240,7 +205,7 @@ func commitFile(tmp, staging, local string, want int64) (int64, string, error) {
 	if err := os.Rename(tmp, filepath.Join(staging, local)); err != nil {
 		return 0, "", err
 	}
-	if err := syncDir(staging); err != nil {
+	if err := atomicfile.SyncDir(staging); err != nil {
 		return 0, "", err
 	}
 	return n, hex.EncodeToString(h.Sum(nil)), nil

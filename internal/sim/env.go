@@ -3,6 +3,7 @@ package sim
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/isaric/seftbot/internal/atomicfile"
 	"net"
 	"path/filepath"
 	"strings"
@@ -53,7 +54,7 @@ func (s *Sim) writeEnv() error {
 		fmt.Fprintf(&b, "%s=%s\n", kv[0], envQuote(kv[1]))
 	}
 	s.envFile = filepath.Join(s.dir, "seftbot.env")
-	return writeFileAtomic(s.envFile, []byte(b.String()), 0o600)
+	return atomicfile.WriteFile(s.envFile, []byte(b.String()), 0o600)
 }
 
 // envQuote makes v safe for godotenv: plain when it can be, else single
@@ -83,5 +84,5 @@ func (s *Sim) writeJSONInfo() error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(s.dir, "seftsim.json"), append(b, '\n'), 0o600)
+	return atomicfile.WriteFile(filepath.Join(s.dir, "seftsim.json"), append(b, '\n'), 0o600)
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/isaric/seftbot/internal/atomicfile"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -59,14 +60,14 @@ func (s *Sim) startExternals() (_ *externals, err error) {
 		return nil, err
 	}
 	keyFile := filepath.Join(s.dir, "client_ed25519")
-	if err := writeFileAtomic(keyFile, pem.EncodeToMemory(block), 0o600); err != nil {
+	if err := atomicfile.WriteFile(keyFile, pem.EncodeToMemory(block), 0o600); err != nil {
 		return nil, err
 	}
 	authorized, err := ssh.NewPublicKey(clientPub)
 	if err != nil {
 		return nil, err
 	}
-	if err := writeFileAtomic(keyFile+".pub", ssh.MarshalAuthorizedKey(authorized), 0o644); err != nil {
+	if err := atomicfile.WriteFile(keyFile+".pub", ssh.MarshalAuthorizedKey(authorized), 0o644); err != nil {
 		return nil, err
 	}
 	e.sftp, err = sftpdrop.Start(sftpdrop.Options{
@@ -82,7 +83,7 @@ func (s *Sim) startExternals() (_ *externals, err error) {
 		return nil, err
 	}
 	line := knownhosts.Line([]string{knownhosts.Normalize(e.sftp.Addr())}, hostKey.PublicKey())
-	if err := writeFileAtomic(filepath.Join(s.dir, "known_hosts"), []byte(line+"\n"), 0o644); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(s.dir, "known_hosts"), []byte(line+"\n"), 0o644); err != nil {
 		return nil, err
 	}
 	e.mail, err = mailsink.Start(mailsink.Options{

@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"github.com/isaric/seftbot/internal/atomicfile"
 	"io"
 	"log/slog"
 	"net"
@@ -145,7 +146,7 @@ func Start(ctx context.Context, opts Options) (_ *Sim, err error) {
 	if s.pki, err = newPKI(); err != nil {
 		return nil, err
 	}
-	if err := writeFileAtomic(s.CAFile(), s.pki.caPEM, 0o644); err != nil {
+	if err := atomicfile.WriteFile(s.CAFile(), s.pki.caPEM, 0o644); err != nil {
 		return nil, err
 	}
 	if err := s.loadHeader(); err != nil {
@@ -303,7 +304,7 @@ func (s *Sim) loadHeader() error {
 	if err != nil {
 		return fmt.Errorf("%w", err)
 	}
-	if err := writeFileAtomic(s.HeaderFile(), []byte(cohort.HeaderLine(cols)), 0o644); err != nil {
+	if err := atomicfile.WriteFile(s.HeaderFile(), []byte(cohort.HeaderLine(cols)), 0o644); err != nil {
 		return err
 	}
 	if s.header, err = cohort.LoadHeader(s.HeaderFile()); err != nil {
@@ -446,31 +447,6 @@ func (s *Sim) Env() map[string]string {
 		m[kv[0]] = kv[1]
 	}
 	return m
-}
-
-// writeFileAtomic writes through a temporary file, so a reader never sees a
-// half-written published.sha256 or seftbot.env.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("%w", err)
-	}
-	defer os.Remove(f.Name())
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return fmt.Errorf("%w", err)
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("%w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("%w", err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("%w", err)
-	}
-	return nil
 }
 
 // Run is the seftsim command: start, print the ready line, serve until ctx

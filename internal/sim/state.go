@@ -2,6 +2,7 @@ package sim
 
 import (
 	"fmt"
+	"github.com/isaric/seftbot/internal/atomicfile"
 	"maps"
 	"path/filepath"
 	"slices"
@@ -180,7 +181,7 @@ func (s *Sim) writePublishedLocked() error {
 		}
 		fmt.Fprintf(&b, "%s  %s\n", f.SHA256, name)
 	}
-	return writeFileAtomic(s.PublishedFile(), []byte(b.String()), 0o644)
+	return atomicfile.WriteFile(s.PublishedFile(), []byte(b.String()), 0o644)
 }
 
 // PublishedFile is DIR/published.sha256.

@@ -156,11 +156,17 @@ func (r *run) download(ctx context.Context) error {
 	}
 	wg.Wait()
 	r.bg.Wait() // downloads still completing after a fatal error
-	if err := context.Cause(rctx); err != nil && !errors.Is(err, context.Canceled) {
-		return err
-	}
 	if err := ctx.Err(); err != nil {
-		return err
+		return err // the caller cancelled: SIGINT, SIGTERM, a deadline
+	}
+	// Only a failure cancels rctx otherwise. A browser that dies cancels
+	// chromedp's contexts too, so its error may wrap context.Canceled:
+	// that is a failure, not a clean end.
+	if err := context.Cause(rctx); err != nil {
+		if errors.Is(err, ErrPortal) || errors.Is(err, ErrLoginRejected) {
+			return err
+		}
+		return fmt.Errorf("%w: %w", ErrPortal, err)
 	}
 	for _, e := range s.failed {
 		r.res.Failed = append(r.res.Failed, e.String())
@@ -169,6 +175,11 @@ func (r *run) download(ctx context.Context) error {
 	if n := len(s.failed); n > 0 {
 		return fmt.Errorf("%w: fetched %d of %d new files; %d failed after %d attempts each: %s",
 			ErrPortal, len(r.res.New), r.total, n, o.Retries, strings.Join(r.res.Failed, ", "))
+	}
+	// Every planned file is fetched or counted as failed; anything else is a
+	// run that stopped early and must not pass for a complete one.
+	if len(r.res.New) != r.total {
+		return fmt.Errorf("%w: fetched %d of %d new files; the run stopped early", ErrPortal, len(r.res.New), r.total)
 	}
 	return nil
 }
@@ -269,24 +280,12 @@ func (r *run) nextPage(t *tab, cur string) (string, *listing, error) {
 			last = err
 			continue
 		}
-		st, err := t.state()
-		if err != nil {
+		u, l, retry, err := r.readPage(t, gen)
+		if retry {
 			last = err
 			continue
 		}
-		if err := r.checkPage(t, st, gen); err != nil {
-			if errors.Is(err, errTransient) {
-				last = err
-				continue
-			}
-			return "", nil, err
-		}
-		var l listing
-		if err := t.eval("rows", nil, &l); err != nil {
-			last = err
-			continue
-		}
-		return st.URL, &l, r.checkListing(st, &l)
+		return u, l, err
 	}
 	return "", nil, fmt.Errorf("%w: could not open the next page of the listing after %d attempts: %w", ErrPortal, r.o.Retries, last)
 }
@@ -309,26 +308,31 @@ func (r *run) openListing(t *tab, u string) (*listing, error) {
 			last = err
 			continue
 		}
-		st, err := t.state()
-		if err != nil {
+		_, l, retry, err := r.readPage(t, gen)
+		if retry {
 			last = err
 			continue
 		}
-		if err := r.checkPage(t, st, gen); err != nil {
-			if errors.Is(err, errTransient) {
-				last = err
-				continue
-			}
-			return nil, err
-		}
-		var l listing
-		if err := t.eval("rows", nil, &l); err != nil {
-			last = err
-			continue
-		}
-		return &l, r.checkListing(st, &l)
+		return l, err
 	}
 	return nil, fmt.Errorf("%w: %w after %d attempts: %w", ErrPortal, errPageBudget, r.o.Retries, last)
+}
+
+// readPage checks the listing page a navigation or click landed on and reads
+// its rows. retry says the failure is transient and the caller may try again.
+func (r *run) readPage(t *tab, gen int) (url string, l *listing, retry bool, err error) {
+	st, err := t.state()
+	if err != nil {
+		return "", nil, true, err
+	}
+	if err := r.checkPage(t, st, gen); err != nil {
+		return "", nil, errors.Is(err, errTransient), err
+	}
+	l = &listing{}
+	if err := t.eval("rows", nil, l); err != nil {
+		return "", nil, true, err
+	}
+	return st.URL, l, false, r.checkListing(st, l)
 }
 
 // checkPage classifies a page that should be a signed-in page. An expired
@@ -418,7 +422,11 @@ func (r *run) worker(ctx context.Context, s *sched, inflight chan struct{}, t *t
 			return err
 		}
 	}
-	defer func() { t.close() }()
+	defer func() {
+		if t != nil { // nil when a replacement tab could not be opened
+			t.close()
+		}
+	}()
 	for {
 		c := s.next(ctx)
 		if c == nil {

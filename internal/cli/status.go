@@ -3,6 +3,8 @@ package cli
 import (
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -53,6 +55,9 @@ func runStatus(o *statusOptions) error {
 		fmt.Fprintf(w, "UNFINISHED run %s (started %s): done %v; the next `seftbot fetch` finishes it\n",
 			b.RunID, b.Started.Local().Format(time.DateTime), b.Done)
 	}
+	if err := statusCohort(o); err != nil {
+		return err
+	}
 	if n, bytes := (job.Staging{Dir: stagingDir}).Leftovers(); n > 0 {
 		fmt.Fprintf(w, "WARNING: %d clear-text file(s), %d bytes, in staging %s\n", n, bytes, stagingDir)
 		fmt.Fprintln(w, "  re-run `seftbot fetch` to relay them, or `seftbot clean` to wipe them")
@@ -75,4 +80,22 @@ func printRecord(w io.Writer, r job.Record, files bool) {
 	for _, n := range r.FileNames {
 		fmt.Fprintf(w, "    %s\n", n)
 	}
+}
+
+// statusCohort adds the cohort's pending steps, when a ledger exists.
+func statusCohort(o *statusOptions) error {
+	ledger := filepath.Join(o.src.Get("SEFTBOT_STATE_DIR"), "cohort", "ledger.json")
+	if _, err := os.Stat(ledger); err != nil {
+		return nil
+	}
+	s, _, err := (&cohortOptions{globalOptions: o.globalOptions}).openCohort(false)
+	if err != nil {
+		return err
+	}
+	st, err := s.Status()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(o.stdout, "cohort:")
+	return st.Write(o.stdout)
 }

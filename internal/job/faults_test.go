@@ -1,12 +1,18 @@
 package job_test
 
 import (
+	"context"
 	"errors"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/isaric/seftbot/internal/job"
 	"github.com/isaric/seftbot/internal/notify"
+	"github.com/isaric/seftbot/internal/portal"
 	"github.com/isaric/seftbot/internal/sim"
 )
 
@@ -107,4 +113,73 @@ func TestFetchUnderFaults(t *testing.T) {
 	if n := w.stagingFiles(); n != 0 {
 		t.Errorf("%d clear-text files left in staging", n)
 	}
+}
+
+// TestFetchChromiumKilled: the browser dies mid-download. The run recovers or
+// fails cleanly, and at most one re-run delivers every file exactly once.
+func TestFetchChromiumKilled(t *testing.T) {
+	// The browser's profile directory goes under this TMPDIR, so the test
+	// kills its own Chromium and no other test's.
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	w := newWorld(t, sim.Options{Files: 60, FileSize: 32 << 10, Faults: sim.Faults{Latency: 40 * time.Millisecond}})
+	want := w.published()
+	o := w.options()
+	done := make(chan error, 1)
+	go func() { _, err := job.Fetch(context.Background(), o); done <- err }()
+
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		files, _ := portal.LoadManifest(o.StateDir)
+		if len(files) >= 10 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no download progress before the kill")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	killed := killBrowsers(t, tmp)
+	if killed == 0 {
+		t.Fatal("found no Chromium to kill")
+	}
+	if err := <-done; err != nil {
+		t.Logf("the run with its browser killed failed (%v); one re-run is allowed", err)
+		if _, err := w.fetch(); err != nil {
+			t.Fatalf("re-run: %v", err)
+		}
+	}
+	if files, _ := portal.LoadManifest(o.StateDir); len(files) == len(want) {
+		t.Logf("all %d files fetched; %d browser processes were killed mid-run", len(files), killed)
+	}
+	sameFiles(t, w.checkDelivered(1), want)
+	if n := w.stagingFiles(); n != 0 {
+		t.Errorf("%d clear-text files left in staging", n)
+	}
+}
+
+// killBrowsers SIGKILLs every process whose --user-data-dir is under root.
+func killBrowsers(t *testing.T, root string) int {
+	t.Helper()
+	n := 0
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err != nil {
+			continue
+		}
+		for _, arg := range strings.Split(string(cmdline), "\x00") {
+			if strings.HasPrefix(arg, "--user-data-dir="+root) {
+				if syscall.Kill(pid, syscall.SIGKILL) == nil {
+					n++
+				}
+				break
+			}
+		}
+	}
+	return n
 }

@@ -9,6 +9,8 @@
 #
 #   scripts/bench-download.sh [TABS...]     (default: 1 2 3 4)
 #   FILES=160 SIZE=1000000 BIG=20000000 scripts/bench-download.sh 2
+#   SKIP_RSS=1 scripts/bench-download.sh 2 4   (skip the slow peak-RSS run)
+#   KEEP_LOGS=DIR ...                          (copy each run's seftbot log to DIR)
 #
 # Targets (2 cores): median overhead <= 40 ms per file (160 x 1 MB plus login
 # in <= 8 s); peak RSS <= 100 MB.
@@ -99,11 +101,16 @@ for tabs in "${TABS[@]}"; do
   bot=$(echo "$end - $start" | bc -l)
   printf '%-5s %10.2f %10.3f %8.1f %14.1f %16s\n' "$tabs" "$bot" "$raw" \
     "$(echo "$bot / $raw" | bc -l)" "$(echo "($bot - $raw) * 1000 / $FILES" | bc -l)" "$(median_gap "$d/bot.log")"
+  if [ -n "${KEEP_LOGS:-}" ]; then mkdir -p "$KEEP_LOGS" && cp "$d/bot.log" "$KEEP_LOGS/tabs-$tabs.log"; fi
   rm -rf "$d/raw" "${SHM:?}/$run"
 done
 
 # Peak RSS of seftbot itself for N x BIG (staging on disk: 3.2 GB by default):
-# sample VmHWM until it exits.
+# sample VmHWM until it exits. SKIP_RSS=1 skips it (on by default).
+if [ "${SKIP_RSS:-0}" = 1 ]; then
+  echo "peak RSS run skipped (SKIP_RSS=1)"
+  exit 0
+fi
 d="$T/rss"
 start_sim "$d" "$BIG"
 "$T/seftbot" --env-file "$d/seftbot.env" --log-format json download --out "$d/staging" \

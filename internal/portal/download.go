@@ -137,15 +137,33 @@ func (r *run) download(ctx context.Context) error {
 	for i := 1; i < o.Concurrency; i++ {
 		startWorker(i, nil)
 	}
+	// The signed-in tab clicks its own share of each page while the page is
+	// open (its tokens are fresh): one page load fewer per page.
+	// A tab that crashes there is replaced and the walk goes on in the new one.
 	listed := 0
-	err = r.walk(rctx, t, func(page []*entry) {
+	t, err = r.walkPages(rctx, t, func(t *tab, page []*entry, gen int) (*tab, bool, error) {
 		listed += len(page)
 		todo := r.plan(page)
 		r.mu.Lock()
 		r.total += len(todo)
 		r.mu.Unlock()
-		s.addPage(todo, o.Concurrency)
+		mine := s.addPage(todo, o.Concurrency, true)
 		r.progress(0)
+		if mine == nil {
+			return t, true, nil
+		}
+		defer s.finish()
+		intact, err := r.clickChunk(rctx, t, s, mine, inflight, gen)
+		if errors.Is(err, errTabDead) || (err != nil && t.isDead() && rctx.Err() == nil) {
+			o.Log.Warn("browser tab died, replacing it")
+			t.close()
+			nt, err := r.b.newTab(false)
+			if err != nil {
+				return nil, false, err
+			}
+			return nt, false, nil
+		}
+		return t, intact, err
 	})
 	s.finish()
 	if err != nil {
@@ -229,11 +247,26 @@ const maxPages = 1000
 // walk reads every page of the listing, following the Next control, and
 // hands each page's entries to onPage as soon as it is read.
 func (r *run) walk(ctx context.Context, t *tab, onPage func([]*entry)) error {
+	_, err := r.walkPages(ctx, t, func(t *tab, page []*entry, _ int) (*tab, bool, error) {
+		onPage(page)
+		return t, true, nil
+	})
+	return err
+}
+
+// walkPages is walk for a caller that may also click on each page while it
+// is open in tab t: onPage gets the page's entries and the login generation
+// from before the page was loaded, and returns the tab to go on in (a
+// replacement, if t died) and whether it is still on the page (if not, the
+// page is loaded again before Next is clicked). An error from onPage ends
+// the walk. walkPages returns the tab it ended in.
+func (r *run) walkPages(ctx context.Context, t *tab, onPage func(*tab, []*entry, int) (*tab, bool, error)) (*tab, error) {
 	seen := map[string]int{}
 	pageURL := r.o.siteURL(r.o.Profile.Files.Path)
+	gen := r.sess.generation()
 	l, err := r.openListing(t, pageURL)
 	if err != nil {
-		return err
+		return t, err
 	}
 	for page := 1; ; page++ {
 		onThis := map[string]int{}
@@ -245,19 +278,32 @@ func (r *run) walk(ctx context.Context, t *tab, onPage func([]*entry)) error {
 			onThis[row.Name]++
 			entries = append(entries, e)
 		}
-		onPage(entries)
 		r.b.keepDebug(t, "listing-page-"+strconv.Itoa(page), nil)
+		nt, intact, err := onPage(t, entries, gen)
+		if nt == nil {
+			return t, err // t is closed; no replacement could be opened
+		}
+		t = nt
+		if err != nil {
+			return t, err
+		}
 		if !l.Next {
-			return nil
+			return t, nil
 		}
 		if page >= maxPages {
-			return fmt.Errorf("%w: the listing has more than %d pages", ErrPortal, maxPages)
+			return t, fmt.Errorf("%w: the listing has more than %d pages", ErrPortal, maxPages)
 		}
 		if ctx.Err() != nil {
-			return context.Cause(ctx)
+			return t, context.Cause(ctx)
+		}
+		gen = r.sess.generation()
+		if !intact {
+			if _, err := r.openListing(t, pageURL); err != nil {
+				return t, err
+			}
 		}
 		if pageURL, l, err = r.nextPage(t, pageURL); err != nil {
-			return err
+			return t, err
 		}
 	}
 }
@@ -321,17 +367,20 @@ func (r *run) openListing(t *tab, u string) (*listing, error) {
 // readPage checks the listing page a navigation or click landed on and reads
 // its rows. retry says the failure is transient and the caller may try again.
 func (r *run) readPage(t *tab, gen int) (url string, l *listing, retry bool, err error) {
-	st, err := t.state()
-	if err != nil {
+	// The page's state and its rows in one evaluation; the rows count only
+	// if the state says the page is a signed-in one.
+	var p struct {
+		State   pageState `json:"state"`
+		Listing listing   `json:"listing"`
+	}
+	if err := t.eval("listing", nil, &p); err != nil {
 		return "", nil, true, err
 	}
+	st := p.State
 	if err := r.checkPage(t, st, gen); err != nil {
 		return "", nil, errors.Is(err, errTransient), err
 	}
-	l = &listing{}
-	if err := t.eval("rows", nil, l); err != nil {
-		return "", nil, true, err
-	}
+	l = &p.Listing
 	return st.URL, l, false, r.checkListing(st, l)
 }
 
@@ -454,6 +503,31 @@ func (r *run) worker(ctx context.Context, s *sched, inflight chan struct{}, t *t
 // download (clicking earlier loses downloads). Completion is awaited in the
 // background. Anything that cannot be clicked is rescheduled.
 func (r *run) chunk(ctx context.Context, t *tab, s *sched, c *chunk, inflight chan struct{}) error {
+	if _, err := r.openListing(t, c.entries[0].pageURL); err != nil {
+		if errors.Is(err, errTabDead) {
+			s.add(&chunk{entries: c.entries})
+			return err
+		}
+		if !errors.Is(err, errPageBudget) || ctx.Err() != nil {
+			return err // refused login, re-login limit, profile mismatch: fatal
+		}
+		// The page stayed broken for the whole budget: every entry of the
+		// chunk pays one attempt.
+		for _, e := range c.entries {
+			s.retry(e, err)
+		}
+		return nil
+	}
+	gen := r.sess.generation() // the login this page was rendered for
+	_, err := r.clickChunk(ctx, t, s, c, inflight, gen)
+	return err
+}
+
+// clickChunk clicks each file of c on the listing page open in t, which was
+// loaded under login generation gen. Whatever cannot be clicked is
+// rescheduled. intact says every file was clicked, so the tab is still on
+// the page.
+func (r *run) clickChunk(ctx context.Context, t *tab, s *sched, c *chunk, inflight chan struct{}, gen int) (intact bool, err error) {
 	rest := c.entries
 	requeueRest := func(failed *entry, why error) {
 		if failed != nil {
@@ -464,31 +538,15 @@ func (r *run) chunk(ctx context.Context, t *tab, s *sched, c *chunk, inflight ch
 			s.add(&chunk{entries: rest})
 		}
 	}
-	if _, err := r.openListing(t, c.entries[0].pageURL); err != nil {
-		if errors.Is(err, errTabDead) {
-			requeueRest(nil, nil)
-			return err
-		}
-		if !errors.Is(err, errPageBudget) || ctx.Err() != nil {
-			return err // refused login, re-login limit, profile mismatch: fatal
-		}
-		// The page stayed broken for the whole budget: every entry of the
-		// chunk pays one attempt.
-		for _, e := range rest {
-			s.retry(e, err)
-		}
-		return nil
-	}
-	gen := r.sess.generation() // the login this page was rendered for
 	for len(rest) > 0 {
 		e := rest[0]
 		if err := t.pause(); err != nil {
-			return err
+			return false, err
 		}
 		select {
 		case inflight <- struct{}{}:
 		case <-ctx.Done():
-			return ctx.Err()
+			return false, ctx.Err()
 		}
 		d, st, err := r.click(t, e)
 		if err != nil || d == nil {
@@ -497,18 +555,18 @@ func (r *run) chunk(ctx context.Context, t *tab, s *sched, c *chunk, inflight ch
 		switch {
 		case err != nil && (errors.Is(err, errTabDead) || t.isDead()):
 			requeueRest(e, err)
-			return errTabDead
+			return false, errTabDead
 		case err != nil:
 			// Not found on the page, or no reaction: try again later.
 			requeueRest(e, err)
-			return nil
+			return false, nil
 		case d == nil:
 			// The click led to a page instead of a download.
 			var why error
 			switch {
 			case st.Expired || (st.LoginForm && !st.SignedIn):
 				if _, err := r.b.relogin(t, r.sess, gen); err != nil {
-					return err
+					return false, err
 				}
 				why = errors.New("session expired")
 			case st.LinkExpired != "":
@@ -520,7 +578,7 @@ func (r *run) chunk(ctx context.Context, t *tab, s *sched, c *chunk, inflight ch
 				r.b.keepDebug(t, "unexpected-page", why)
 			}
 			requeueRest(e, why)
-			return nil
+			return false, nil
 		}
 		rest = rest[1:]
 		s.begin()
@@ -542,7 +600,7 @@ func (r *run) chunk(ctx context.Context, t *tab, s *sched, c *chunk, inflight ch
 			testHookAfterClick(t)
 		}
 	}
-	return nil
+	return true, nil
 }
 
 // click clicks e's download control and waits for the browser to begin the
@@ -552,7 +610,7 @@ func (r *run) click(t *tab, e *entry) (*download, pageState, error) {
 	t.drainLoads()
 	began := r.b.hub.expect(t.frame, e.name)
 	defer r.b.hub.forget(t.frame)
-	if err := t.click("rowPoint", map[string]any{"name": e.name, "nth": e.pageNth}); err != nil {
+	if err := t.clickJS("rowClick", map[string]any{"name": e.name, "nth": e.pageNth}); err != nil {
 		if errors.Is(err, errNotFound) {
 			return nil, st, fmt.Errorf("%s is no longer on %s", e, redactURL(e.pageURL))
 		}

@@ -1,5 +1,6 @@
 // The in-page half of seftbot: it reads pages through the site profile and
-// never writes to them. Called as (FUNC)(profile, op, args); returns JSON data.
+// never writes to them (rowClick only clicks, as a user would). Called as
+// (FUNC)(profile, op, args); returns JSON data.
 (function (P, op, a) {
   const norm = (s) => (s || '').replace(/\s+/g, ' ').trim();
   const low = (s) => norm(s).toLowerCase();
@@ -54,30 +55,50 @@
     }
     return null;
   }
+  function state() {
+    const ex = P.session_expired || {};
+    return {
+      url: location.href,
+      signedIn: !!one(P.login.signed_in),
+      loginForm: !!one(P.login.password),
+      rejected: has(P.login.rejected_text),
+      expired: !!((ex.url_contains && location.href.includes(ex.url_contains)) || has(ex.text)),
+      transient: has(P.transient_text),
+      linkExpired: has(P.link_expired_text),
+      empty: has(P.files.empty_text),
+    };
+  }
+  function rows() {
+    return {
+      rows: all(P.files.row).map((r) => ({ name: cellText(P.files.name, r), size: cellText(P.files.size, r) })),
+      next: !!one(P.files.next),
+    };
+  }
   switch (op) {
-    case 'state': {
-      const ex = P.session_expired || {};
-      return {
-        url: location.href,
-        signedIn: !!one(P.login.signed_in),
-        loginForm: !!one(P.login.password),
-        rejected: has(P.login.rejected_text),
-        expired: !!((ex.url_contains && location.href.includes(ex.url_contains)) || has(ex.text)),
-        transient: has(P.transient_text),
-        linkExpired: has(P.link_expired_text),
-        empty: has(P.files.empty_text),
-      };
-    }
+    case 'state':
+      return state();
     case 'rows':
-      return {
-        rows: all(P.files.row).map((r) => ({ name: cellText(P.files.name, r), size: cellText(P.files.size, r) })),
-        next: !!one(P.files.next),
-      };
+      return rows();
+    case 'listing':
+      // state and rows in one round trip, for a listing page just loaded.
+      return { state: state(), listing: rows() };
     case 'point':
       return point(one(a.sel));
     case 'rowPoint': {
       const r = rowFor(a.name, a.nth);
       return point(r && one(P.files.download, r));
+    }
+    case 'rowClick': {
+      // Find and click a row's download control in one round trip (the
+      // evaluation runs as a user gesture). Only a control that is rendered
+      // (has a size) is clicked, as with a mouse.
+      const r = rowFor(a.name, a.nth);
+      const e = r && one(P.files.download, r);
+      if (!e) return { ok: false };
+      const b = e.getBoundingClientRect();
+      if (!(b.width > 0 && b.height > 0)) return { ok: false };
+      e.click();
+      return { ok: true };
     }
     case 'focus': {
       // Focus and empty a field, so typing replaces what is there.

@@ -24,29 +24,50 @@ type sched struct {
 	limit  int // attempts per entry
 	failed []*entry
 	log    *slog.Logger
+	wake   chan struct{} // closed (and replaced) when the queue or busy changes
 }
 
-func newSched(limit int, log *slog.Logger) *sched { return &sched{limit: limit, log: log} }
+func newSched(limit int, log *slog.Logger) *sched {
+	return &sched{limit: limit, log: log, wake: make(chan struct{})}
+}
+
+// changed wakes every worker waiting in next; s.mu is held.
+func (s *sched) changed() {
+	close(s.wake)
+	s.wake = make(chan struct{})
+}
 
 // addPage queues one page's entries, split so that every tab can take a
-// share of the page (a page load serves several clicks either way).
-func (s *sched) addPage(todo []*entry, tabs int) {
+// share of the page (a page load serves several clicks either way). With
+// keep, the first share is returned instead of queued, counted as busy (the
+// caller calls finish), for the tab that has the page open to click.
+func (s *sched) addPage(todo []*entry, tabs int, keep bool) *chunk {
 	if len(todo) == 0 {
-		return
+		return nil
 	}
 	size := max((len(todo)+tabs-1)/tabs, 4)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	var mine *chunk
 	for len(todo) > 0 {
 		n := min(size, len(todo))
-		s.queue = append(s.queue, &chunk{entries: todo[:n:n]})
+		c := &chunk{entries: todo[:n:n]}
 		todo = todo[n:]
+		if keep && mine == nil {
+			mine = c
+			s.busy++
+			continue
+		}
+		s.queue = append(s.queue, c)
 	}
+	s.changed()
+	return mine
 }
 
 func (s *sched) add(c *chunk) {
 	s.mu.Lock()
 	s.queue = append(s.queue, c)
+	s.changed()
 	s.mu.Unlock()
 }
 
@@ -62,6 +83,7 @@ func (s *sched) retry(e *entry, why error) {
 		return
 	}
 	s.queue = append(s.queue, &chunk{entries: []*entry{e}, notBefore: time.Now().Add(backoff(e.attempts))})
+	s.changed()
 }
 
 // begin and finish bracket work that may still call retry.
@@ -74,15 +96,18 @@ func (s *sched) begin() {
 func (s *sched) finish() {
 	s.mu.Lock()
 	s.busy--
+	s.changed()
 	s.mu.Unlock()
 }
 
 // next returns the next chunk that is due (counting it as busy), or nil
-// when all work is settled or ctx ends.
+// when all work is settled or ctx ends. It waits for a change to the
+// schedule (or the next due retry), not on a polling interval.
 func (s *sched) next(ctx context.Context) *chunk {
 	for {
 		s.mu.Lock()
-		wait := 50 * time.Millisecond
+		wait := time.Second // a safety net only; changes wake it at once
+		wake := s.wake
 		now := time.Now()
 		for i, c := range s.queue {
 			if !c.notBefore.After(now) {
@@ -98,8 +123,14 @@ func (s *sched) next(ctx context.Context) *chunk {
 		if settled {
 			return nil
 		}
-		if sleepCtx(ctx, wait) != nil {
+		t := time.NewTimer(wait)
+		select {
+		case <-wake:
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
 			return nil
 		}
+		t.Stop()
 	}
 }

@@ -33,7 +33,7 @@ func sweepStaleProfiles(log *slog.Logger) {
 		if !profileStale(d, host, st.ModTime()) {
 			continue
 		}
-		if err := os.RemoveAll(d); err == nil {
+		if removeSettled(d) {
 			log.Info("removed a stale browser profile", "dir", d)
 		}
 	}
@@ -59,4 +59,26 @@ func profileStale(dir, host string, mtime time.Time) bool {
 	// A zombie (its parent, the killed run, cannot reap it) holds nothing.
 	st, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	return err == nil && strings.Contains(string(st), ") Z ")
+}
+
+// removeSettled removes dir and waits until it stays gone: a killed
+// browser's network service exits a moment after the browser and writes its
+// state into the profile on the way out, recreating it behind a single
+// RemoveAll. It gives up after two seconds.
+func removeSettled(dir string) bool {
+	const step = 100 * time.Millisecond
+	gone := 0
+	for i := 0; i < 20; i++ {
+		if _, err := os.Lstat(dir); os.IsNotExist(err) {
+			if gone++; gone == 5 {
+				return true
+			}
+		} else {
+			gone = 0
+			_ = os.RemoveAll(dir)
+		}
+		time.Sleep(step)
+	}
+	_, err := os.Lstat(dir)
+	return os.IsNotExist(err)
 }

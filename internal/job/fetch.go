@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/isaric/seftbot/internal/atomicfile"
 	"io"
 	"log/slog"
 	"os"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/isaric/seftbot/internal/archive"
+	"github.com/isaric/seftbot/internal/atomicfile"
 	"github.com/isaric/seftbot/internal/notify"
 	"github.com/isaric/seftbot/internal/portal"
 	"github.com/isaric/seftbot/internal/relay"
@@ -78,25 +78,24 @@ func Fetch(ctx context.Context, o Options) (*Result, error) {
 	}
 	err = r.do(ctx)
 	rec := r.record(err)
-	res := &Result{Record: rec, Resumed: r.resumed}
-	switch {
-	case err == nil:
-	case errors.Is(err, ErrNothingNew):
-		// Silence is what the operator cannot trust: a quiet night is
-		// recorded and reported like any other.
-		r.log.Info("nothing new on the portal")
-		r.report(ctx, rec, nil)
-		if aerr := st.AppendRecord(rec); aerr != nil {
-			r.log.Error("could not record the run", "err", aerr)
+	if err != nil {
+		// A failed or quiet night is recorded and reported like a good one:
+		// silence is what the operator cannot trust. Even when the run was
+		// interrupted, the report and the record are still attempted.
+		rctx := context.WithoutCancel(ctx)
+		var reportErr error
+		if errors.Is(err, ErrNothingNew) {
+			r.log.Info("nothing new on the portal")
+		} else {
+			r.log.Error("run failed", "stage", r.stage, "err", err)
+			reportErr = err
 		}
-	default:
-		r.log.Error("run failed", "stage", r.stage, "err", err)
-		r.report(ctx, rec, err)
+		r.report(rctx, rec, reportErr)
 		if aerr := st.AppendRecord(rec); aerr != nil {
 			r.log.Error("could not record the run", "err", aerr)
 		}
 	}
-	return res, err
+	return &Result{Record: rec, Resumed: r.resumed}, err
 }
 
 type run struct {
@@ -107,6 +106,7 @@ type run struct {
 	log     *slog.Logger
 	resumed bool
 	stage   string // the stage running or failed
+	pass    string // the archive's passphrase once known, so reports can redact it
 }
 
 // step runs one stage unless the batch says it is done, then records it.
@@ -274,7 +274,8 @@ func (r *run) archive(ctx context.Context) error {
 func (r *run) passphraseForBatch() (string, error) {
 	p := r.st.passphrasePath()
 	if b, err := os.ReadFile(p); err == nil {
-		return string(b), nil
+		r.pass = string(b)
+		return r.pass, nil
 	}
 	pass := r.o.Passphrase
 	if pass == "" {
@@ -286,6 +287,7 @@ func (r *run) passphraseForBatch() (string, error) {
 	if err := atomicfile.WriteFile(p, []byte(pass), 0o600); err != nil {
 		return "", fmt.Errorf("keeping the passphrase until delivery: %w", err)
 	}
+	r.pass = pass
 	return pass, nil
 }
 
@@ -325,7 +327,8 @@ func (r *run) passphrase(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("the pending passphrase is gone (%w); the archive %s cannot be opened without it", err, r.b.RemotePath)
 	}
-	pm := notify.PassphraseMail{ArchiveName: r.b.ArchiveName, ArchiveSHA256: r.b.ArchiveSHA256, Passphrase: string(pass), Project: r.o.Project}
+	r.pass = string(pass)
+	pm := notify.PassphraseMail{ArchiveName: r.b.ArchiveName, ArchiveSHA256: r.b.ArchiveSHA256, Passphrase: r.pass, Project: r.o.Project}
 	switch r.o.PassphraseDelivery {
 	case "file":
 		dir := filepath.Join(r.st.Dir, "passphrases")
@@ -358,9 +361,13 @@ func (r *run) report(ctx context.Context, rec Record, runErr error) {
 		rep.FailedStage = rec.Stage
 	}
 	if p, err := os.ReadFile(r.st.passphrasePath()); err == nil {
-		rep.Redact = append(rep.Redact, string(p))
+		r.pass = string(p)
 	}
-	rep.Redact = append(rep.Redact, r.o.Secrets...)
+	for _, secret := range append([]string{r.pass}, r.o.Secrets...) {
+		if secret != "" {
+			rep.Redact = append(rep.Redact, secret)
+		}
+	}
 	if !r.o.MailConfigured || len(r.o.Mail.ReportTo) == 0 {
 		r.log.Info("no report recipients configured (SEFTBOT_REPORT_TO); report not mailed")
 		return

@@ -36,16 +36,26 @@ func (b *browserFlags) register(cmd *cobra.Command) {
 
 // options resolves the portal options of site, flags first.
 func (b *browserFlags) options(g *globalOptions, site string) (portal.Options, error) {
-	if b.profile != "" {
-		g.src.Set("SEFTBOT_PROFILE", b.profile)
-	}
+	b.setProfile(g)
 	o, err := portal.OptionsFromSource(g.src, site)
 	if err != nil {
 		return o, err
 	}
+	b.apply(g, &o)
+	return o, nil
+}
+
+// setProfile makes --profile the profile setting, before options are resolved.
+func (b *browserFlags) setProfile(g *globalOptions) {
+	if b.profile != "" {
+		g.src.Set("SEFTBOT_PROFILE", b.profile)
+	}
+}
+
+// apply sets the browser flags on options resolved elsewhere.
+func (b *browserFlags) apply(g *globalOptions, o *portal.Options) {
 	o.Headful, o.SlowMo = b.headful, b.slowMo
 	o.Debug, o.Log = g.debug, g.log
-	return o, nil
 }
 
 func newDownloadCmd(g *globalOptions) *cobra.Command {

@@ -7,7 +7,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/isaric/seftbot/internal/job"
-	"github.com/isaric/seftbot/internal/portal"
 )
 
 // fetchOptions holds the flags of seftbot fetch.
@@ -38,13 +37,12 @@ func runFetch(cmd *cobra.Command, o *fetchOptions) error {
 	if o.delivery != "" {
 		o.src.Set("SEFTBOT_PASSPHRASE_DELIVERY", o.delivery)
 	}
+	o.browser.setProfile(o.globalOptions)
 	jo, err := job.OptionsFromSource(o.src)
 	if err != nil {
 		return err
 	}
-	if jo.Portal, err = o.browser.options(o.globalOptions, portal.SiteDownload); err != nil {
-		return err
-	}
+	o.browser.apply(o.globalOptions, &jo.Portal)
 	jo.Log = o.log
 	res, err := job.Fetch(cmd.Context(), jo)
 	if res != nil {

@@ -36,8 +36,16 @@ var pageJS string
 // chromiumCandidates are tried in order when no path is configured.
 var chromiumCandidates = []string{"/usr/bin/chromium", "chromium-browser", "google-chrome"}
 
-// findChromium returns the configured browser, or the first candidate found.
-func findChromium(configured string) (string, error) {
+// headlessCandidates come first for a headless run. Debian's
+// chromium-headless-shell is the same Chromium built without the browser
+// UI, whose main thread is what limits downloads in the full browser: 160
+// files take half the time. The binary is named, not its /usr/bin wrapper,
+// which does not exec and so would outlive a kill of the browser.
+var headlessCandidates = []string{"/usr/lib/chromium/chromium-headless-shell", "chrome-headless-shell"}
+
+// findChromium returns the configured browser, or the first candidate found
+// (a headless shell only when no window is wanted).
+func findChromium(configured string, headful bool) (string, error) {
 	if configured != "" {
 		p, err := exec.LookPath(configured)
 		if err != nil {
@@ -45,27 +53,46 @@ func findChromium(configured string) (string, error) {
 		}
 		return p, nil
 	}
-	for _, c := range chromiumCandidates {
+	candidates := chromiumCandidates
+	if !headful {
+		candidates = append(headlessCandidates[:len(headlessCandidates):len(headlessCandidates)], candidates...)
+	}
+	for _, c := range candidates {
 		if p, err := exec.LookPath(c); err == nil {
 			return p, nil
 		}
 	}
-	return "", usererr.Errorf("install it: apt-get install chromium (or set SEFTBOT_CHROMIUM)",
-		"no Chromium found (tried "+strings.Join(chromiumCandidates, ", ")+")")
+	return "", usererr.Errorf("install it: apt-get install chromium chromium-headless-shell (or set SEFTBOT_CHROMIUM)",
+		"no Chromium found (tried "+strings.Join(candidates, ", ")+")")
 }
 
-// ChromiumVersion finds the browser as a run would and asks its version,
-// for `seftbot doctor`.
+// ChromiumVersion finds the browsers a headless run and a --headful run
+// would use and asks their versions, for `seftbot doctor`. Only the
+// headless one is required.
 func ChromiumVersion(ctx context.Context, configured string) (string, error) {
-	p, err := findChromium(configured)
+	version := func(headful bool) (string, error) {
+		p, err := findChromium(configured, headful)
+		if err != nil {
+			return "", err
+		}
+		out, err := exec.CommandContext(ctx, p, "--version").Output()
+		if err != nil {
+			return "", fmt.Errorf("%s --version: %w", p, err)
+		}
+		return p + ": " + strings.TrimSpace(string(out)), nil
+	}
+	headless, err := version(false)
 	if err != nil {
 		return "", err
 	}
-	out, err := exec.CommandContext(ctx, p, "--version").Output()
-	if err != nil {
-		return "", fmt.Errorf("%s --version: %w", p, err)
+	headful, err := version(true)
+	switch {
+	case err != nil:
+		return headless + "; --headful: none (" + err.Error() + ")", nil
+	case headful == headless:
+		return headless, nil
 	}
-	return p + ": " + strings.TrimSpace(string(out)), nil
+	return headless + "; --headful: " + headful, nil
 }
 
 // hasDisplay reports whether a visible window could open.
@@ -135,7 +162,7 @@ type browserRun struct {
 // child that still uses it). downloadDir may be "" for runs that download
 // nothing.
 func startBrowser(ctx context.Context, o *Options, downloadDir string) (*browserRun, error) {
-	execPath, err := findChromium(o.ChromiumPath)
+	execPath, err := findChromium(o.ChromiumPath, o.Headful)
 	if err != nil {
 		return nil, err
 	}

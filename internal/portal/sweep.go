@@ -1,23 +1,20 @@
 package portal
 
 import (
+	"bytes"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
-
-// staleProfileAge is how old a browser profile directory without a lock
-// must be before a later run may remove it.
-const staleProfileAge = 10 * time.Minute
 
 // sweepStaleProfiles removes the temporary browser profiles that a run killed
 // with SIGKILL could not remove itself (chromedp makes them as
 // $TMPDIR/chromedp-runner*). A profile is stale when its Chromium lock names
-// a process of this host that is gone, or when it has no lock and is old.
+// a process of this host that is gone, or when it has no lock and no live
+// process uses it.
 // Profiles of other users and live browsers are never touched.
 func sweepStaleProfiles(log *slog.Logger) {
 	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "chromedp-runner*"))
@@ -42,7 +39,13 @@ func sweepStaleProfiles(log *slog.Logger) {
 func profileStale(dir, host string, mtime time.Time) bool {
 	lock, err := os.Readlink(filepath.Join(dir, "SingletonLock"))
 	if err != nil {
-		return time.Since(mtime) > staleProfileAge
+		// The headless shell takes no lock: the profile is in use while a
+		// live process names it. A profile still empty may belong to a run
+		// whose browser is starting (chromedp makes it just before).
+		if ents, _ := os.ReadDir(dir); len(ents) == 0 && time.Since(mtime) < emptyProfileAge {
+			return false
+		}
+		return !profileInUse(dir)
 	}
 	// The lock is "hostname-pid".
 	i := strings.LastIndexByte(lock, '-')
@@ -53,12 +56,33 @@ func profileStale(dir, host string, mtime time.Time) bool {
 	if err != nil || pid <= 0 {
 		return false
 	}
-	if syscall.Kill(pid, 0) == syscall.ESRCH {
-		return true
+	return !alive(strconv.Itoa(pid))
+}
+
+// emptyProfileAge is how old an empty profile must be to count as stale.
+const emptyProfileAge = 10 * time.Minute
+
+// profileInUse reports whether a live process runs with dir as its profile.
+func profileInUse(dir string) bool {
+	arg := []byte("--user-data-dir=" + dir + "\x00")
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		if e.Name()[0] < '0' || e.Name()[0] > '9' {
+			continue
+		}
+		cmdline, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err == nil && bytes.Contains(cmdline, arg) && alive(e.Name()) {
+			return true
+		}
 	}
-	// A zombie (its parent, the killed run, cannot reap it) holds nothing.
-	st, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	return err == nil && strings.Contains(string(st), ") Z ")
+	return false
+}
+
+// alive reports whether process pid exists and is not a zombie (whose
+// parent, a killed run, cannot reap it: it holds nothing).
+func alive(pid string) bool {
+	st, err := os.ReadFile("/proc/" + pid + "/stat")
+	return err == nil && !strings.Contains(string(st), ") Z ")
 }
 
 // removeSettled removes dir and waits until it stays gone: a killed

@@ -2,9 +2,11 @@ package portal
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/isaric/seftbot/internal/config"
 	"github.com/isaric/seftbot/internal/usererr"
@@ -158,5 +160,36 @@ func TestCommitFileRefusesShort(t *testing.T) {
 	}
 	if st, _ := os.Stat(filepath.Join(dir, "x.csv")); st.Mode().Perm() != 0o600 {
 		t.Errorf("mode %v", st.Mode())
+	}
+}
+
+// TestProfileStaleWithoutLock: a profile with no Chromium lock (the headless
+// shell takes none) is stale only when no live process names it and it is
+// not still empty (a browser being started).
+func TestProfileStaleWithoutLock(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "chromedp-runner1")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	host, _ := os.Hostname()
+	old := time.Now().Add(-time.Minute)
+	if profileStale(dir, host, old) {
+		t.Error("an empty profile made a minute ago counts as stale")
+	}
+	if err := os.WriteFile(filepath.Join(dir, "Local State"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// A live process that names the profile, as a browser's processes do.
+	cmd := exec.Command("sh", "-c", "sleep 30", "--user-data-dir="+dir)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if profileStale(dir, host, old) {
+		t.Error("a profile in use by a live process counts as stale")
+	}
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	if !profileStale(dir, host, old) {
+		t.Error("a profile nobody uses does not count as stale")
 	}
 }

@@ -608,8 +608,9 @@ func (r *run) clickChunk(ctx context.Context, t *tab, s *sched, c *chunk, inflig
 func (r *run) click(t *tab, e *entry) (*download, pageState, error) {
 	var st pageState
 	t.drainLoads()
-	began := r.b.hub.expect(t.frame, e.name)
+	began, popup := r.b.hub.expect(t.frame, e.name)
 	defer r.b.hub.forget(t.frame)
+	defer r.b.closePopups(t.frame) // a download's own tab, or one that showed a page
 	if err := t.clickJS("rowClick", map[string]any{"name": e.name, "nth": e.pageNth}); err != nil {
 		if errors.Is(err, errNotFound) {
 			return nil, st, fmt.Errorf("%s is no longer on %s", e, redactURL(e.pageURL))
@@ -629,6 +630,9 @@ func (r *run) click(t *tab, e *entry) (*download, pageState, error) {
 		return d, st, nil
 	case <-t.loads:
 		st, err := t.state()
+		return nil, st, err
+	case id := <-popup:
+		st, err := r.b.popupState(id)
 		return nil, st, err
 	case <-timer.C:
 		return nil, st, fmt.Errorf("clicking %s started no download within %s", e, r.o.StepTimeout)

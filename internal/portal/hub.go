@@ -8,23 +8,29 @@ import (
 
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
 )
 
 // downloadHub routes the browser's download events. A click is matched to the
-// download it starts by the frame that started it (or, for a download that
-// opens a new tab, by its suggested name); from then on the download is
-// followed by GUID only, so concurrent downloads are never confused.
+// download it starts by the frame that started it: the clicking tab's, or
+// that of a tab the click opened (a form or link with target=_blank), which
+// is traced to its opener. Failing both, a download is matched by its
+// suggested name if exactly one waiting click is for that name. From then on
+// the download is followed by GUID only, so concurrent downloads are never
+// confused.
 type downloadHub struct {
 	mu      sync.Mutex
 	waiters map[cdp.FrameID]*dlWaiter
 	byGUID  map[string]*download
-	orphans []string // GUIDs nobody clicked for; cancelled
+	orphans []string                  // GUIDs nobody clicked for; cancelled
+	popups  map[target.ID]cdp.FrameID // tabs opened by a page, to the opener's main frame
 }
 
 type dlWaiter struct {
 	name string
 	ch   chan *download
+	page chan target.ID // a tab this click opened shows a page, not a download
 }
 
 // download is one download the browser is doing. Fields after mu change
@@ -40,17 +46,18 @@ type download struct {
 }
 
 func newDownloadHub() *downloadHub {
-	return &downloadHub{waiters: map[cdp.FrameID]*dlWaiter{}, byGUID: map[string]*download{}}
+	return &downloadHub{waiters: map[cdp.FrameID]*dlWaiter{}, byGUID: map[string]*download{}, popups: map[target.ID]cdp.FrameID{}}
 }
 
 // expect registers that the tab with main frame f is about to click the
-// control of the file name; the channel receives its download.
-func (h *downloadHub) expect(f cdp.FrameID, name string) <-chan *download {
-	w := &dlWaiter{name: name, ch: make(chan *download, 1)}
+// control of the file name. began receives its download; page receives a
+// tab the click opened if that tab shows a page instead.
+func (h *downloadHub) expect(f cdp.FrameID, name string) (began <-chan *download, page <-chan target.ID) {
+	w := &dlWaiter{name: name, ch: make(chan *download, 1), page: make(chan target.ID, 1)}
 	h.mu.Lock()
 	h.waiters[f] = w
 	h.mu.Unlock()
-	return w.ch
+	return w.ch, w.page
 }
 
 func (h *downloadHub) forget(f cdp.FrameID) {
@@ -59,16 +66,60 @@ func (h *downloadHub) forget(f cdp.FrameID) {
 	h.mu.Unlock()
 }
 
+// popupsOf lists the tabs that the tab with main frame f has opened.
+func (h *downloadHub) popupsOf(f cdp.FrameID) []target.ID {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var ids []target.ID
+	for id, opener := range h.popups {
+		if opener == f {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
 // handle runs in the browser's message loop: bookkeeping only.
 func (h *downloadHub) handle(ev any) {
 	switch e := ev.(type) {
+	case *target.EventTargetCreated:
+		if i := e.TargetInfo; i.Type == "page" && i.OpenerID != "" {
+			h.mu.Lock()
+			h.popups[i.TargetID] = cdp.FrameID(i.OpenerID)
+			h.mu.Unlock()
+		}
+	case *target.EventTargetInfoChanged:
+		// A tab opened for a download never commits a page; one that does
+		// shows the portal's answer instead (an error, a login form).
+		i := e.TargetInfo
+		if i.URL == "" || i.URL == "about:blank" {
+			return
+		}
+		h.mu.Lock()
+		if opener, ok := h.popups[i.TargetID]; ok {
+			if w := h.waiters[opener]; w != nil {
+				select {
+				case w.page <- i.TargetID:
+				default:
+				}
+			}
+		}
+		h.mu.Unlock()
+	case *target.EventTargetDestroyed:
+		h.mu.Lock()
+		delete(h.popups, e.TargetID)
+		h.mu.Unlock()
 	case *browser.EventDownloadWillBegin:
 		d := &download{guid: e.GUID, suggested: e.SuggestedFilename, done: make(chan struct{}), last: time.Now()}
 		h.mu.Lock()
 		h.byGUID[e.GUID] = d
-		w, f := h.waiters[e.FrameID], e.FrameID
+		f := e.FrameID
+		if opener, ok := h.popups[target.ID(f)]; ok {
+			f = opener // begun in a tab the click opened
+		}
+		w := h.waiters[f]
 		if w == nil {
-			// Started in another frame (a new tab): match by name, if unique.
+			// Started in a frame we cannot trace: match by name, if unique.
 			var n int
 			for fid, c := range h.waiters {
 				if c.name == e.SuggestedFilename {
@@ -146,4 +197,28 @@ func (b *browserRun) cancelDownload(guid string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(b.root), 5*time.Second)
 	defer cancel()
 	_, _ = chromedp.CallBrowser(ctx, browser.CancelDownload, browser.CancelDownloadParams{GUID: guid})
+}
+
+// closePopups closes the tabs that the tab with main frame f opened: a tab
+// opened for a download stays blank once the download has begun.
+func (b *browserRun) closePopups(f cdp.FrameID) {
+	for _, id := range b.hub.popupsOf(f) {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(b.root), 5*time.Second)
+		_, _ = chromedp.CallBrowser(ctx, target.CloseTarget, target.CloseTargetParams{TargetID: id})
+		cancel()
+	}
+}
+
+// popupState reads the state of the page shown in tab id, which a click
+// opened instead of starting a download.
+func (b *browserRun) popupState(id target.ID) (pageState, error) {
+	ctx, cancel := chromedp.NewContext(b.root, chromedp.WithTargetID(id))
+	defer cancel()
+	ctx, cancelT := context.WithTimeout(ctx, b.o.StepTimeout)
+	defer cancelT()
+	if _, err := chromedp.Run(ctx, chromedp.WaitReady(chromedp.CSS("body"))); err != nil {
+		return pageState{}, fmt.Errorf("read the page a click opened: %w", err)
+	}
+	pt := &tab{b: b, ctx: ctx, alive: ctx}
+	return pt.state()
 }

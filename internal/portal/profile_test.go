@@ -1,32 +1,83 @@
 package portal
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+
+	"github.com/chromedp/chromedp"
 
 	"github.com/isaric/seftbot/internal/sim"
 )
 
 // TestMarkupV2 retargets the bot at seftsim's second markup with an edited
-// profile file and no code change: a 2-page listing and an upload.
+// profile file and no code change: a 2-page listing and an upload. Markup v2
+// also opens every download in a new tab, with faults on: the downloads are
+// traced to the tab that clicked, error pages and an expired session shown
+// in the new tab are handled, and no opened tab is left behind.
 func TestMarkupV2(t *testing.T) {
-	s := startSim(t, sim.Options{Files: 30, Markup: "v2", Seed: 2})
+	s := startSim(t, sim.Options{Files: 30, Markup: "v2", Seed: 2,
+		Faults: sim.Faults{ErrorRate: 0.2, ExpireAfter: 25}})
 	p, err := LoadProfile("testdata/profile-v2.json")
 	if err != nil {
 		t.Fatal(err)
 	}
 	o := simOptions(t, s, SiteDownload)
 	o.Profile = p
+	o.Concurrency = 2
+	var logs bytes.Buffer
+	o.Log = slog.New(slog.NewTextHandler(io.MultiWriter(&logs, testWriter{t}), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	var mu sync.Mutex
+	maxOpen, clicks := 0, 0
+	testHookAfterClick = func(tb *tab) {
+		ts, err := chromedp.Targets(tb.ctx)
+		if err != nil {
+			return
+		}
+		open := 0
+		for _, x := range ts {
+			if x.Type == "page" && x.OpenerID != "" {
+				open++
+			}
+		}
+		mu.Lock()
+		maxOpen, clicks = max(maxOpen, open), clicks+1
+		mu.Unlock()
+	}
+	defer func() { testHookAfterClick = nil }()
 	res, err := Download(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
+	testHookAfterClick = nil
 	if n := checkStaging(t, s, o); n != 30 || len(res.New) != 30 {
 		t.Fatalf("staging %d, new %d; want 30", n, len(res.New))
+	}
+	if s.State().Accounts["download"].Logins < 2 {
+		t.Error("the session expiry did not cause a re-login")
+	}
+	// An error page shown in the new tab is read there and retried, not
+	// waited out until the step timeout.
+	if l := logs.String(); !strings.Contains(l, `page says \"Please try again later\" at https://`+strings.TrimPrefix(s.PortalURL(), "https://")) ||
+		!strings.Contains(l, "/download/fetch") || strings.Contains(l, "started no download") {
+		t.Errorf("no error page read from a new tab, or a click timed out:\n%s", l)
+	}
+	// Opened tabs are closed as soon as their download has begun (Chromium
+	// takes a few clicks' time to finish closing them); leaked ones would
+	// pile up to one per file.
+	if clicks < 30 || maxOpen > 10 {
+		t.Errorf("%d clicks; up to %d tabs opened by clicks were open at once, want <= 10", clicks, maxOpen)
+	}
+
+	if err := s.SetFaults(sim.Faults{}); err != nil { // an upload is never retried
+		t.Fatal(err)
 	}
 
 	// The built-in v1 profile must not "work" on v2: it cannot find the form.

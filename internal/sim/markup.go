@@ -78,7 +78,7 @@ const markupV2 = `{{define "signout"}}<a class="logout" href="logout">Log out</a
 {{define "files"}}{{template "top" .}}<h2>Downloads</h2>
 {{if .Rows}}<ul class="downloads">
 {{range .Rows}} <li class="item"><span class="name">{{.Name}}</span> <span class="bytes">{{.Size}}</span> <span class="when">{{.Date}}</span>
-  <form method="post" action="/download/fetch"><input type="hidden" name="token" value="{{.Token}}"><button type="submit" class="get">Get file</button></form></li>
+  <form method="post" action="/download/fetch" target="_blank"><input type="hidden" name="token" value="{{.Token}}"><button type="submit" class="get">Get file</button></form></li>
 {{end}}</ul>
 <div class="pager"><span class="page-info">{{.Page}} / {{.Pages}}</span>{{if .Next}}
   <form method="get" action="files"><input type="hidden" name="page" value="{{.Next}}"><button type="submit" class="pager-next">Next page</button></form>{{end}}</div>

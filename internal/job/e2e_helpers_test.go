@@ -247,6 +247,35 @@ func (w *world) killAtStage(stage string) bool {
 	return killed
 }
 
+// killWhen runs `seftbot fetch` as a process and kill -9s it as soon as
+// cond holds (polled every millisecond). It reports whether the kill
+// happened before the run ended.
+func (w *world) killWhen(cond func() bool) bool {
+	w.t.Helper()
+	cmd := exec.Command(seftbotBinary(w.t), "--env-file", w.sim.EnvFile(), "--log-format", "json", "fetch")
+	cmd.Env = cleanEnv()
+	cmd.Stderr = w.log
+	if err := cmd.Start(); err != nil {
+		w.t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-exited:
+			return false
+		case <-tick.C:
+			if cond() {
+				_ = cmd.Process.Kill() // SIGKILL
+				<-exited
+				return true
+			}
+		}
+	}
+}
+
 // cleanEnv is the environment without any SEFTBOT_* setting of the caller.
 func cleanEnv() []string {
 	var env []string

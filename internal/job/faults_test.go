@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -66,6 +67,42 @@ func TestFetchKilledAtEachStage(t *testing.T) {
 				t.Errorf("%d clear-text files left in staging", n)
 			}
 		})
+	}
+}
+
+// TestFetchKilledMidUpload kill -9s a real seftbot process while its
+// archive is being written to the drop under a temporary name. The next run
+// removes that temporary file, and delivers every file exactly once.
+func TestFetchKilledMidUpload(t *testing.T) {
+	w := newWorld(t, sim.Options{Files: 30, FileSize: 1 << 20})
+	want := w.published()
+	drop := filepath.Join(w.sim.Dir(), "sftp")
+	var left []string
+	killed := w.killWhen(func() bool {
+		left, _ = filepath.Glob(filepath.Join(drop, ".upload-*"))
+		return len(left) > 0
+	})
+	if !killed {
+		t.Fatalf("the run ended before its upload could be caught\n%s", w.log)
+	}
+	if len(w.routed()) != 0 {
+		t.Fatal("the killed run handed its archive over; nothing tested")
+	}
+	res, err := w.fetch()
+	if err != nil {
+		t.Fatalf("re-run after kill -9 mid-upload: %v\n%s", err, w.log)
+	}
+	if !res.Resumed {
+		t.Error("the re-run did not resume the killed run")
+	}
+	sameFiles(t, w.checkDelivered(1), want)
+	for _, p := range left {
+		if _, err := os.Lstat(p); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("the killed run's temporary file %s is still on the drop", filepath.Base(p))
+		}
+	}
+	if rest, _ := filepath.Glob(filepath.Join(drop, ".upload-*")); len(rest) != 0 {
+		t.Errorf("temporary files left on the drop: %v", rest)
 	}
 }
 

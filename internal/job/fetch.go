@@ -295,10 +295,19 @@ func (r *run) relay(ctx context.Context) error {
 	rc := r.o.Relay
 	rc.Log = r.log
 	rc.Progress = r.o.RelayProgress
+	// A run killed mid-upload leaves its temporary file on the drop; each
+	// temporary name is recorded before it is created, and the next run
+	// removes what is left.
+	rc.Stale = r.b.RelayTemps
+	rc.OnTemp = func(p string) error {
+		r.b.RelayTemps = append(r.b.RelayTemps, p)
+		return r.st.SaveBatch(r.b)
+	}
 	res, err := relay.Relay(ctx, rc, r.b.Archive)
 	if err != nil {
 		return err
 	}
+	r.b.RelayTemps = nil // renamed to the final name, or removed
 	r.b.RemotePath, r.b.RelayCheck = res.RemotePath, res.Check
 	r.b.ArchiveName = filepath.Base(res.RemotePath)
 	r.log.Info("relayed", "remote_path", res.RemotePath, "bytes", res.Bytes, "check", res.Check)

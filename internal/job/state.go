@@ -54,7 +54,8 @@ type Batch struct {
 	ArchiveSize   int64              `json:"archive_size,omitempty"`
 	RemotePath    string             `json:"remote_path,omitempty"`
 	RelayCheck    string             `json:"relay_check,omitempty"`
-	Stages        []notify.StageTime `json:"stages,omitempty"` // finished stages and their durations
+	RelayTemps    []string           `json:"relay_temps,omitempty"` // temporary paths created on the drop
+	Stages        []notify.StageTime `json:"stages,omitempty"`      // finished stages and their durations
 }
 
 const batchSchema = 1

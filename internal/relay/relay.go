@@ -25,6 +25,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -78,6 +79,14 @@ type Config struct {
 	Now      func() time.Time // for tests; nil = time.Now
 	Log      *slog.Logger     // nil = discard
 	Progress func(n int64)    // bytes sent since the last call; negative when a retry restarts
+
+	// Stale lists temporary paths that an earlier run, killed mid-upload,
+	// may have left on the drop; they are removed, if there, once
+	// connected. OnTemp, when set, is told each temporary path before it is
+	// created, so that the caller can record it durably for that purpose;
+	// an error from it stops the relay.
+	Stale  []string
+	OnTemp func(path string) error
 }
 
 // Result describes a completed hand-over.
@@ -240,7 +249,9 @@ func Relay(ctx context.Context, cfg Config, localPath string) (*Result, error) {
 	}
 
 	r := &relayer{cfg: &cfg, auth: auth, hk: hk, local: f, size: st.Size()}
-	var stale []string // temporary names of dropped attempts, removed on the next connection
+	// Temporary names of dropped attempts and killed runs, removed on the
+	// next connection.
+	stale := slices.Clone(cfg.Stale)
 	for attempt := 1; ; attempt++ {
 		res, tmp, err := r.attempt(ctx, attempt, stale)
 		if err == nil {

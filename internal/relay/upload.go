@@ -63,15 +63,20 @@ func (r *relayer) attempt(ctx context.Context, n int, stale []string) (*Result, 
 	}
 	for _, p := range stale {
 		if err := s.guard(func() error { return s.sftp.Remove(p) }); err == nil {
-			cfg.Log.Info("removed the temporary file of a dropped attempt", "path", p)
+			cfg.Log.Info("removed a temporary file left by an earlier attempt", "path", p)
 		} else if !errors.Is(err, os.ErrNotExist) {
-			cfg.Log.Warn("could not remove the temporary file of a dropped attempt", "path", p, "err", err)
+			cfg.Log.Warn("could not remove a temporary file left by an earlier attempt", "path", p, "err", err)
 		}
 	}
 	if err := r.checkSpace(s); err != nil {
 		return nil, "", err
 	}
 	tmp := path.Join(cfg.RemoteDir, tempName())
+	if cfg.OnTemp != nil {
+		if err := cfg.OnTemp(tmp); err != nil {
+			return nil, "", fmt.Errorf("recording the temporary name: %w", err)
+		}
+	}
 	var f *sftp.File
 	if err := s.guard(func() (err error) {
 		f, err = s.sftp.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)

@@ -293,16 +293,11 @@ func runCohortSubmit(cmd *cobra.Command, o *cohortOptions) error {
 	return submitCohort(cmd.Context(), o, s)
 }
 
-// submitCohort wires the uploader (real runs only: a dry run needs no
-// portal settings) and reports what happened.
+// submitCohort wires the uploader (resolved only when a step is really to
+// be uploaded: a dry run or a quiet night needs no portal settings) and
+// reports what happened.
 func submitCohort(ctx context.Context, o *cohortOptions, s *cohort.Store) error {
-	if !o.dryRun {
-		up, err := cohortUploader(o)
-		if err != nil {
-			return err
-		}
-		s.SetUploader(up)
-	}
+	s.SetUploader(func() (cohort.Uploader, error) { return cohortUploader(o) })
 	res, err := s.Submit(ctx, o.dryRun)
 	if res == nil {
 		return err

@@ -44,11 +44,12 @@ type Options struct {
 // Store is the cohort state in one directory. Methods that change it must be
 // called with the state lock held (the CLI takes it); Status does not need it.
 type Store struct {
-	o        Options
-	t        *Template
-	l        *Ledger
-	hh, mm   int
-	readOnly bool
+	o           Options
+	newUploader func() (Uploader, error) // when o.Upload is nil; see SetUploader
+	t           *Template
+	l           *Ledger
+	hh, mm      int
+	readOnly    bool
 }
 
 var projectRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
@@ -247,9 +248,10 @@ func (s *Store) stepIDs(st *Step) (idSet, error) {
 	return sortedSet(ids), nil
 }
 
-// SetUploader sets how Submit reaches the portal, once the caller knows a
-// real upload is wanted (a dry run needs no portal settings).
-func (s *Store) SetUploader(u Uploader) { s.o.Upload = u }
+// SetUploader sets how Submit reaches the portal. Submit calls f only once a
+// step is due and checked, so a dry run, or a night with nothing to send,
+// needs no portal settings.
+func (s *Store) SetUploader(f func() (Uploader, error)) { s.newUploader = f }
 
 // ImportResult says what import-held did.
 type ImportResult struct{ Before, After int }
@@ -652,6 +654,12 @@ func (s *Store) Submit(ctx context.Context, dryRun bool) (*SubmitResult, error) 
 	res.Path, res.Size = s.outboxPath(), len(b)
 	if dryRun {
 		return res, nil
+	}
+	if s.o.Upload == nil && s.newUploader != nil {
+		if s.o.Upload, err = s.newUploader(); err != nil {
+			os.Remove(s.outboxPath())
+			return nil, err
+		}
 	}
 	if s.o.Upload == nil {
 		os.Remove(s.outboxPath())

@@ -11,6 +11,8 @@
 #   FILES=160 SIZE=1000000 BIG=20000000 scripts/bench-download.sh 2
 #   SKIP_RSS=1 scripts/bench-download.sh 2 4   (skip the slow peak-RSS run)
 #   KEEP_LOGS=DIR ...                          (copy each run's seftbot log to DIR)
+#   LATENCY=50ms ...    (seftsim adds this to every portal response, as a
+#                        distant portal would; the baseline pays it too)
 #
 # Targets (2 cores): median overhead <= 40 ms per file (160 x 1 MB plus login
 # in <= 8 s); peak RSS <= 100 MB.
@@ -39,7 +41,7 @@ go build -o "$T/" ./cmd/seftbot ./cmd/seftsim
 start_sim() {
   local dir=$1 size=$2
   mkdir -p "$dir"
-  "$T/seftsim" --dir "$dir" --files "$FILES" --file-size "$size" --bench-direct >"$dir/sim.out" 2>"$dir/sim.err" &
+  "$T/seftsim" --dir "$dir" --files "$FILES" --file-size "$size" --bench-direct --latency "${LATENCY:-0s}" >"$dir/sim.out" 2>"$dir/sim.err" &
   SIM_PID=$!
   for _ in $(seq 1 200); do
     grep -q 'seftsim ready' "$dir/sim.out" 2>/dev/null && return
@@ -80,7 +82,7 @@ median_gap() {
     awk '{a[NR]=$1} END{if(NR==0){print "n/a"; exit} m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.1f", m}'
 }
 
-echo "bench-download: $FILES x $SIZE bytes, $(nproc) cores, $(chromium --version 2>/dev/null | head -1)"
+echo "bench-download: $FILES x $SIZE bytes, latency ${LATENCY:-0s}, $(nproc) cores, $("$T/seftbot" doctor --offline 2>/dev/null | sed -n 's/^ok *chromium *//p' | cut -d';' -f1)"
 printf '%-5s %10s %10s %8s %14s %16s\n' tabs seftbot_s raw_s ratio mean_ovh_ms median_file_ms
 run=0
 for tabs in "${TABS[@]}"; do

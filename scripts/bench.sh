@@ -66,7 +66,7 @@ grep -q "^delivered $FILES file" "$T/fetch.out" || { cat "$T/fetch.out"; tail -5
 
 curl_s=$(secs "$t0" "$t1"); zip_s=$(secs "$t1" "$t2"); sftp_s=$(secs "$t2" "$t3"); base_s=$(secs "$t0" "$t3")
 bot_s=$(secs "$s0" "$s1")
-echo "bench: $FILES x $SIZE bytes, $(nproc) cores, $(chromium --version 2>/dev/null | head -1), $(7zz | sed -n 2p | cut -c1-30)"
+echo "bench: $FILES x $SIZE bytes, $(nproc) cores, $("$T/seftbot" doctor --offline 2>/dev/null | sed -n 's/^ok *chromium *//p' | cut -d';' -f1), $(7zz | sed -n 2p | cut -c1-30)"
 printf '  baseline  curl %6.2fs + 7zz deflate %6.2fs + sftp %6.2fs = %6.2fs\n' "$curl_s" "$zip_s" "$sftp_s" "$base_s"
 printf '  seftbot fetch (incl. verify, mail, wipe)              = %6.2fs\n' "$bot_s"
 printf '  ratio seftbot / baseline = %.2f (target <= 0.80)\n' "$(echo "$bot_s / $base_s" | bc -l)"

@@ -42,7 +42,7 @@ var Settings = []Setting{
 	{Key: "SEFTBOT_PORTAL_SPKI_PIN", Help: "base64 SHA-256 SPKI pin of the portal's certificate, trusted by Chromium exactly (seftsim writes it)"},
 	{Key: "SEFTBOT_PROFILE", Help: "site profile file (selectors, URLs, texts); empty = built-in profile matching seftsim"},
 	{Key: "SEFTBOT_CHROMIUM", Help: "path of the Chromium binary; empty = search, for a headless run, /usr/lib/chromium/chromium-headless-shell and chrome-headless-shell first, then /usr/bin/chromium, chromium-browser, google-chrome"},
-	{Key: "SEFTBOT_CONCURRENCY", Default: "2", Help: "browser tabs downloading at once"},
+	{Key: "SEFTBOT_CONCURRENCY", Default: "3", Help: "browser tabs downloading at once"},
 	{Key: "SEFTBOT_STATE_DIR", Default: "~/.local/state/seftbot", Help: "state: manifest, ledger, run records, lock"},
 	{Key: "SEFTBOT_STAGING_DIR", Help: "private 0700 staging area for clear-text downloads; empty = /dev/shm/seftbot-$UID, else under the state dir"},
 	{Key: "SEFTBOT_SFTP_HOST", Help: "analysts' SFTP drop host"},

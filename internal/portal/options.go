@@ -22,12 +22,13 @@ const (
 )
 
 // DefaultConcurrency is the number of tabs that download at once. Measured on
-// 2 cores against seftsim, 160 x 1 MB (scripts/bench-download.sh): median
-// time per file 48 ms with 1 tab, 29 ms with 2, 57 ms with 3, 29 ms with 4;
-// total 9.9, 8.9, 12.7, 11.0 s. One tab waits for each click's download to
-// begin; two overlap that wait; more only add renderers competing for the
-// same two cores. (SEFTBOT_CONCURRENCY's default in config says the same.)
-const DefaultConcurrency = 2
+// 2 cores with chromium-headless-shell, 160 x 1 MB (scripts/bench-download.sh):
+// against seftsim on loopback, 1 to 3 tabs all take 4.4-4.7 s (4 tabs 5.2 s:
+// more renderers compete for two cores); with 50 ms of latency per response,
+// as from a distant portal, 1 tab takes 12.8 s, 2 tabs 7.7 s, 3 tabs 5.9 s,
+// 4 tabs 5.7 s. Three overlap the waiting without costing anything nearby.
+// (SEFTBOT_CONCURRENCY's default in config says the same.)
+const DefaultConcurrency = 3
 
 // Options configure one run against one site.
 type Options struct {

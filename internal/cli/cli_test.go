@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
@@ -17,7 +19,19 @@ import (
 
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"seftbot": func() { os.Exit(Main()) },
+		"seftbot": func() {
+			// SEFTBOT_TEST_NOW fixes the cohort clock of the scripts; the
+			// real binary has no such switch.
+			if v := os.Getenv("SEFTBOT_TEST_NOW"); v != "" {
+				t, err := time.Parse(time.RFC3339, v)
+				if err != nil {
+					fmt.Fprintln(os.Stderr, "SEFTBOT_TEST_NOW:", err)
+					os.Exit(1)
+				}
+				clock = func() time.Time { return t }
+			}
+			os.Exit(Main())
+		},
 	})
 }
 

@@ -76,9 +76,9 @@ func userArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
 	}
 }
 
-// testNowEnv fixes the clock for the script tests (midnight, quiet period).
-// It is not a setting: nothing but tests should move seftbot's clock.
-const testNowEnv = "SEFTBOT_TEST_NOW"
+// clock is the cohort verbs' time. Only the script tests move it (to
+// midnight, into a quiet period); nothing in the binary can.
+var clock = time.Now
 
 // cohortUploader reaches the portal's upload site with the upload account.
 // A refused login, or a problem found before the browser submits (both user
@@ -109,14 +109,7 @@ func (o *cohortOptions) openCohort(mutating bool) (*cohort.Store, func(), error)
 	if err != nil {
 		return nil, nil, usererr.New(err, "check SEFTBOT_COHORT_HEADER_FILE")
 	}
-	now := time.Now
-	if v := os.Getenv(testNowEnv); v != "" {
-		t, err := time.Parse(time.RFC3339, v)
-		if err != nil {
-			return nil, nil, usererr.New(fmt.Errorf("%s: %w", testNowEnv, err), "use RFC 3339")
-		}
-		now = func() time.Time { return t }
-	}
+	now := clock
 	state, err := job.Open(src.Get("SEFTBOT_STATE_DIR"))
 	if err != nil {
 		return nil, nil, err

@@ -4,7 +4,7 @@ BIN     := bin
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo devel)
 LDFLAGS := -X github.com/isaric/seftbot/internal/cli.version=$(VERSION)
 # Packages with goroutines of their own get the race detector as well.
-RACE_PKGS := ./internal/sim/... ./internal/archive/... ./internal/relay/... ./internal/job/...
+RACE_PKGS := ./internal/sim/... ./internal/archive/... ./internal/relay/... ./internal/job/... ./internal/portal/...
 
 .PHONY: all build deps test vet race demo bench clean
 

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -181,31 +180,7 @@ func TestMain(m *testing.M) {
 
 // ourBrowsers lists the PIDs of live processes started with a profile
 // directory under tmpRoot: our Chromium and its children, nobody else's.
-func ourBrowsers() []int {
-	var pids []int
-	want := []byte("--user-data-dir=" + tmpRoot)
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		cmdline, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-		if err != nil {
-			continue
-		}
-		if st, err := os.ReadFile("/proc/" + e.Name() + "/stat"); err == nil && strings.Contains(string(st), ") Z ") {
-			continue // a zombie holds nothing
-		}
-		for _, arg := range strings.Split(string(cmdline), "\x00") {
-			if strings.HasPrefix(arg, string(want)) {
-				pids = append(pids, pid)
-				break
-			}
-		}
-	}
-	return pids
-}
+func ourBrowsers() []int { return BrowserProcesses(tmpRoot) }
 
 // checkNoLeaks fails if any browser process of ours is still alive, or a
 // browser profile directory was left behind, a few seconds after a run.

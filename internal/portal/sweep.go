@@ -1,7 +1,6 @@
 package portal
 
 import (
-	"bytes"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -63,19 +62,35 @@ func profileStale(dir, host string, mtime time.Time) bool {
 const emptyProfileAge = 10 * time.Minute
 
 // profileInUse reports whether a live process runs with dir as its profile.
-func profileInUse(dir string) bool {
-	arg := []byte("--user-data-dir=" + dir + "\x00")
+func profileInUse(dir string) bool { return len(BrowserProcesses(dir)) > 0 }
+
+// BrowserProcesses lists the live processes (zombies hold nothing) started
+// with a browser profile at or under root: a run's Chromium and all its
+// children.
+func BrowserProcesses(root string) []int {
+	root = filepath.Clean(root)
+	var pids []int
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
-		if e.Name()[0] < '0' || e.Name()[0] > '9' {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
 			continue
 		}
 		cmdline, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-		if err == nil && bytes.Contains(cmdline, arg) && alive(e.Name()) {
-			return true
+		if err != nil {
+			continue
+		}
+		for _, arg := range strings.Split(string(cmdline), "\x00") {
+			dir, ok := strings.CutPrefix(arg, "--user-data-dir=")
+			if ok && (dir == root || strings.HasPrefix(dir, root+"/")) {
+				if alive(e.Name()) {
+					pids = append(pids, pid)
+				}
+				break
+			}
 		}
 	}
-	return false
+	return pids
 }
 
 // alive reports whether process pid exists and is not a zombie (whose

@@ -53,7 +53,7 @@ func TestHeadfulXvfb(t *testing.T) {
 	o.Progress = func(done, total int, bytes int64) {
 		for _, pid := range ourBrowsers() {
 			seen++
-			if b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); strings.Contains(string(b), "--headless") {
+			if b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); strings.Contains(string(b), "--headless") || strings.Contains(string(b), "headless-shell") {
 				headless++
 			}
 		}

@@ -193,3 +193,46 @@ func TestProfileStaleWithoutLock(t *testing.T) {
 		t.Error("a profile nobody uses does not count as stale")
 	}
 }
+
+// TestFindChromiumByMode: a headless run prefers the headless shell, a
+// --headful run never takes it, and a configured path wins over both.
+func TestFindChromiumByMode(t *testing.T) {
+	dir := t.TempDir()
+	exe := func(name string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte("#!/bin/sh\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	shell, full, other := exe("chromium-headless-shell"), exe("chromium"), exe("my-chromium")
+	oldH, oldC := headlessCandidates, chromiumCandidates
+	t.Cleanup(func() { headlessCandidates, chromiumCandidates = oldH, oldC })
+	headlessCandidates = []string{filepath.Join(dir, "missing-shell"), shell}
+	chromiumCandidates = []string{full}
+
+	for _, c := range []struct {
+		configured string
+		headful    bool
+		want       string
+	}{
+		{"", false, shell},
+		{"", true, full},
+		{other, false, other},
+		{other, true, other},
+	} {
+		got, err := findChromium(c.configured, c.headful)
+		if err != nil || got != c.want {
+			t.Errorf("findChromium(%q, headful=%v) = %q, %v; want %q", c.configured, c.headful, got, err, c.want)
+		}
+	}
+	headlessCandidates = []string{filepath.Join(dir, "missing-shell")}
+	if got, err := findChromium("", false); err != nil || got != full {
+		t.Errorf("without a headless shell: %q, %v; want %q", got, err, full)
+	}
+	chromiumCandidates = nil
+	_, err := findChromium("", false)
+	if !usererr.Is(err) || !strings.Contains(usererr.Hint(err), "apt-get install chromium") {
+		t.Errorf("with no browser at all: %v, want a user error with an apt-get hint", err)
+	}
+}

@@ -126,6 +126,7 @@ func (o *cohortOptions) openCohort(mutating bool) (*cohort.Store, func(), error)
 		Header:    header,
 		ConfirmAt: src.Get("SEFTBOT_COHORT_CONFIRM_AT"),
 		Now:       now,
+		Uploader:  func() (cohort.Uploader, error) { return cohortUploader(o) },
 	})
 	if err != nil {
 		unlock()
@@ -286,11 +287,8 @@ func runCohortSubmit(cmd *cobra.Command, o *cohortOptions) error {
 	return submitCohort(cmd.Context(), o, s)
 }
 
-// submitCohort wires the uploader (resolved only when a step is really to
-// be uploaded: a dry run or a quiet night needs no portal settings) and
-// reports what happened.
+// submitCohort submits and reports what happened.
 func submitCohort(ctx context.Context, o *cohortOptions, s *cohort.Store) error {
-	s.SetUploader(func() (cohort.Uploader, error) { return cohortUploader(o) })
 	res, err := s.Submit(ctx, o.dryRun)
 	if res == nil {
 		return err

@@ -48,7 +48,9 @@ func TestEndToEndSeftsim(t *testing.T) {
 	open := func() *cohort.Store {
 		st, err := cohort.Open(cohort.Options{Dir: dir, Project: src.Get("SEFTBOT_PROJECT_ID"), Header: header,
 			Now: s.Now, BeforeCheck: hook,
-			Upload: func(ctx context.Context, path string) (string, error) { return portal.Upload(ctx, popts, path) }})
+			Uploader: func() (cohort.Uploader, error) {
+				return func(ctx context.Context, path string) (string, error) { return portal.Upload(ctx, popts, path) }, nil
+			}})
 		if err != nil {
 			t.Fatal(err)
 		}

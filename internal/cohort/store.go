@@ -35,7 +35,10 @@ type Options struct {
 	Header    []string // header template, from LoadHeader
 	ConfirmAt string   // HH:MM Europe/London on the day after an upload when silence means success; default 09:00
 	Now       func() time.Time
-	Upload    Uploader
+	// Uploader makes the Uploader. Submit calls it only once a step is due
+	// and checked, so a dry run, or a night with nothing to send, needs no
+	// portal settings.
+	Uploader func() (Uploader, error)
 	// BeforeCheck, if set, may alter a step's bytes just before the final
 	// check. It exists so tests can prove a broken file never leaves.
 	BeforeCheck func([]byte) []byte
@@ -44,12 +47,11 @@ type Options struct {
 // Store is the cohort state in one directory. Methods that change it must be
 // called with the state lock held (the CLI takes it); Status does not need it.
 type Store struct {
-	o           Options
-	newUploader func() (Uploader, error) // when o.Upload is nil; see SetUploader
-	t           *Template
-	l           *Ledger
-	hh, mm      int
-	readOnly    bool
+	o        Options
+	t        *Template
+	l        *Ledger
+	hh, mm   int
+	readOnly bool
 }
 
 var projectRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
@@ -247,11 +249,6 @@ func (s *Store) stepIDs(st *Step) (idSet, error) {
 	}
 	return sortedSet(ids), nil
 }
-
-// SetUploader sets how Submit reaches the portal. Submit calls f only once a
-// step is due and checked, so a dry run, or a night with nothing to send,
-// needs no portal settings.
-func (s *Store) SetUploader(f func() (Uploader, error)) { s.newUploader = f }
 
 // ImportResult says what import-held did.
 type ImportResult struct{ Before, After int }
@@ -655,15 +652,14 @@ func (s *Store) Submit(ctx context.Context, dryRun bool) (*SubmitResult, error) 
 	if dryRun {
 		return res, nil
 	}
-	if s.o.Upload == nil && s.newUploader != nil {
-		if s.o.Upload, err = s.newUploader(); err != nil {
-			os.Remove(s.outboxPath())
-			return nil, err
-		}
-	}
-	if s.o.Upload == nil {
+	if s.o.Uploader == nil {
 		os.Remove(s.outboxPath())
 		return nil, errors.New("no uploader configured")
+	}
+	upload, err := s.o.Uploader()
+	if err != nil {
+		os.Remove(s.outboxPath())
+		return nil, err
 	}
 	s.l.Submissions = append(s.l.Submissions, Submission{Step: st.ID, At: now, Day: londonDay(now), Action: st.Action,
 		Count: st.Count, SHA256: st.SHA256, Outcome: StateSending})
@@ -672,7 +668,7 @@ func (s *Store) Submit(ctx context.Context, dryRun bool) (*SubmitResult, error) 
 		os.Remove(s.outboxPath())
 		return nil, err
 	}
-	conf, uerr := s.o.Upload(ctx, s.outboxPath())
+	conf, uerr := upload(ctx, s.outboxPath())
 	os.Remove(s.outboxPath())
 	res.Path = ""
 	sub := &s.l.Submissions[len(s.l.Submissions)-1]

@@ -43,24 +43,28 @@ func (h *harness) store() *Store {
 	h.t.Helper()
 	s, err := Open(Options{Dir: h.dir, Project: project, Header: DefaultHeader, Now: func() time.Time { return h.now },
 		BeforeCheck: h.hook,
-		Upload: func(_ context.Context, path string) (string, error) {
-			if filepath.Base(path) != project+".csv" {
-				h.t.Errorf("uploaded file is named %s", filepath.Base(path))
-			}
-			b, err := os.ReadFile(path)
-			if err != nil {
-				h.t.Fatal(err)
-			}
-			if h.upErr != nil {
-				return "", h.upErr
-			}
-			h.uploads = append(h.uploads, b)
-			return "Your file has been received.", nil
-		}})
+		Uploader:    func() (Uploader, error) { return h.upload, nil }})
 	if err != nil {
 		h.t.Fatal(err)
 	}
 	return s
+}
+
+// upload is the harness's portal: it checks the file's name and keeps its
+// bytes, or fails with upErr.
+func (h *harness) upload(_ context.Context, path string) (string, error) {
+	if filepath.Base(path) != project+".csv" {
+		h.t.Errorf("uploaded file is named %s", filepath.Base(path))
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if h.upErr != nil {
+		return "", h.upErr
+	}
+	h.uploads = append(h.uploads, b)
+	return "Your file has been received.", nil
 }
 
 func (h *harness) importHeld(in string) {
@@ -395,7 +399,9 @@ func TestInterruptedUpload(t *testing.T) {
 	h.store().Add(strings.NewReader(fill("{A}\n")), "a.txt")
 	h.upErr = nil
 	s := h.store()
-	s.o.Upload = func(context.Context, string) (string, error) { panic("killed") }
+	s.o.Uploader = func() (Uploader, error) {
+		return func(context.Context, string) (string, error) { panic("killed") }, nil
+	}
 	func() {
 		defer func() { recover() }()
 		s.Submit(context.Background(), false)

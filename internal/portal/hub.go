@@ -210,7 +210,8 @@ func (b *browserRun) closePopups(f cdp.FrameID) {
 }
 
 // popupState reads the state of the page shown in tab id, which a click
-// opened instead of starting a download.
+// opened instead of starting a download. With --debug the page is kept in a
+// bundle of its own, since the tab is closed right after.
 func (b *browserRun) popupState(id target.ID) (pageState, error) {
 	ctx, cancel := chromedp.NewContext(b.root, chromedp.WithTargetID(id))
 	defer cancel()
@@ -220,5 +221,7 @@ func (b *browserRun) popupState(id target.ID) (pageState, error) {
 		return pageState{}, fmt.Errorf("read the page a click opened: %w", err)
 	}
 	pt := &tab{b: b, ctx: ctx, alive: ctx}
-	return pt.state()
+	st, err := pt.state()
+	b.keepDebug(pt, "new-tab-page", err)
+	return st, err
 }

@@ -32,6 +32,7 @@ func TestMarkupV2(t *testing.T) {
 	o := simOptions(t, s, SiteDownload)
 	o.Profile = p
 	o.Concurrency = 2
+	o.Debug = true
 	var logs bytes.Buffer
 	o.Log = slog.New(slog.NewTextHandler(io.MultiWriter(&logs, testWriter{t}), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	var mu sync.Mutex
@@ -68,6 +69,17 @@ func TestMarkupV2(t *testing.T) {
 	if l := logs.String(); !strings.Contains(l, `page says \"Please try again later\" at https://`+strings.TrimPrefix(s.PortalURL(), "https://")) ||
 		!strings.Contains(l, "/download/fetch") || strings.Contains(l, "started no download") {
 		t.Errorf("no error page read from a new tab, or a click timed out:\n%s", l)
+	}
+	// With --debug, a page shown in a new tab is kept before the tab closes.
+	pages, _ := filepath.Glob(filepath.Join(o.StateDir, "debug", "*-new-tab-page", "page.html"))
+	kept := false
+	for _, p := range pages {
+		if b, err := os.ReadFile(p); err == nil && strings.Contains(string(b), "Please try again later") {
+			kept = true
+		}
+	}
+	if !kept {
+		t.Errorf("no debug bundle of an error page shown in a new tab among %d new-tab bundles", len(pages))
 	}
 	// Opened tabs are closed as soon as their download has begun (Chromium
 	// takes a few clicks' time to finish closing them); leaked ones would

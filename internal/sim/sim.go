@@ -21,7 +21,6 @@ import (
 	"time"
 	_ "time/tzdata" // Europe/London must resolve on minimal machines too
 
-	"github.com/isaric/seftbot/internal/cohort"
 	"github.com/isaric/seftbot/internal/config"
 )
 
@@ -60,7 +59,7 @@ type Options struct {
 	PageSize     int           // rows per listing page; 0 = DefaultPageSize
 	SessionIdle  time.Duration // idle session expiry; 0 = DefaultSessionIdle
 	Retention    time.Duration // files older than this disappear; 0 = DefaultRetention
-	HeaderFile   string        // cohort header template; "" = cohort.DefaultHeader
+	HeaderFile   string        // cohort header template; "" = DefaultHeader
 
 	// Password files; "" = a random password per start.
 	UploadPasswordFile, DownloadPasswordFile, SMTPPasswordFile string
@@ -297,19 +296,17 @@ func (s *Sim) makeDirs() error {
 	return nil
 }
 
-// loadHeader writes DIR/header.csv and reads it back with cohort.LoadHeader,
-// the very function the bot uses, so both sides check the same template.
+// loadHeader reads the template seftsim enforces (its own rules, not the
+// bot's) and writes it to DIR/header.csv, which seftbot.env points the bot at.
 func (s *Sim) loadHeader() error {
-	cols, err := cohort.LoadHeader(s.opts.HeaderFile)
+	cols, err := readHeader(s.opts.HeaderFile)
 	if err != nil {
 		return fmt.Errorf("%w", err)
 	}
-	if err := atomicfile.WriteFile(s.HeaderFile(), []byte(cohort.HeaderLine(cols)), 0o644); err != nil {
+	if err := atomicfile.WriteFile(s.HeaderFile(), []byte(strings.Join(cols, ",")+"\r\n"), 0o644); err != nil {
 		return err
 	}
-	if s.header, err = cohort.LoadHeader(s.HeaderFile()); err != nil {
-		return fmt.Errorf("%w", err)
-	}
+	s.header = cols
 	s.nhsCol = 1
 	for i, c := range s.header {
 		if c == "NHS_NO" {
@@ -327,6 +324,10 @@ type account struct {
 	Failed   int // consecutive wrong passwords
 	Locked   bool
 	Logins   int
+	// PasswordPosts counts every login request that carried a password,
+	// refused, accepted or not even read: tests assert the bot sends a
+	// password at most once.
+	PasswordPosts int
 }
 
 func (s *Sim) makeAccounts() error {

@@ -12,8 +12,6 @@ import (
 	"net/http"
 	"strings"
 	"time"
-
-	"github.com/isaric/seftbot/internal/cohort"
 )
 
 // Upload is seftsim's record of one received cohort file. The real portal
@@ -188,8 +186,8 @@ func (s *Sim) check(name string, data []byte, sameDay bool) (rule int, reason, a
 		if err != nil {
 			return RuleFields, fmt.Sprintf("row %d cannot be read as CSV", i+2), "", nil
 		}
-		if len(fields) != cohort.Columns {
-			return RuleFields, fmt.Sprintf("row %d has %d fields, want %d", i+2, len(fields), cohort.Columns), "", nil
+		if len(fields) != Columns {
+			return RuleFields, fmt.Sprintf("row %d has %d fields, want %d", i+2, len(fields), Columns), "", nil
 		}
 		rows = append(rows, fields)
 	}
@@ -197,7 +195,7 @@ func (s *Sim) check(name string, data []byte, sameDay bool) (rule int, reason, a
 		return RuleAction, "no data rows, so no ADD or DELETE", "", nil
 	}
 	for i, f := range rows {
-		a := f[cohort.Columns-1]
+		a := f[Columns-1]
 		if a != "ADD" && a != "DELETE" {
 			return RuleAction, fmt.Sprintf("row %d: action is not ADD or DELETE", i+2), "", nil
 		}

@@ -12,27 +12,27 @@ import (
 	"testing"
 	"time"
 
-	"github.com/isaric/seftbot/internal/cohort"
 	"github.com/isaric/seftbot/internal/sim/mailsink"
 )
 
 var reTag = regexp.MustCompile(`<[^>]*>`)
 
-// cohortFile builds a valid cohort file from the template seftsim wrote, the
-// same way the bot does: header, then one row per id, CRLF.
+// cohortFile builds a valid cohort file from the template seftsim wrote
+// (read as plain bytes, not through the bot's code): header, then one row
+// per id, 24 fields, CRLF.
 func cohortFile(t *testing.T, s *Sim, action string, ids ...string) []byte {
 	t.Helper()
-	header, err := cohort.LoadHeader(s.Env()["SEFTBOT_COHORT_HEADER_FILE"])
+	header, err := os.ReadFile(s.Env()["SEFTBOT_COHORT_HEADER_FILE"])
 	if err != nil {
 		t.Fatal(err)
 	}
 	var b strings.Builder
-	b.WriteString(cohort.HeaderLine(header))
+	b.Write(header)
 	for i, id := range ids {
-		row := make([]string, cohort.Columns)
+		row := make([]string, 24)
 		row[0] = "REF" + itoa(i)
 		row[1] = id
-		row[cohort.Columns-1] = action
+		row[23] = action
 		b.WriteString(strings.Join(row, ",") + "\r\n")
 	}
 	return []byte(b.String())
@@ -214,15 +214,15 @@ func TestUploadValidAndOnePerDay(t *testing.T) {
 func TestUploadCSRFAndCustomHeader(t *testing.T) {
 	dir := t.TempDir()
 	hdr := filepath.Join(dir, "given-header.csv")
-	cols := slices.Clone(cohort.DefaultHeader)
+	cols := slices.Clone(DefaultHeader)
 	cols[0], cols[23] = "REF", "ADD_OR_DELETE"
 	if err := os.WriteFile(hdr, []byte(strings.Join(cols, ",")+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	s := startSim(t, Options{Dir: filepath.Join(dir, "sim"), HeaderFile: hdr})
-	got, err := cohort.LoadHeader(s.HeaderFile())
-	if err != nil || !slices.Equal(got, cols) {
-		t.Fatalf("DIR/header.csv holds %v (%v)", got, err)
+	got, err := os.ReadFile(s.HeaderFile())
+	if want := strings.Join(cols, ",") + "\r\n"; err != nil || string(got) != want {
+		t.Fatalf("DIR/header.csv holds %q (%v), want %q", got, err, want)
 	}
 	c := newClient(t, s)
 	toNoon(t, s)

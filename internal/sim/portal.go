@@ -157,9 +157,14 @@ func (s *Sim) loginPost(w http.ResponseWriter, r *http.Request, site string) {
 		s.renderStatus(w, http.StatusBadRequest, "Bad request", "The form could not be read.")
 		return
 	}
+	m := s.markup()
 	s.mu.Lock()
 	ss, _ := s.sessionLocked(r, site)
 	slow := s.faults.SlowLogin
+	if r.PostForm.Has(m.passField) {
+		// Counted on arrival, whatever follows: the password has been sent.
+		s.accounts[site].PasswordPosts++
+	}
 	s.mu.Unlock()
 	if ss == nil || !equal(r.PostForm.Get("csrf_token"), ss.csrf) {
 		s.renderStatus(w, http.StatusForbidden, "Forbidden",
@@ -169,7 +174,6 @@ func (s *Sim) loginPost(w http.ResponseWriter, r *http.Request, site string) {
 	if slow > 0 && !s.sleep(r, slow) {
 		return
 	}
-	m := s.markup()
 	user, pass := r.PostForm.Get(m.userField), r.PostForm.Get(m.passField)
 
 	s.mu.Lock()

@@ -204,6 +204,8 @@ type AccountState struct {
 	FailedLogins int    `json:"failed_logins"`
 	Locked       bool   `json:"locked"`
 	Logins       int    `json:"logins"`
+	// PasswordPosts counts login requests that carried a password field.
+	PasswordPosts int `json:"password_posts"`
 }
 
 // State is a snapshot of everything seftsim knows.
@@ -235,7 +237,8 @@ func (s *Sim) State() State {
 		PendingNotices: len(s.notices),
 	}
 	for name, a := range s.accounts {
-		st.Accounts[name] = AccountState{User: a.User, FailedLogins: a.Failed, Locked: a.Locked, Logins: a.Logins}
+		st.Accounts[name] = AccountState{User: a.User, FailedLogins: a.Failed, Locked: a.Locked, Logins: a.Logins,
+			PasswordPosts: a.PasswordPosts}
 	}
 	return st
 }
@@ -286,7 +289,7 @@ func (s *Sim) Reset() error {
 	s.files = nil
 	clear(s.sessions)
 	for _, a := range s.accounts {
-		a.Failed, a.Locked, a.Logins = 0, false, 0
+		a.Failed, a.Locked, a.Logins, a.PasswordPosts = 0, false, 0, 0
 	}
 	s.uploads = nil
 	clear(s.held)

@@ -1,6 +1,7 @@
 package archive
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -83,6 +84,12 @@ func Create(ctx context.Context, inDir, outPath string, force bool, opts Options
 	if err != nil {
 		return nil, err
 	}
+	for _, e := range entries {
+		if e.name == SumsName {
+			return nil, usererr.New(fmt.Errorf("input %s is named %s, which seftbot writes into every archive", filepath.Join(inDir, SumsName), SumsName),
+				"rename or remove that file from the input directory")
+		}
+	}
 
 	tmp, err := os.CreateTemp(filepath.Dir(outPath), "."+filepath.Base(outPath)+".tmp-*")
 	if err != nil {
@@ -104,7 +111,7 @@ func Create(ctx context.Context, inDir, outPath string, force bool, opts Options
 	if w.seal, err = newSealer(opts.Passphrase); err != nil {
 		return nil, err
 	}
-	sums, err := w.write(entries)
+	sums, err := w.write(&entries)
 	if err != nil {
 		return nil, err
 	}
@@ -282,7 +289,10 @@ type job struct {
 	err error
 }
 
-func (w *writer) write(entries []*entry) (map[string]string, error) {
+// write archives the files of *entries, then the SHA256SUMS entry built from
+// what was read, which it appends to *entries. It returns the files' hashes.
+func (w *writer) write(entriesp *[]*entry) (map[string]string, error) {
+	entries := *entriesp
 	if _, err := w.f.Write(make([]byte, signatureHeaderSize)); err != nil {
 		return nil, outErr("write", w.f.Name(), err)
 	}
@@ -326,14 +336,15 @@ func (w *writer) write(entries []*entry) (map[string]string, error) {
 
 	var folders []*folder
 	sums := map[string]string{}
-	for j := range order {
+	// drain writes one job's sealed stream, in turn.
+	drain := func(j *job) error {
 		for c := range j.out {
 			_, err := w.f.Write(*c)
 			w.off += uint64(len(*c))
 			putChunk(c)
 			if err != nil {
 				cancel()
-				return nil, outErr("write", w.f.Name(), err)
+				return outErr("write", w.f.Name(), err)
 			}
 		}
 		if j.err == nil {
@@ -341,18 +352,43 @@ func (w *writer) write(entries []*entry) (map[string]string, error) {
 		}
 		if j.err != nil {
 			cancel()
-			return nil, j.err
+			return j.err
+		}
+		if j.n == 0 {
+			j.e.empty = true // read empty: no stream at all, not even an end marker
+			return nil
+		}
+		folders = append(folders, &j.res)
+		return nil
+	}
+	for j := range order {
+		if err := drain(j); err != nil {
+			return nil, err
 		}
 		w.inBytes += j.n
 		sums[j.e.name] = hex.EncodeToString(j.sum[:])
-		if j.n == 0 {
-			j.e.empty = true // read empty: no stream at all, not even an end marker
-			continue
-		}
-		folders = append(folders, &j.res)
 	}
 	if err := w.ctx.Err(); err != nil {
 		return nil, err
+	}
+
+	// The checksum file comes last: it is made from the hashes just taken.
+	data := buildSums(entries, sums)
+	if sumsHook != nil {
+		data = sumsHook(data)
+	}
+	if data != nil {
+		e := &entry{name: SumsName, mtime: time.Now(), mode: 0o100644, srcSize: int64(len(data))}
+		j := &job{e: e, out: make(chan *[]byte, perJob)}
+		wg.Go(func() {
+			j.err = w.compressFrom(ctx, j, bytes.NewReader(data), false)
+			close(j.out)
+		})
+		if err := drain(j); err != nil {
+			return nil, err
+		}
+		entries = append(entries, e)
+		*entriesp = entries
 	}
 	return sums, w.finish(entries, folders)
 }
@@ -368,7 +404,13 @@ func (w *writer) compress(ctx context.Context, j *job) error {
 		return usererr.New(fmt.Errorf("open input %s: %w", j.e.name, err), "check the file's permissions")
 	}
 	defer f.Close()
+	return w.compressFrom(ctx, j, f, true)
+}
 
+// compressFrom compresses and seals what f yields; progress counts input
+// files, not the checksum file seftbot adds.
+func (w *writer) compressFrom(ctx context.Context, j *job, f io.Reader, progress bool) error {
+	var err error
 	crc, sha := crc32.NewIEEE(), sha256.New()
 	buf := make([]byte, 256<<10)
 	var (
@@ -404,7 +446,7 @@ func (w *writer) compress(ctx context.Context, j *job) error {
 				return fmt.Errorf("compress %s: %w", j.e.name, err)
 			}
 			j.n += int64(n)
-			if w.opts.Progress != nil {
+			if progress && w.opts.Progress != nil {
 				w.opts.Progress(int64(n))
 			}
 		}

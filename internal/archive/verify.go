@@ -44,7 +44,8 @@ func (d *inflater) Read(p []byte) (int, error) { return d.r.Read(p) }
 func (d *inflater) Close() error               { return errors.Join(d.r.Close(), d.in.Close()) }
 
 // Verify re-opens with bodgit/sevenzip, streams every entry, compares sha256
-// with want (name → hex sha256, names as stored, '/'-separated), checks a
+// with want (name → hex sha256, names as stored, '/'-separated), checks the
+// SHA256SUMS entry lists exactly want, checks a
 // wrong passphrase fails and that names cannot be listed without one.
 // Directories are not in want; every other entry must be, and vice versa.
 // Every failure wraps ErrVerify.
@@ -66,9 +67,14 @@ func Verify(ctx context.Context, path, passphrase string, want map[string]string
 	defer r.Close()
 
 	var files []*sevenzip.File
+	var sums *sevenzip.File
 	seen := map[string]bool{}
 	for _, f := range r.File {
 		if f.FileInfo().IsDir() {
+			continue
+		}
+		if f.Name == SumsName && sums == nil {
+			sums = f
 			continue
 		}
 		if _, ok := want[f.Name]; !ok {
@@ -89,6 +95,13 @@ func Verify(ctx context.Context, path, passphrase string, want map[string]string
 		}
 		sort.Strings(missing)
 		return fail("%d entries missing, first %q", len(missing), missing[0])
+	}
+
+	if sums == nil {
+		return fail("no %s entry", SumsName)
+	}
+	if err := checkSumsEntry(sums, want); err != nil {
+		return fail("%v", err)
 	}
 
 	// Entries are separate folders, so they decode in parallel.
@@ -208,4 +221,22 @@ func checkHeaderEncrypted(path string) error {
 		return errors.New("encoded header is not encrypted with 7zAES")
 	}
 	return nil
+}
+
+// checkSumsEntry reads the archived checksum file (bodgit checks its CRC at
+// the end) and compares what it lists with want.
+func checkSumsEntry(f *sevenzip.File, want map[string]string) error {
+	if f.UncompressedSize > 64<<20 {
+		return fmt.Errorf("%s: %d bytes is not a checksum file", SumsName, f.UncompressedSize)
+	}
+	rc, err := f.Open()
+	if err != nil {
+		return fmt.Errorf("%s: %w", SumsName, err)
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(rc)
+	if err != nil {
+		return fmt.Errorf("%s: %w", SumsName, err)
+	}
+	return checkSums(data, want)
 }

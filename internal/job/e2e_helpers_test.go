@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/isaric/seftbot/internal/archive"
 	"github.com/isaric/seftbot/internal/config"
 	"github.com/isaric/seftbot/internal/job"
 	"github.com/isaric/seftbot/internal/notify"
@@ -144,7 +145,7 @@ func passphraseOf(t *testing.T, m mailsink.Message) string {
 
 // extract unpacks archive with Debian's 7-Zip, the passphrase on stdin, and
 // returns where, and name -> sha256 of what came out.
-func extract(t *testing.T, archive, passphrase string) (string, map[string]string) {
+func extract(t *testing.T, archivePath, passphrase string) (string, map[string]string) {
 	t.Helper()
 	bin := ""
 	for _, b := range []string{"7zz", "7z"} {
@@ -157,15 +158,23 @@ func extract(t *testing.T, archive, passphrase string) (string, map[string]strin
 		t.Skip("7-Zip not installed (apt-get install 7zip); CI installs it")
 	}
 	out := t.TempDir()
-	cmd := exec.Command(bin, "x", "-o"+out, archive)
+	cmd := exec.Command(bin, "x", "-o"+out, archivePath)
 	cmd.Stdin = strings.NewReader(passphrase + "\n")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("%s x: %v\n%s", bin, err, b)
 	}
+	// What the analysts run: the archive's SHA256SUMS must check out.
+	check := exec.Command("sha256sum", "-c", "--strict", "--quiet", archive.SumsName)
+	check.Dir = out
+	if b, err := check.CombinedOutput(); err != nil {
+		t.Fatalf("sha256sum -c %s after %s x: %v\n%s", archive.SumsName, bin, err, b)
+	}
 	got := map[string]string{}
 	ents, _ := os.ReadDir(out)
 	for _, e := range ents {
-		got[e.Name()] = sha256File(t, filepath.Join(out, e.Name()))
+		if e.Name() != archive.SumsName {
+			got[e.Name()] = sha256File(t, filepath.Join(out, e.Name()))
+		}
 	}
 	return out, got
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/isaric/seftbot/internal/archive"
 	"github.com/isaric/seftbot/internal/job"
 	"github.com/isaric/seftbot/internal/sim"
 )
@@ -157,7 +158,13 @@ func sampleIdentifiers(t *testing.T, w *world) []string {
 	secure, _ := w.mails()
 	routed := w.routed()
 	dir, _ := extract(t, filepath.Join(w.sim.Dir(), "sftp", filepath.Base(routed[0].Name)), passphraseOf(t, secure[0]))
-	ents, _ := os.ReadDir(dir)
+	var ents []os.DirEntry
+	all, _ := os.ReadDir(dir)
+	for _, e := range all {
+		if e.Name() != archive.SumsName {
+			ents = append(ents, e)
+		}
+	}
 	var out []string
 	digits := regexp.MustCompile(`\b\d{10}\b`)
 	for _, e := range ents[:3] {

@@ -15,6 +15,7 @@ import (
 	"syscall"
 
 	"github.com/isaric/seftbot/internal/sim"
+	"github.com/isaric/seftbot/internal/sim/oauthsrv"
 )
 
 func main() {
@@ -44,6 +45,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.UploadPasswordFile, "upload-password-file", "", "file holding the upload password (default: random)")
 	fs.StringVar(&o.DownloadPasswordFile, "download-password-file", "", "file holding the download password (default: random)")
 	fs.StringVar(&o.SMTPPasswordFile, "smtp-password-file", "", "file holding the SMTP password (default: random)")
+	fs.StringVar(&o.SMTPAuth, "smtp-auth", "password", "SMTP sink login: password, or xoauth2 (OAuth 2.0 tokens only; passwords get 550 5.7.30, as Exchange Online)")
+	fs.DurationVar(&o.OAuthTTL, "oauth-token-ttl", oauthsrv.DefaultTTL, "lifetime of the access tokens seftsim's token endpoint issues")
+	fs.BoolVar(&o.OAuthAutoApprove, "oauth-auto-approve", false, "approve every device-code sign-in at once (unattended demos)")
 	fs.DurationVar(&o.Faults.Latency, "latency", 0, "fault: added to every portal response")
 	fs.Float64Var(&o.Faults.ErrorRate, "error-rate", 0, "fault: share of portal requests answered 500")
 	fs.Float64Var(&o.Faults.TruncateRate, "truncate-rate", 0, "fault: share of downloads cut mid-body")

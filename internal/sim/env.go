@@ -45,6 +45,19 @@ func (s *Sim) writeEnv() error {
 		{"SEFTBOT_STAGING_DIR", filepath.Join(s.dir, "staging")},
 		{"SEFTBOT_COHORT_HEADER_FILE", s.HeaderFile()},
 	}
+	if s.opts.SMTPAuth == "xoauth2" {
+		// The password stays in the file: an operator who sets
+		// SEFTBOT_SMTP_AUTH=password sees the 550 5.7.30 Exchange will give.
+		s.env = append(s.env, [][2]string{
+			{"SEFTBOT_SMTP_AUTH", "xoauth2"},
+			{"SEFTBOT_OAUTH_FLOW", "client-credentials"},
+			{"SEFTBOT_OAUTH_TOKEN_URL", s.ext.oauth.TokenURL()},
+			{"SEFTBOT_OAUTH_DEVICE_URL", s.ext.oauth.DeviceURL()},
+			{"SEFTBOT_OAUTH_CLIENT_ID", s.ext.oauth.ClientID()},
+			{"SEFTBOT_OAUTH_CLIENT_SECRET", s.ext.oauth.ClientSecret()},
+			{"SEFTBOT_OAUTH_CA_FILE", s.CAFile()},
+		}...)
+	}
 	var b strings.Builder
 	b.WriteString("# Written by seftsim for seftbot. Holds passwords: keep it 0600.\n")
 	for _, kv := range s.env {

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/isaric/seftbot/internal/sim/mailsink"
+	"github.com/isaric/seftbot/internal/sim/oauthsrv"
 	"github.com/isaric/seftbot/internal/sim/sftpdrop"
 )
 
@@ -24,6 +25,7 @@ import (
 type externals struct {
 	sftp     *sftpdrop.Server
 	mail     *mailsink.Server
+	oauth    *oauthsrv.Server // the token endpoint; always running
 	smtpPass string
 
 	mu  sync.Mutex
@@ -86,17 +88,46 @@ func (s *Sim) startExternals() (_ *externals, err error) {
 	if err := atomicfile.WriteFile(filepath.Join(s.dir, "known_hosts"), []byte(line+"\n"), 0o644); err != nil {
 		return nil, err
 	}
-	e.mail, err = mailsink.Start(mailsink.Options{
+	e.oauth, err = oauthsrv.Start(oauthsrv.Options{
+		TLS:          s.pki.serverTLS(),
+		ClientID:     "seftsim-" + strings.ToLower(rand.Text()[:12]),
+		ClientSecret: rand.Text(),
+		User:         SMTPUser,
+		TTL:          s.opts.OAuthTTL,
+		AutoApprove:  s.opts.OAuthAutoApprove,
+		Logger:       s.log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	mo := mailsink.Options{
 		Dir:      filepath.Join(s.dir, "mail"),
 		TLS:      s.pki.serverTLS(),
 		User:     SMTPUser,
 		Password: e.smtpPass,
 		Logger:   s.log,
-	})
-	if err != nil {
+	}
+	if s.opts.SMTPAuth == "xoauth2" {
+		mo.XOAUTH2 = e.oauth.Check
+	}
+	if e.mail, err = mailsink.Start(mo); err != nil {
 		return nil, err
 	}
 	return e, nil
+}
+
+// OAuthStats counts the tokens seftsim's endpoint has issued, by grant.
+func (s *Sim) OAuthStats() oauthsrv.Stats {
+	if s.ext == nil || s.ext.oauth == nil {
+		return oauthsrv.Stats{}
+	}
+	return s.ext.oauth.Stats()
+}
+
+// ApproveDevice approves a device-code sign-in, as the person would on the
+// verification page.
+func (s *Sim) ApproveDevice(userCode string) bool {
+	return s.ext != nil && s.ext.oauth != nil && s.ext.oauth.Approve(userCode)
 }
 
 // applyExternalFaults passes the SFTP and SMTP faults on.
@@ -132,6 +163,9 @@ func (e *externals) close() error {
 	}
 	if e.mail != nil {
 		errs = append(errs, e.mail.Close())
+	}
+	if e.oauth != nil {
+		errs = append(errs, e.oauth.Close())
 	}
 	return errors.Join(errs...)
 }

@@ -64,6 +64,16 @@ type Options struct {
 	// Password files; "" = a random password per start.
 	UploadPasswordFile, DownloadPasswordFile, SMTPPasswordFile string
 
+	// SMTPAuth is "password" (default) or "xoauth2": then the SMTP sink
+	// takes only OAuth 2.0 tokens from seftsim's token endpoint and answers
+	// passwords 550 5.7.30, as Exchange Online will, and seftbot.env carries
+	// the SEFTBOT_OAUTH_* settings.
+	SMTPAuth string
+	// OAuthTTL is the token endpoint's access token lifetime; 0 = 60s.
+	OAuthTTL time.Duration
+	// OAuthAutoApprove approves every device-code sign-in at once.
+	OAuthAutoApprove bool
+
 	Faults Faults       // faults in force at start (and after Reset)
 	Logger *slog.Logger // nil = no logs
 }
@@ -242,6 +252,16 @@ func (o *Options) normalise() error {
 	}
 	if o.Retention < 0 {
 		return fmt.Errorf("retention must be positive, not %s", o.Retention)
+	}
+	switch o.SMTPAuth {
+	case "":
+		o.SMTPAuth = "password"
+	case "password", "xoauth2":
+	default:
+		return fmt.Errorf("smtp auth must be password or xoauth2, not %q", o.SMTPAuth)
+	}
+	if o.OAuthTTL < 0 {
+		return fmt.Errorf("oauth token lifetime must be positive, not %s", o.OAuthTTL)
 	}
 	if err := o.Faults.validate(); err != nil {
 		return fmt.Errorf("%w", err)

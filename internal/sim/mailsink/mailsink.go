@@ -1,6 +1,7 @@
 // Package mailsink is seftsim's stand-in for NHSmail's submission service:
-// an SMTP server that demands STARTTLS before AUTH PLAIN, accepts one user,
-// and stores each message as DIR/<n>.eml for tests to read back.
+// an SMTP server that demands STARTTLS before AUTH PLAIN (or, like Exchange
+// Online after MC786329, XOAUTH2 only), accepts one user, and stores each
+// message as DIR/<n>.eml for tests to read back.
 package mailsink
 
 import (
@@ -22,6 +23,8 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+
+	"github.com/isaric/seftbot/internal/sim/oauthsrv"
 )
 
 // Options configures a sink. Dir, User and Password are required.
@@ -31,7 +34,11 @@ type Options struct {
 	TLS      *tls.Config // offered via STARTTLS; nil = no STARTTLS, so AUTH is never allowed
 	User     string
 	Password string
-	Logger   *slog.Logger // nil = no logs
+	// XOAUTH2, when set, makes the sink behave like Exchange Online once
+	// Basic authentication is retired: AUTH XOAUTH2 with a token that
+	// XOAUTH2 accepts, and every password login answered 550 5.7.30.
+	XOAUTH2 func(user, token string) bool
+	Logger  *slog.Logger // nil = no logs
 }
 
 // MaxMessageBytes bounds one message; the passphrase and report mails are a
@@ -203,9 +210,34 @@ type session struct {
 
 var _ smtp.AuthSession = (*session)(nil)
 
-func (ss *session) AuthMechanisms() []string { return []string{sasl.Plain} }
+// ErrBasicAuthRetired is Exchange Online's answer to a password login once
+// Basic authentication for client submission is off.
+var ErrBasicAuthRetired = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 30},
+	Message: "Basic authentication is not supported for Client Submission"}
+
+// errTokenRefused is Exchange Online's answer to a bad XOAUTH2 token.
+var errTokenRefused = &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 3}, Message: "Authentication unsuccessful"}
+
+func (ss *session) AuthMechanisms() []string {
+	if ss.s.opts.XOAUTH2 != nil {
+		return []string{sasl.Plain, sasl.Login, oauthsrv.XOAUTH2}
+	}
+	return []string{sasl.Plain}
+}
 
 func (ss *session) Auth(mech string) (sasl.Server, error) {
+	o := ss.s.opts
+	if o.XOAUTH2 != nil {
+		switch mech {
+		case oauthsrv.XOAUTH2:
+			return saslErr{oauthsrv.NewXOAUTH2Server(func(user, token string) bool {
+				return subtle.ConstantTimeCompare([]byte(user), []byte(o.User)) == 1 && o.XOAUTH2(user, token)
+			}, func(string) { ss.authed = true }), errTokenRefused}, nil
+		case sasl.Plain, sasl.Login:
+			return saslErr{retired{}, ErrBasicAuthRetired}, nil
+		}
+		return nil, smtp.ErrAuthUnknownMechanism
+	}
 	if mech != sasl.Plain {
 		return nil, smtp.ErrAuthUnknownMechanism
 	}
@@ -252,6 +284,26 @@ func (ss *session) Data(r io.Reader) error {
 	}
 	slog.Info("mailsink: message stored", "file", filepath.Base(name), "from", ss.from, "rcpts", len(ss.to))
 	return nil
+}
+
+// retired refuses every password exchange at its first step.
+type retired struct{}
+
+func (retired) Next([]byte) ([]byte, bool, error) { return nil, true, errors.New("basic auth retired") }
+
+// saslErr gives a SASL server's failure the SMTP answer the real service
+// sends.
+type saslErr struct {
+	sasl.Server
+	answer *smtp.SMTPError
+}
+
+func (s saslErr) Next(r []byte) ([]byte, bool, error) {
+	c, done, err := s.Server.Next(r)
+	if err != nil {
+		return nil, true, s.answer
+	}
+	return c, done, nil
 }
 
 func (ss *session) Reset()        { ss.from, ss.to = "", nil }

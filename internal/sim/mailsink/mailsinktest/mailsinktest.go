@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/isaric/seftbot/internal/sim/mailsink"
+	"github.com/isaric/seftbot/internal/sim/oauthsrv"
 )
 
 // Sink is a running sink and what a client needs to reach it.
@@ -35,6 +36,40 @@ type Sink struct {
 // It is closed when the test ends.
 func Start(t testing.TB, plain bool) *Sink {
 	t.Helper()
+	return start(t, plain, nil)
+}
+
+// OAuth is a token endpoint and what a client needs to use it.
+type OAuth struct {
+	*oauthsrv.Server
+	ClientID, ClientSecret string
+}
+
+// StartOAuth starts a sink that, like Exchange Online once Basic
+// authentication is retired, takes only XOAUTH2 tokens from a token endpoint
+// started beside it (HTTPS from the same CA), and answers passwords with
+// 550 5.7.30. now, if not nil, is the endpoint's clock.
+func StartOAuth(t testing.TB, ttl time.Duration, now func() time.Time) (*Sink, *OAuth) {
+	t.Helper()
+	var o *OAuth
+	s := start(t, false, func(ca *CA) func(user, token string) bool {
+		srv, err := oauthsrv.Start(oauthsrv.Options{
+			TLS:      &tls.Config{Certificates: []tls.Certificate{ca.Leaf(t, "127.0.0.1")}, MinVersion: tls.VersionTLS12},
+			ClientID: "client-" + rand.Text()[:8], ClientSecret: "secret-" + rand.Text(),
+			User: "seftbot@nhs.test", TTL: ttl, Now: now,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { srv.Close() })
+		o = &OAuth{Server: srv}
+		return srv.Check
+	})
+	o.ClientID, o.ClientSecret = o.Server.ClientID(), o.Server.ClientSecret()
+	return s, o
+}
+
+func start(t testing.TB, plain bool, oauth func(*CA) func(user, token string) bool) *Sink {
 	dir := t.TempDir()
 	ca := NewCA(t)
 	s := &Sink{Dir: filepath.Join(dir, "mail"), CAFile: ca.WritePEM(t, dir), Host: "127.0.0.1",
@@ -43,7 +78,11 @@ func Start(t testing.TB, plain bool) *Sink {
 	if !plain {
 		cfg = &tls.Config{Certificates: []tls.Certificate{ca.Leaf(t, "127.0.0.1")}, MinVersion: tls.VersionTLS12}
 	}
-	srv, err := mailsink.Start(mailsink.Options{Dir: s.Dir, TLS: cfg, User: s.User, Password: s.Password})
+	opts := mailsink.Options{Dir: s.Dir, TLS: cfg, User: s.User, Password: s.Password}
+	if oauth != nil {
+		opts.XOAUTH2 = oauth(ca)
+	}
+	srv, err := mailsink.Start(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

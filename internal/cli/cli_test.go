@@ -94,19 +94,24 @@ func cmdExits(ts *testscript.TestScript, neg bool, args []string) {
 // "simstart -files 5 -smtp-down". It stops when the script ends.
 func cmdSimStart(ts *testscript.TestScript, neg bool, args []string) {
 	if neg {
-		ts.Fatalf("usage: simstart [-files N] [-file-size B] [-smtp-down]")
+		ts.Fatalf("usage: simstart [-files N] [-file-size B] [-smtp-down] [-smtp-auth xoauth2] [-oauth-token-ttl D] [-oauth-auto-approve] [-dir NAME]")
 	}
 	fs := flag.NewFlagSet("simstart", flag.ContinueOnError)
 	files := fs.Int("files", 5, "files in the first batch")
 	size := fs.Int64("file-size", 8<<10, "mean file size")
 	smtpDown := fs.Bool("smtp-down", false, "SMTP sink refuses connections")
+	smtpAuth := fs.String("smtp-auth", "password", "password or xoauth2")
+	oauthTTL := fs.Duration("oauth-token-ttl", 0, "token lifetime")
+	autoApprove := fs.Bool("oauth-auto-approve", false, "approve device sign-ins at once")
+	name := fs.String("dir", "sim", "directory under $WORK, for a second seftsim in one script")
 	ts.Check(fs.Parse(args))
 	if _, err := exec.LookPath("chromium"); err != nil {
 		ts.Fatalf("chromium not installed (apt-get install chromium)")
 	}
-	dir := ts.MkAbs("sim")
+	dir := ts.MkAbs(*name)
 	s, err := sim.Start(context.Background(), sim.Options{
 		Dir: dir, Files: *files, FileSize: *size, Seed: 3, Faults: sim.Faults{SMTPDown: *smtpDown},
+		SMTPAuth: *smtpAuth, OAuthTTL: *oauthTTL, OAuthAutoApprove: *autoApprove,
 	})
 	ts.Check(err)
 	ts.Defer(func() { s.Close() })

@@ -6,6 +6,7 @@ import (
 
 	"github.com/isaric/seftbot/internal/archive"
 	"github.com/isaric/seftbot/internal/job"
+	"github.com/isaric/seftbot/internal/mailauth"
 	"github.com/isaric/seftbot/internal/notify"
 	"github.com/isaric/seftbot/internal/portal"
 	"github.com/isaric/seftbot/internal/relay"
@@ -25,6 +26,7 @@ const (
 	ExitRelay       = 8
 	ExitHostKey     = 9
 	ExitMail        = 10
+	ExitMailbox     = 15
 	ExitInterrupted = 130
 )
 
@@ -42,6 +44,7 @@ var exitTable = []struct {
 	{archive.ErrVerify, ExitVerify},
 	{portal.ErrPortal, ExitPortal},
 	{relay.ErrRelay, ExitRelay},
+	{mailauth.ErrToken, ExitMailbox},
 	{notify.ErrMail, ExitMail},
 }
 

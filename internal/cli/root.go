@@ -113,6 +113,7 @@ func newRootCmd(g *globalOptions) *cobra.Command {
 		newStatusCmd(g),
 		newCleanCmd(g),
 		newDoctorCmd(g),
+		newMailCmd(g),
 	)
 	wrapArgs(root)
 	return root
@@ -164,6 +165,9 @@ func (g *globalOptions) setup(cmd *cobra.Command) error {
 	default:
 		return usererr.New(fmt.Errorf("unknown log format %q", format), "use --log-format text or json")
 	}
+	// Packages that log on their own (notify, mailauth) write in the same
+	// format to the same place.
+	slog.SetDefault(g.log)
 	return nil
 }
 

@@ -22,6 +22,7 @@ import (
 	gomail "github.com/wneessen/go-mail"
 
 	"github.com/isaric/seftbot/internal/config"
+	"github.com/isaric/seftbot/internal/mailauth"
 	"github.com/isaric/seftbot/internal/usererr"
 )
 
@@ -38,6 +39,8 @@ type Config struct {
 	Port         int
 	User         string
 	Password     string // never printed: see String and LogValue
+	Auth         string // AuthPassword (default) or AuthXOAUTH2
+	Tokens       TokenSource
 	CAFile       string // extra CA certificates (PEM) trusted besides the system roots
 	From         string
 	PassphraseTo []string
@@ -45,33 +48,75 @@ type Config struct {
 	Timeout      time.Duration // 0 means DefaultTimeout
 }
 
+// SMTP authentication, as SEFTBOT_SMTP_AUTH spells it.
+const (
+	AuthPassword = "password"
+	AuthXOAUTH2  = "xoauth2"
+)
+
+// TokenSource gives an OAuth 2.0 access token for XOAUTH2, fresh enough to
+// use now (mailauth.Source).
+type TokenSource interface {
+	Token(ctx context.Context) (string, error)
+}
+
 // String describes the configuration without the password.
 func (c Config) String() string {
-	return fmt.Sprintf("smtp://%s@%s:%d (ca %q) from %s", c.User, c.Host, c.Port, c.CAFile, c.From)
+	return fmt.Sprintf("smtp://%s@%s:%d (auth %s, ca %q) from %s", c.User, c.Host, c.Port, c.auth(), c.CAFile, c.From)
 }
 
 // LogValue keeps the password out of structured logs.
 func (c Config) LogValue() slog.Value { return slog.StringValue(c.String()) }
 
+func (c Config) auth() string {
+	if c.Auth == "" {
+		return AuthPassword
+	}
+	return c.Auth
+}
+
 // FromSource reads the SEFTBOT_SMTP_* and recipient settings. The passphrase
 // recipients are required unless SEFTBOT_PASSPHRASE_DELIVERY is "file".
+// With SEFTBOT_SMTP_AUTH=xoauth2 the password gives way to the
+// SEFTBOT_OAUTH_* settings.
 func FromSource(src *config.Source) (Config, error) {
-	keys := []string{"SEFTBOT_SMTP_HOST", "SEFTBOT_SMTP_PORT", "SEFTBOT_SMTP_USER", "SEFTBOT_SMTP_PASSWORD",
+	auth := src.Get("SEFTBOT_SMTP_AUTH")
+	keys := []string{"SEFTBOT_SMTP_HOST", "SEFTBOT_SMTP_PORT", "SEFTBOT_SMTP_USER",
 		"SEFTBOT_MAIL_FROM", "SEFTBOT_REPORT_TO"}
+	switch auth {
+	case AuthPassword:
+		keys = append(keys, "SEFTBOT_SMTP_PASSWORD")
+	case AuthXOAUTH2:
+	default:
+		return Config{}, usererr.Errorf("set SEFTBOT_SMTP_AUTH to password or xoauth2",
+			fmt.Sprintf("unknown SEFTBOT_SMTP_AUTH %q", auth))
+	}
 	if src.Get("SEFTBOT_PASSPHRASE_DELIVERY") != "file" {
 		keys = append(keys, "SEFTBOT_PASSPHRASE_TO")
 	}
 	if err := src.Require(keys...); err != nil {
 		return Config{}, err
 	}
-	pw, err := src.Secret("SEFTBOT_SMTP_PASSWORD")
-	if err != nil {
-		return Config{}, err
+	var pw string
+	var tokens TokenSource
+	var err error
+	if auth == AuthPassword {
+		if pw, err = src.Secret("SEFTBOT_SMTP_PASSWORD"); err != nil {
+			return Config{}, err
+		}
+	} else {
+		oc, err := mailauth.FromSource(src)
+		if err != nil {
+			return Config{}, err
+		}
+		tokens = mailauth.For(oc, slog.Default())
 	}
 	c := Config{
 		Host:         src.Get("SEFTBOT_SMTP_HOST"),
 		User:         src.Get("SEFTBOT_SMTP_USER"),
 		Password:     pw,
+		Auth:         auth,
+		Tokens:       tokens,
 		CAFile:       src.Get("SEFTBOT_SMTP_CA_FILE"),
 		From:         src.Get("SEFTBOT_MAIL_FROM"),
 		PassphraseTo: src.List("SEFTBOT_PASSPHRASE_TO"),
@@ -129,15 +174,29 @@ func send(ctx context.Context, cfg Config, kind string, to []string, subject, bo
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	client, err := gomail.NewClient(cfg.Host,
+	opts := []gomail.Option{
 		gomail.WithPort(cfg.Port),
 		gomail.WithTLSPolicy(gomail.TLSMandatory),
 		gomail.WithTLSConfig(tlsCfg),
-		gomail.WithOpportunisticSMTPAuth(gomail.SMTPAuthPlain, gomail.SMTPAuthLogin),
 		gomail.WithUsername(cfg.User),
-		gomail.WithPassword(cfg.Password),
 		gomail.WithTimeout(timeout),
-	)
+	}
+	if cfg.auth() == AuthXOAUTH2 {
+		if cfg.Tokens == nil {
+			return fail(errors.New("SEFTBOT_SMTP_AUTH=xoauth2 without a token source"))
+		}
+		// A token is asked for per mail: the source renews it shortly
+		// before it expires, so a long run never sends a dead one.
+		token, err := cfg.Tokens.Token(ctx)
+		if err != nil {
+			return fail(err)
+		}
+		opts = append(opts, gomail.WithSMTPAuth(gomail.SMTPAuthXOAUTH2), gomail.WithPassword(token))
+	} else {
+		opts = append(opts, gomail.WithOpportunisticSMTPAuth(gomail.SMTPAuthPlain, gomail.SMTPAuthLogin),
+			gomail.WithPassword(cfg.Password))
+	}
+	client, err := gomail.NewClient(cfg.Host, opts...)
 	if err != nil {
 		return usererr.New(fail(err), "check SEFTBOT_SMTP_HOST and SEFTBOT_SMTP_PORT")
 	}
@@ -161,6 +220,19 @@ func send(ctx context.Context, cfg Config, kind string, to []string, subject, bo
 	return nil
 }
 
+// basicAuthRetired recognises Exchange Online's refusal of password
+// submission (MC786329): 550 5.7.30, or a 535 that names Basic auth.
+func basicAuthRetired(err error, tpe *textproto.Error) bool {
+	msg := err.Error()
+	if errors.As(err, &tpe) {
+		msg = tpe.Msg
+		if tpe.Code != 550 && tpe.Code != 535 {
+			return false
+		}
+	}
+	return strings.Contains(msg, "5.7.30") || strings.Contains(strings.ToLower(msg), "basic authentication")
+}
+
 // classify turns TLS and authentication failures into user errors.
 func classify(err error, cfg Config) error {
 	var (
@@ -175,6 +247,13 @@ func classify(err error, cfg Config) error {
 		return usererr.New(err, "the SMTP server's certificate is not trusted: set SEFTBOT_SMTP_CA_FILE to its CA, and check SEFTBOT_SMTP_HOST matches the certificate")
 	case strings.Contains(err.Error(), "does not support STARTTLS"):
 		return usererr.New(err, addr+" offers no STARTTLS; seftbot never sends mail in clear: use the submission port (587) of a server that supports it")
+	case basicAuthRetired(err, tpe):
+		return usererr.New(fmt.Errorf("%w: the server no longer accepts a user name and password (Basic authentication) for sending", err),
+			"NHSmail now wants OAuth 2.0: set SEFTBOT_SMTP_AUTH=xoauth2 and the SEFTBOT_OAUTH_* settings (README: NHSmail and OAuth 2.0)")
+	case cfg.auth() == AuthXOAUTH2 && (errors.As(err, &tpe) && (tpe.Code == 535 || tpe.Code == 534 || tpe.Code == 530) ||
+		errors.Is(err, gomail.ErrXOauth2AuthNotSupported)):
+		return usererr.New(err, "the server refused the OAuth 2.0 token: check SEFTBOT_SMTP_USER is the mailbox the app may send as, "+
+			"and that the app registration has SMTP.Send (or, app-only, SMTP.SendAsApp with an Exchange service principal)")
 	case errors.As(err, &tpe) && (tpe.Code == 535 || tpe.Code == 534 || tpe.Code == 530),
 		errors.Is(err, gomail.ErrNoSupportedAuthDiscovered),
 		strings.Contains(err.Error(), "does not support SMTP AUTH"):

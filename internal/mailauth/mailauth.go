@@ -1,0 +1,411 @@
+// Package mailauth gets the OAuth 2.0 access tokens that NHSmail (Exchange
+// Online) wants for SMTP and IMAP once Basic authentication is retired, and
+// hands them to the SASL XOAUTH2 mechanism. Two grants: client credentials
+// (an app registration's secret) and a delegated sign-in made once with the
+// device-code flow (`seftbot mail login`), whose refresh token is cached 0600
+// in the state directory and used, and rotated, from then on. Tokens are
+// never logged, printed or put in an error.
+package mailauth
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gofrs/flock"
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/isaric/seftbot/internal/atomicfile"
+	"github.com/isaric/seftbot/internal/config"
+	"github.com/isaric/seftbot/internal/usererr"
+)
+
+// ErrToken means no access token could be had: the token endpoint refused
+// or could not be reached, or no sign-in is cached. The CLI gives it its own
+// exit code.
+var ErrToken = errors.New("OAuth 2.0 token endpoint could not be used")
+
+// Flows, as SEFTBOT_OAUTH_FLOW spells them.
+const (
+	FlowClientCredentials = "client-credentials"
+	FlowDevice            = "device"
+)
+
+// Exchange Online's scopes: an app-only token asks for .default; a user's
+// token names the two permissions seftbot uses, and offline_access for a
+// refresh token.
+const (
+	DefaultAppScope  = "https://outlook.office365.com/.default"
+	DefaultUserScope = "https://outlook.office365.com/SMTP.Send https://outlook.office365.com/IMAP.AccessAsUser.All offline_access"
+)
+
+// Config is how to get tokens.
+type Config struct {
+	Flow         string
+	TokenURL     string
+	DeviceURL    string // device authorization endpoint (device flow)
+	ClientID     string
+	ClientSecret string // never printed; optional for the device flow
+	Scopes       []string
+	CAFile       string // extra CA certificates trusted for the endpoints
+	CacheFile    string // the delegated sign-in, 0600 (device flow)
+}
+
+// String describes the configuration without the secret.
+func (c Config) String() string {
+	return fmt.Sprintf("oauth2 %s client %s at %s", c.Flow, c.ClientID, c.TokenURL)
+}
+
+// LogValue keeps the secret out of structured logs.
+func (c Config) LogValue() slog.Value { return slog.StringValue(c.String()) }
+
+// CacheName is the delegated sign-in's file under the state directory.
+const CacheName = "oauth-token.json"
+
+// FromSource reads the SEFTBOT_OAUTH_* settings.
+func FromSource(src *config.Source) (Config, error) {
+	c := Config{
+		Flow:      src.Get("SEFTBOT_OAUTH_FLOW"),
+		TokenURL:  src.Get("SEFTBOT_OAUTH_TOKEN_URL"),
+		DeviceURL: src.Get("SEFTBOT_OAUTH_DEVICE_URL"),
+		ClientID:  src.Get("SEFTBOT_OAUTH_CLIENT_ID"),
+		CAFile:    src.Get("SEFTBOT_OAUTH_CA_FILE"),
+		CacheFile: filepath.Join(src.Get("SEFTBOT_STATE_DIR"), CacheName),
+	}
+	keys := []string{"SEFTBOT_OAUTH_TOKEN_URL", "SEFTBOT_OAUTH_CLIENT_ID"}
+	scope := DefaultAppScope
+	switch c.Flow {
+	case FlowClientCredentials:
+		keys = append(keys, "SEFTBOT_OAUTH_CLIENT_SECRET")
+	case FlowDevice:
+		keys = append(keys, "SEFTBOT_OAUTH_DEVICE_URL", "SEFTBOT_STATE_DIR")
+		scope = DefaultUserScope
+	default:
+		return c, usererr.Errorf("set SEFTBOT_OAUTH_FLOW to client-credentials (an app registration's secret) or device (a user's sign-in, made with seftbot mail login)",
+			fmt.Sprintf("unknown SEFTBOT_OAUTH_FLOW %q", c.Flow))
+	}
+	if err := src.Require(keys...); err != nil {
+		return c, err
+	}
+	var err error
+	if c.ClientSecret, err = src.Secret("SEFTBOT_OAUTH_CLIENT_SECRET"); err != nil {
+		return c, err
+	}
+	if s := src.Get("SEFTBOT_OAUTH_SCOPE"); s != "" {
+		scope = s
+	}
+	c.Scopes = strings.Fields(scope)
+	for _, k := range []string{"SEFTBOT_OAUTH_TOKEN_URL", "SEFTBOT_OAUTH_DEVICE_URL"} {
+		if v := src.Get(k); v != "" {
+			if u, err := url.Parse(v); err != nil || u.Scheme != "https" || u.Host == "" {
+				return c, usererr.Errorf("tokens only travel over https: give the endpoint's https:// URL",
+					fmt.Sprintf("%s %q is not an https URL", k, v))
+			}
+		}
+	}
+	if _, err := c.httpClient(); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+// httpClient trusts the system roots plus CAFile; verification is never off.
+func (c Config) httpClient() (*http.Client, error) {
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	if c.CAFile != "" {
+		pem, err := os.ReadFile(c.CAFile)
+		if err != nil {
+			return nil, usererr.New(fmt.Errorf("SEFTBOT_OAUTH_CA_FILE: %w", err), "point SEFTBOT_OAUTH_CA_FILE at a readable PEM file, or unset it")
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, usererr.Errorf("SEFTBOT_OAUTH_CA_FILE must hold PEM \"CERTIFICATE\" blocks", "SEFTBOT_OAUTH_CA_FILE holds no certificate")
+		}
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return &http.Client{Transport: tr, Timeout: 30 * time.Second}, nil
+}
+
+func (c Config) oauth2() *oauth2.Config {
+	return &oauth2.Config{ClientID: c.ClientID, ClientSecret: c.ClientSecret, Scopes: c.Scopes,
+		Endpoint: oauth2.Endpoint{TokenURL: c.TokenURL, DeviceAuthURL: c.DeviceURL, AuthStyle: oauth2.AuthStyleInParams}}
+}
+
+func (c Config) ctx(ctx context.Context) (context.Context, error) {
+	hc, err := c.httpClient()
+	if err != nil {
+		return nil, err
+	}
+	return context.WithValue(ctx, oauth2.HTTPClient, hc), nil
+}
+
+// Source hands out access tokens, getting a new one shortly before the
+// current one expires. It is safe for concurrent use.
+type Source struct {
+	cfg Config
+	log *slog.Logger
+	now func() time.Time
+
+	mu      sync.Mutex
+	tok     *oauth2.Token
+	renewAt time.Time
+	got     int // tokens obtained, for the log
+}
+
+var (
+	sharedMu sync.Mutex
+	shared   = map[string]*Source{}
+)
+
+// For returns the process's one Source for cfg, so SMTP and IMAP in one run
+// share a token and refresh it once.
+func For(cfg Config, log *slog.Logger) *Source {
+	key := strings.Join([]string{cfg.Flow, cfg.TokenURL, cfg.DeviceURL, cfg.ClientID, cfg.ClientSecret, strings.Join(cfg.Scopes, " "), cfg.CAFile, cfg.CacheFile}, "\x00")
+	sharedMu.Lock()
+	defer sharedMu.Unlock()
+	if s := shared[key]; s != nil {
+		return s
+	}
+	s := New(cfg, log, nil)
+	shared[key] = s
+	return s
+}
+
+// New makes a Source; now may be nil (time.Now). Tests move now to expire a
+// token without waiting.
+func New(cfg Config, log *slog.Logger, now func() time.Time) *Source {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return &Source{cfg: cfg, log: log, now: now}
+}
+
+// renewal is when a token obtained at t should be replaced: a tenth of its
+// life, at most 30 s, before it expires, so no server sees it expire mid-use.
+func renewal(t time.Time, tok *oauth2.Token) time.Time {
+	if tok.Expiry.IsZero() {
+		return t.Add(time.Hour)
+	}
+	margin := min(tok.Expiry.Sub(t)/10, 30*time.Second)
+	return tok.Expiry.Add(-margin)
+}
+
+// Token returns a live access token, getting a new one when needed. Every
+// error wraps ErrToken.
+func (s *Source) Token(ctx context.Context) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	if s.tok != nil && now.Before(s.renewAt) {
+		return s.tok.AccessToken, nil
+	}
+	refresh := s.tok != nil
+	var err error
+	switch s.cfg.Flow {
+	case FlowClientCredentials:
+		err = s.clientCredentials(ctx, now)
+	case FlowDevice:
+		err = s.delegated(ctx, now)
+	default:
+		err = usererr.Errorf("set SEFTBOT_OAUTH_FLOW", "no OAuth flow configured")
+	}
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrToken, err)
+	}
+	s.got++
+	s.log.Info("oauth access token obtained", "flow", s.cfg.Flow, "replaces_expired", refresh,
+		"expires", s.tok.Expiry.UTC().Format(time.RFC3339)) // never the token itself
+	return s.tok.AccessToken, nil
+}
+
+func (s *Source) clientCredentials(ctx context.Context, now time.Time) error {
+	ctx, err := s.cfg.ctx(ctx)
+	if err != nil {
+		return err
+	}
+	cc := clientcredentials.Config{ClientID: s.cfg.ClientID, ClientSecret: s.cfg.ClientSecret, TokenURL: s.cfg.TokenURL,
+		Scopes: s.cfg.Scopes, AuthStyle: oauth2.AuthStyleInParams}
+	tok, err := cc.Token(ctx)
+	if err != nil {
+		return explain(err, "check SEFTBOT_OAUTH_CLIENT_ID and SEFTBOT_OAUTH_CLIENT_SECRET with your NHSmail administrator")
+	}
+	s.tok, s.renewAt = tok, renewal(now, tok)
+	return nil
+}
+
+// cached is the delegated sign-in on disk. It holds a refresh token: 0600.
+type cached struct {
+	TokenURL     string    `json:"token_url"`
+	ClientID     string    `json:"client_id"`
+	RefreshToken string    `json:"refresh_token"`
+	AccessToken  string    `json:"access_token,omitempty"`
+	Expiry       time.Time `json:"expiry,omitzero"`
+	RenewAt      time.Time `json:"renew_at,omitzero"`
+	SignedIn     time.Time `json:"signed_in"`
+}
+
+var errNoSignIn = usererr.Errorf("run seftbot mail login once (it prints a web address and a code to sign in with), then try again",
+	"no OAuth sign-in cached for SEFTBOT_OAUTH_FLOW=device")
+
+// delegated uses the cached sign-in: its access token while it lives, else
+// a refresh, whose new refresh token replaces the old one. The cache is
+// locked so two runs never spend the same refresh token.
+func (s *Source) delegated(ctx context.Context, now time.Time) error {
+	lk := flock.New(s.cfg.CacheFile + ".lock")
+	if err := lk.Lock(); err != nil {
+		return fmt.Errorf("locking the OAuth token cache: %w", err)
+	}
+	defer lk.Unlock()
+	c, err := readCache(s.cfg.CacheFile)
+	if err != nil {
+		return err
+	}
+	if c.TokenURL != s.cfg.TokenURL || c.ClientID != s.cfg.ClientID {
+		return usererr.Errorf("run seftbot mail login again", "the cached OAuth sign-in was made for another token URL or client ID")
+	}
+	if c.AccessToken != "" && now.Before(c.RenewAt) {
+		s.tok, s.renewAt = &oauth2.Token{AccessToken: c.AccessToken, TokenType: "Bearer", Expiry: c.Expiry}, c.RenewAt
+		return nil
+	}
+	octx, err := s.cfg.ctx(ctx)
+	if err != nil {
+		return err
+	}
+	tok, err := s.cfg.oauth2().TokenSource(octx, &oauth2.Token{RefreshToken: c.RefreshToken}).Token()
+	if err != nil {
+		return explain(err, "the sign-in may have expired or been revoked: run seftbot mail login again")
+	}
+	s.tok, s.renewAt = tok, renewal(now, tok)
+	c.AccessToken, c.Expiry, c.RenewAt = tok.AccessToken, tok.Expiry, s.renewAt
+	if tok.RefreshToken != "" {
+		c.RefreshToken = tok.RefreshToken
+	}
+	return writeCache(s.cfg.CacheFile, c)
+}
+
+func readCache(path string) (*cached, error) {
+	st, err := os.Stat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, errNoSignIn
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := config.CheckPrivate(path, st.Mode()); err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var c cached
+	if err := json.Unmarshal(b, &c); err != nil || c.RefreshToken == "" {
+		return nil, usererr.Errorf("run seftbot mail login again", "the OAuth token cache "+path+" is unreadable")
+	}
+	return &c, nil
+}
+
+func writeCache(path string, c *cached) error {
+	b, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(path, append(b, '\n'), 0o600)
+}
+
+// explain turns a token endpoint's refusal into a plain error: its code and
+// description, never the response body, which might echo a token.
+func explain(err error, hint string) error {
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) {
+		msg := "the token endpoint refused: " + re.ErrorCode
+		if re.ErrorDescription != "" {
+			msg += ": " + firstLine(re.ErrorDescription)
+		}
+		if re.Response != nil && re.ErrorCode == "" {
+			msg = "the token endpoint answered " + re.Response.Status
+		}
+		return usererr.Errorf(hint, msg)
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return usererr.New(fmt.Errorf("the token endpoint could not be reached: %w", ue.Err),
+			"check SEFTBOT_OAUTH_TOKEN_URL, the network, and SEFTBOT_OAUTH_CA_FILE")
+	}
+	return err
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	return strings.TrimSpace(s)
+}
+
+// Login runs the device-code flow: it prints where to sign in and the code
+// to enter, waits until the person has (or the code expires, or ctx ends),
+// and caches the sign-in 0600. The code is meant to be shown; the tokens
+// are never printed.
+func Login(ctx context.Context, cfg Config, w io.Writer, now func() time.Time) error {
+	if cfg.Flow != FlowDevice {
+		return usererr.Errorf("set SEFTBOT_OAUTH_FLOW=device to sign in as a user; client credentials need no sign-in",
+			"seftbot mail login is for the device flow only")
+	}
+	if now == nil {
+		now = time.Now
+	}
+	octx, err := cfg.ctx(ctx)
+	if err != nil {
+		return err
+	}
+	oc := cfg.oauth2()
+	da, err := oc.DeviceAuth(octx)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrToken, explain(err, "check SEFTBOT_OAUTH_DEVICE_URL and SEFTBOT_OAUTH_CLIENT_ID"))
+	}
+	fmt.Fprintf(w, "To sign in, open %s in a web browser and enter the code %s\n", da.VerificationURI, da.UserCode)
+	fmt.Fprintln(w, "waiting for the sign-in...")
+	tok, err := oc.DeviceAccessToken(octx, da)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("%w: %w", ErrToken, explain(err, "run seftbot mail login again and finish the sign-in before the code expires"))
+	}
+	if tok.RefreshToken == "" {
+		return fmt.Errorf("%w: %w", ErrToken, usererr.Errorf("add offline_access to SEFTBOT_OAUTH_SCOPE",
+			"the sign-in gave no refresh token, so seftbot could not keep it"))
+	}
+	t := now()
+	if err := writeCache(cfg.CacheFile, &cached{TokenURL: cfg.TokenURL, ClientID: cfg.ClientID, RefreshToken: tok.RefreshToken,
+		AccessToken: tok.AccessToken, Expiry: tok.Expiry, RenewAt: renewal(t, tok), SignedIn: t.UTC()}); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "signed in; the sign-in is kept in %s (mode 0600) and refreshed automatically\n", cfg.CacheFile)
+	return nil
+}
+
+// XOAUTH2 is the SASL XOAUTH2 initial response for user and token.
+func XOAUTH2(user, token string) []byte {
+	return []byte("user=" + user + "\x01auth=Bearer " + token + "\x01\x01")
+}

@@ -44,6 +44,24 @@ func (s *Sim) adminHandler() http.Handler {
 		}
 		writeJSON(w, http.StatusOK, s.State().Accounts[*req.Account])
 	})
+	mux.HandleFunc("POST /admin/password-expired", func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Account *string `json:"account"`
+			Expired *bool   `json:"expired"`
+		}
+		if !decode(w, r, &req) {
+			return
+		}
+		if req.Account == nil || req.Expired == nil {
+			writeError(w, http.StatusBadRequest, errors.New(`"account" ("upload" or "download") and "expired" (true or false) are required`))
+			return
+		}
+		if err := s.SetPasswordExpired(*req.Account, *req.Expired); err != nil {
+			writeError(w, http.StatusBadRequest, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, s.State().Accounts[*req.Account])
+	})
 	mux.HandleFunc("POST /admin/publish", func(w http.ResponseWriter, r *http.Request) {
 		var req struct {
 			Files    *int  `json:"files"`

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 )
@@ -182,7 +183,12 @@ func (s *Sim) withFaults(next http.Handler) http.Handler {
 		if expireNow {
 			defer s.expireAllSessions()
 		}
+		api := s.opts.Markup == "v3" && strings.Contains(r.URL.Path, "/api/")
 		switch {
+		case api && f.Maintenance:
+			apiError(w, http.StatusServiceUnavailable, "maintenance", "The service is down for planned maintenance. Please try again later.")
+		case api && rng.hit(f.ErrorRate):
+			apiError(w, http.StatusInternalServerError, "unavailable", v3Unavailable)
 		case f.Maintenance:
 			s.renderStatus(w, http.StatusServiceUnavailable, "Service unavailable",
 				"The service is down for planned maintenance. Please try again later.")

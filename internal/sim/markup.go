@@ -21,6 +21,15 @@ const layout = `{{define "top"}}<!DOCTYPE html>
 </body>
 </html>
 {{end}}
+{{define "renew"}}{{template "top" .}}<h1>Password expired</h1>
+<p class="message" role="alert">Your password has expired. Choose a new password.</p>
+<form id="change-password-form" method="post" action="{{.Action}}">
+  <input type="hidden" name="csrf_token" value="{{.CSRF}}">
+  <label for="current-password">Current password</label> <input id="current-password" name="current_password" type="password">
+  <label for="new-password">New password</label> <input id="new-password" name="new_password" type="password">
+  <button type="submit" id="change-password">Change password</button>
+</form>
+{{template "bottom" .}}{{end}}
 {{define "status"}}{{template "top" .}}<h1>{{.Heading}}</h1>
 <p class="message">{{.Text}}</p>
 {{template "bottom" .}}{{end}}`
@@ -107,6 +116,9 @@ var markups = map[string]*markup{
 		userField: "username", passField: "password", uploadField: "file"},
 	"v2": {tmpl: template.Must(template.Must(template.New("v2").Parse(layout)).Parse(markupV2)),
 		userField: "user", passField: "pass", uploadField: "attachment"},
+	// v3's pages are drawn by script (v3.go); only error pages use templates.
+	"v3": {tmpl: template.Must(template.Must(template.New("v3").Parse(layout)).Parse(`{{define "signout"}}{{end}}`)),
+		userField: "account", passField: "passphrase", uploadField: "cohort"},
 }
 
 // page is everything a template may show.

@@ -30,12 +30,39 @@ type session struct {
 	csrf     string
 	lastSeen time.Time      // seftsim's clock
 	expired  bool           // set by the expire-after fault
-	tokens   map[string]int // one-time download token -> file ID
+	tokens   map[string]int // one-time download token (v3: ref) -> file ID
+	// v3 only
+	pending string         // account name given at the first login step
+	renew   bool           // the right password, but it has expired
+	noticed bool           // the notice after sign-in was accepted
+	tickets map[string]int // one-time collect ticket -> file ID
 }
 
 func (s *Sim) portalHandler() http.Handler {
 	mux := http.NewServeMux()
+	if s.opts.Markup == "v3" {
+		s.v3Routes(mux)
+	} else {
+		s.classicRoutes(mux)
+	}
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		s.renderStatus(w, http.StatusOK, "SEFT", "Use /upload/ to send files and /download/ to collect them.")
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.renderStatus(w, http.StatusNotFound, "Page not found", "If you typed the web address, check it is correct.")
+	})
+	faulty := s.withFaults(mux)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store") // patient data: never cached
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		faulty.ServeHTTP(w, r)
+	})
+}
+
+// classicRoutes are the server-rendered sites of markups v1 and v2.
+func (s *Sim) classicRoutes(mux *http.ServeMux) {
 	for _, site := range []string{siteUpload, siteDownload} {
+		mux.HandleFunc("POST /"+site+"/change-password", func(w http.ResponseWriter, r *http.Request) { s.passwordChange(w, r, site) })
 		mux.HandleFunc("GET /"+site+"/login", func(w http.ResponseWriter, r *http.Request) { s.loginPage(w, r, site) })
 		mux.HandleFunc("POST /"+site+"/login", func(w http.ResponseWriter, r *http.Request) { s.loginPost(w, r, site) })
 		mux.HandleFunc("GET /"+site+"/logout", func(w http.ResponseWriter, r *http.Request) { s.logout(w, r, site) })
@@ -59,18 +86,6 @@ func (s *Sim) portalHandler() http.Handler {
 	}
 	mux.HandleFunc("GET /upload/{$}", s.uploadPage)
 	mux.HandleFunc("POST /upload/submit", s.uploadPost)
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		s.renderStatus(w, http.StatusOK, "SEFT", "Use /upload/ to send files and /download/ to collect them.")
-	})
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		s.renderStatus(w, http.StatusNotFound, "Page not found", "If you typed the web address, check it is correct.")
-	})
-	faulty := s.withFaults(mux)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "no-store") // patient data: never cached
-		w.Header().Set("X-Content-Type-Options", "nosniff")
-		faulty.ServeHTTP(w, r)
-	})
 }
 
 // cookie is the session cookie of a site; Secure unless debugging over HTTP.
@@ -118,7 +133,7 @@ func (s *Sim) signedIn(w http.ResponseWriter, r *http.Request, site string) *ses
 
 func (s *Sim) newSessionLocked(site, account string) *session {
 	ss := &session{id: rand.Text(), site: site, account: account, csrf: rand.Text(),
-		lastSeen: s.nowLocked(), tokens: map[string]int{}}
+		lastSeen: s.nowLocked(), tokens: map[string]int{}, tickets: map[string]int{}}
 	s.sessions[ss.id] = ss
 	return ss
 }
@@ -177,32 +192,23 @@ func (s *Sim) loginPost(w http.ResponseWriter, r *http.Request, site string) {
 	user, pass := r.PostForm.Get(m.userField), r.PostForm.Get(m.passField)
 
 	s.mu.Lock()
-	a := s.accounts[site]
-	var msg string
-	switch {
-	case user != a.User:
-		msg = msgInvalid
-	case a.Locked:
-		msg = msgLocked
-	case !equal(pass, a.password):
-		a.Failed++
-		msg = msgInvalid
-		if a.Failed >= maxLogins {
-			a.Locked = true
-			msg = msgLocked
-		}
-	default:
-		a.Failed = 0
-		a.Logins++
+	out := s.checkPasswordLocked(site, user, pass)
+	if out == loginOK {
 		delete(s.sessions, ss.id)
 		ss = s.newSessionLocked(site, site)
 	}
 	csrf := ss.csrf
 	s.mu.Unlock()
 
-	if msg != "" {
-		s.log.Info("login refused", "site", site, "locked", msg == msgLocked)
+	switch out {
+	case loginRefused, loginLocked:
+		msg := map[string]string{loginRefused: msgInvalid, loginLocked: msgLocked}[out]
+		s.log.Info("login refused", "site", site, "locked", out == loginLocked)
 		s.render(w, http.StatusOK, "login", page{Title: "Sign in", Action: "/" + site + "/login", CSRF: csrf, Error: msg})
+		return
+	case loginRenew:
+		s.log.Info("login with an expired password", "site", site)
+		s.render(w, http.StatusOK, "renew", page{Title: "Password expired", Action: "/" + site + "/change-password", CSRF: csrf})
 		return
 	}
 	s.log.Info("login", "site", site)
@@ -212,6 +218,56 @@ func (s *Sim) loginPost(w http.ResponseWriter, r *http.Request, site string) {
 		home = "/download/files"
 	}
 	http.Redirect(w, r, home, http.StatusSeeOther)
+}
+
+// Outcomes of a password check.
+const (
+	loginOK      = "signed-in"
+	loginRefused = "refused"
+	loginLocked  = "locked"
+	loginRenew   = "password-expired"
+)
+
+// checkPasswordLocked judges one password for site's account, the same way
+// in every markup: a wrong user name counts against no account; maxLogins
+// wrong passwords in a row lock it; a locked account refuses even the right
+// password; the right password of an account whose password has expired
+// signs nobody in.
+func (s *Sim) checkPasswordLocked(site, user, pass string) string {
+	a := s.accounts[site]
+	switch {
+	case user != a.User:
+		return loginRefused
+	case a.Locked:
+		return loginLocked
+	case !equal(pass, a.password):
+		a.Failed++
+		if a.Failed >= maxLogins {
+			a.Locked = true
+			return loginLocked
+		}
+		return loginRefused
+	case a.PasswordExpired:
+		a.Failed = 0
+		return loginRenew
+	}
+	a.Failed = 0
+	a.Logins++
+	return loginOK
+}
+
+// passwordChange is the change form of an expired password, in every
+// markup. It changes nothing: it counts, because the bot must never send it.
+func (s *Sim) passwordChange(w http.ResponseWriter, r *http.Request, site string) {
+	s.mu.Lock()
+	s.accounts[site].PasswordChangePosts++
+	s.mu.Unlock()
+	s.log.Warn("password change attempted", "site", site)
+	if s.opts.Markup == "v3" {
+		apiError(w, http.StatusForbidden, "not-changed", v3ChangeRefuse)
+		return
+	}
+	s.renderStatus(w, http.StatusForbidden, "Password not changed", "Your password could not be changed here. Contact the service desk.")
 }
 
 func equal(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }

@@ -52,7 +52,8 @@ type Options struct {
 	FileSize     int64         // mean file size in bytes; 0 = DefaultFileSize
 	Seed         int64         // content, sizes and faults derive from it
 	ProjectID    string        // "" = DefaultProjectID
-	Markup       string        // "v1" (default) or "v2"
+	Markup       string        // "v1" (default), "v2" or "v3" (single-page app)
+	Paging       string        // v3 file list: "append" (default, a Show more button) or "inplace"
 	HostileNames bool          // add files with hostile names to the first batch
 	BenchDirect  bool          // enable GET /download/direct/<id> (benchmarks only)
 	HTTP         bool          // plain HTTP portal, for debugging only
@@ -231,9 +232,18 @@ func (o *Options) normalise() error {
 	switch o.Markup {
 	case "":
 		o.Markup = "v1"
-	case "v1", "v2":
+	case "v1", "v2", "v3":
 	default:
-		return fmt.Errorf("markup must be v1 or v2, not %q", o.Markup)
+		return fmt.Errorf("markup must be v1, v2 or v3, not %q", o.Markup)
+	}
+	switch {
+	case o.Paging == "" && o.Markup == "v3":
+		o.Paging = PagingAppend
+	case o.Paging == "":
+	case o.Markup != "v3":
+		return fmt.Errorf("paging %q: only markup v3 has paging modes", o.Paging)
+	case o.Paging != PagingAppend && o.Paging != PagingInPlace:
+		return fmt.Errorf("paging must be append or inplace, not %q", o.Paging)
 	}
 	if o.PageSize == 0 {
 		o.PageSize = DefaultPageSize
@@ -348,6 +358,11 @@ type account struct {
 	// refused, accepted or not even read: tests assert the bot sends a
 	// password at most once.
 	PasswordPosts int
+	// PasswordExpired makes the right password lead to a change-password
+	// page instead of a session; PasswordChangePosts counts what that page's
+	// form received (the bot must send nothing).
+	PasswordExpired     bool
+	PasswordChangePosts int
 }
 
 func (s *Sim) makeAccounts() error {

@@ -206,6 +206,10 @@ type AccountState struct {
 	Logins       int    `json:"logins"`
 	// PasswordPosts counts login requests that carried a password field.
 	PasswordPosts int `json:"password_posts"`
+	// PasswordExpired is the admin flag; PasswordChangePosts counts POSTs to
+	// the change-password endpoint.
+	PasswordExpired     bool `json:"password_expired"`
+	PasswordChangePosts int  `json:"password_change_posts"`
 }
 
 // State is a snapshot of everything seftsim knows.
@@ -238,7 +242,7 @@ func (s *Sim) State() State {
 	}
 	for name, a := range s.accounts {
 		st.Accounts[name] = AccountState{User: a.User, FailedLogins: a.Failed, Locked: a.Locked, Logins: a.Logins,
-			PasswordPosts: a.PasswordPosts}
+			PasswordPosts: a.PasswordPosts, PasswordExpired: a.PasswordExpired, PasswordChangePosts: a.PasswordChangePosts}
 	}
 	return st
 }
@@ -253,6 +257,21 @@ func (s *Sim) Unlock(account string) error {
 	}
 	a.Locked, a.Failed = false, 0
 	s.log.Info("account unlocked", "account", account)
+	return nil
+}
+
+// SetPasswordExpired sets or clears an account's expired-password flag:
+// while set, the right password shows "Your password has expired. Choose a
+// new password." and a change form instead of signing in.
+func (s *Sim) SetPasswordExpired(account string, expired bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.accounts[account]
+	if !ok {
+		return fmt.Errorf("unknown account %q: use \"upload\" or \"download\"", account)
+	}
+	a.PasswordExpired = expired
+	s.log.Info("password expiry set", "account", account, "expired", expired)
 	return nil
 }
 
@@ -290,6 +309,7 @@ func (s *Sim) Reset() error {
 	clear(s.sessions)
 	for _, a := range s.accounts {
 		a.Failed, a.Locked, a.Logins, a.PasswordPosts = 0, false, 0, 0
+		a.PasswordExpired, a.PasswordChangePosts = false, 0
 	}
 	s.uploads = nil
 	clear(s.held)

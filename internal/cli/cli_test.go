@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -9,11 +10,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/isaric/seftbot/internal/metrics"
 	"github.com/isaric/seftbot/internal/sim"
 )
 
@@ -54,6 +57,8 @@ func TestScript(t *testing.T) {
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"exits":    cmdExits,
 			"simstart": cmdSimStart,
+			"metric":   cmdMetric,
+			"jsonpath": cmdJSONPath,
 		},
 	})
 }
@@ -117,4 +122,72 @@ func cmdSimStart(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Defer(func() { s.Close() })
 	ts.Setenv("SIM", dir)
 	ts.Setenv("SIMSTAGING", filepath.Join(dir, "staging"))
+}
+
+// cmdMetric parses a metrics file with the Prometheus text parser and checks
+// one sample: "metric FILE 'seftbot_last_run_exit_code{verb=\"fetch\"}' 5";
+// VALUE ">0" accepts any positive value, "absent" wants no such sample.
+func cmdMetric(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 3 {
+		ts.Fatalf("usage: metric FILE NAME{LABELS} VALUE|>0|absent")
+	}
+	got, err := metrics.Read(ts.MkAbs(args[0]))
+	ts.Check(err)
+	v, ok := got[args[1]]
+	switch {
+	case args[2] == "absent":
+		if ok {
+			ts.Fatalf("%s = %v, want absent", args[1], v)
+		}
+	case !ok:
+		ts.Fatalf("%s absent from %s", args[1], args[0])
+	case args[2] == ">0":
+		if v <= 0 {
+			ts.Fatalf("%s = %v, want > 0", args[1], v)
+		}
+	default:
+		want, err := strconv.ParseFloat(args[2], 64)
+		ts.Check(err)
+		if v != want {
+			ts.Fatalf("%s = %v, want %v", args[1], v, want)
+		}
+	}
+}
+
+// cmdJSONPath parses a JSON file and compares the value at a dotted path
+// (numbers index arrays, "len" is an array's length) with VALUE written as
+// JSON: "jsonpath status.json last.fetch.exit_code 14".
+func cmdJSONPath(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 3 {
+		ts.Fatalf("usage: jsonpath FILE PATH JSON-VALUE")
+	}
+	var v any
+	if err := json.Unmarshal([]byte(ts.ReadFile(args[0])), &v); err != nil {
+		ts.Fatalf("%s does not parse as JSON: %v", args[0], err)
+	}
+	for _, k := range strings.Split(args[1], ".") {
+		switch x := v.(type) {
+		case map[string]any:
+			v = x[k]
+		case []any:
+			if k == "len" {
+				v = float64(len(x))
+				continue
+			}
+			i, err := strconv.Atoi(k)
+			if err != nil || i < 0 || i >= len(x) {
+				ts.Fatalf("%s: no element %s", args[1], k)
+			}
+			v = x[i]
+		default:
+			ts.Fatalf("%s: cannot index %T with %s", args[1], v, k)
+		}
+	}
+	var want any
+	ts.Check(json.Unmarshal([]byte(args[2]), &want))
+	got, _ := json.Marshal(v)
+	wantb, _ := json.Marshal(want)
+	if (string(got) == string(wantb)) == neg {
+		ts.Fatalf("%s = %s, want %s%s", args[1], got, map[bool]string{true: "not "}[neg], wantb)
+	}
 }

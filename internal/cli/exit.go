@@ -26,6 +26,7 @@ const (
 	ExitRelay       = 8
 	ExitHostKey     = 9
 	ExitMail        = 10
+	ExitHealth      = 14
 	ExitMailbox     = 15
 	ExitInterrupted = 130
 )
@@ -46,6 +47,7 @@ var exitTable = []struct {
 	{relay.ErrRelay, ExitRelay},
 	{mailauth.ErrToken, ExitMailbox},
 	{notify.ErrMail, ExitMail},
+	{errHealth, ExitHealth},
 }
 
 // exitCode maps err to the process exit code. Unlisted user errors are

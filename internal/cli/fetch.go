@@ -44,8 +44,10 @@ func runFetch(cmd *cobra.Command, o *fetchOptions) error {
 	}
 	o.browser.apply(o.globalOptions, &jo.Portal)
 	jo.Log = o.log
+	jo.ExitCode = func(err error) int { return exitCode(interrupted(cmd.Context(), err)) }
 	res, err := job.Fetch(cmd.Context(), jo)
 	if res != nil {
+		o.recorded = true // with its stages and files, in runs.jsonl
 		printFetch(o, res)
 	}
 	return err

@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -46,6 +47,8 @@ type globalOptions struct {
 
 	src *config.Source // resolved configuration, set before any verb runs
 	log *slog.Logger
+
+	recorded bool // the verb wrote its own runs.jsonl record (fetch)
 }
 
 // Main runs seftbot with os.Args and returns the exit code.
@@ -62,11 +65,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	err := root.ExecuteContext(ctx)
-	if err != nil && ctx.Err() != nil && !errors.Is(err, context.Canceled) {
-		err = fmt.Errorf("%w: %w", context.Canceled, err)
-	}
+	start := time.Now()
+	cmd, err := root.ExecuteContextC(ctx)
+	err = interrupted(ctx, err)
 	code := exitCode(err)
+	g.afterRun(cmd, start, code, err)
 	switch {
 	case err == nil:
 	case code == ExitBug:
@@ -79,6 +82,15 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 	}
 	return code
+}
+
+// interrupted marks err as an interruption when the run was signalled, so
+// it exits 130 whatever the stage made of the cancellation.
+func interrupted(ctx context.Context, err error) error {
+	if err != nil && ctx.Err() != nil && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("%w: %w", context.Canceled, err)
+	}
+	return err
 }
 
 func newRootCmd(g *globalOptions) *cobra.Command {

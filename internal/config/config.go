@@ -78,6 +78,7 @@ var Settings = []Setting{
 	{Key: "SEFTBOT_COHORT_HEADER_FILE", Help: "file holding the exact 24-column header row NHS England gave you; empty = built-in reconstruction"},
 	{Key: "SEFTBOT_COHORT_CONFIRM_AT", Default: "09:00", Help: "HH:MM Europe/London on the day after a cohort upload when, with no error notice recorded, it counts as confirmed"},
 	{Key: "SEFTBOT_LOG_FORMAT", Help: "text or json; default text on a TTY, json otherwise"},
+	{Key: "SEFTBOT_METRICS_FILE", Help: "Prometheus text file rewritten after every run (node_exporter textfile collector); empty = STATE/metrics.prom"},
 }
 
 // Lookup finds a setting by key.

@@ -36,6 +36,10 @@ type Options struct {
 	ArchiveProgress, RelayProgress func(n int64)
 	// Secrets (portal and SMTP passwords) that a report must never contain.
 	Secrets []string
+	// ExitCode maps the run's error to the process's exit code (the CLI's
+	// table), so the run record says what the process exited with. Nil:
+	// 0 for success, 3 for nothing new, 1 otherwise.
+	ExitCode func(error) int
 }
 
 // Result is what a fetch did.
@@ -388,6 +392,7 @@ func (r *run) report(ctx context.Context, rec Record, runErr error) {
 
 func (r *run) record(err error) Record {
 	rec := Record{
+		Verb: VerbFetch, ExitCode: r.exitCode(err),
 		RunID: r.b.RunID, Started: r.b.Started, Finished: r.o.Now().UTC(), Outcome: "ok",
 		Files: len(r.b.Files), Archive: r.b.ArchiveName, RemotePath: r.b.RemotePath, Stages: r.b.Stages,
 	}
@@ -403,4 +408,16 @@ func (r *run) record(err error) Record {
 		rec.DebugDir = portal.DebugBundle(err)
 	}
 	return rec
+}
+
+func (r *run) exitCode(err error) int {
+	switch {
+	case r.o.ExitCode != nil:
+		return r.o.ExitCode(err)
+	case err == nil:
+		return 0
+	case errors.Is(err, ErrNothingNew):
+		return 3
+	}
+	return 1
 }

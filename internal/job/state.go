@@ -69,8 +69,12 @@ func (b *Batch) done(stage string) bool {
 	return false
 }
 
-// Record is one finished (or failed) run, appended to STATE/runs.jsonl.
+// Record is one finished (or failed) run of any verb, appended to
+// STATE/runs.jsonl. Fetch writes its own, with the stages and files; the CLI
+// writes one for every other verb (and for a fetch that never started).
 type Record struct {
+	Verb       string             `json:"verb"`      // e.g. "fetch", "cohort submit"
+	ExitCode   int                `json:"exit_code"` // what the process exited with
 	RunID      string             `json:"run_id"`
 	Started    time.Time          `json:"started"`
 	Finished   time.Time          `json:"finished"`
@@ -84,6 +88,19 @@ type Record struct {
 	RemotePath string             `json:"remote_path,omitempty"`
 	Stages     []notify.StageTime `json:"stages,omitempty"`
 	DebugDir   string             `json:"debug_dir,omitempty"`
+}
+
+// VerbFetch is the verb of the nightly job's records.
+const VerbFetch = "fetch"
+
+// Succeeded says whether a recorded run counts as a success: exit 0, or 3
+// (nothing new, a normal night). A run recorded before exit codes were is
+// judged by its outcome.
+func (r Record) Succeeded() bool {
+	if r.Outcome == "failed" {
+		return false
+	}
+	return r.ExitCode == 0 || r.ExitCode == 3
 }
 
 // State is seftbot's state directory.
@@ -201,6 +218,12 @@ func (s State) Records(n int) ([]Record, error) {
 	for _, line := range splitLines(data) {
 		var r Record
 		if json.Unmarshal(line, &r) == nil {
+			if r.Verb == "" { // written before every verb was recorded: only fetch was
+				r.Verb = VerbFetch
+				if r.Outcome == "nothing-new" {
+					r.ExitCode = 3
+				}
+			}
 			out = append(out, r)
 		}
 	}

@@ -25,6 +25,8 @@ func TestBadFlagsAreErrors(t *testing.T) {
 		{[]string{"--dir", dir, "--error-rate", "2"}, "error_rate"},
 		{[]string{"--dir", dir, "--latency", "fast"}, "invalid value"},
 		{[]string{"--dir", dir, "--markup", "v9"}, "markup"},
+		{[]string{"--dir", dir, "--markup", "v3", "--paging", "pages"}, "paging"},
+		{[]string{"--dir", dir, "--paging", "inplace"}, "only markup v3"},
 		{[]string{"--dir", dir, "--file-size", "12"}, "file size"},
 		{[]string{"--dir", dir, "--no-such-flag"}, "not defined"},
 		{[]string{"--dir", dir, "extra"}, "unexpected argument"},

@@ -17,8 +17,8 @@ import (
 
 // chromium starts a headless Chromium that trusts exactly seftsim's key and
 // saves downloads by GUID into dir; it reports each finished download on
-// the channel as suggested name -> saved path.
-func chromium(t *testing.T, s *Sim, dir string) (context.Context, <-chan [2]string) {
+// the channel.
+func chromium(t *testing.T, s *Sim, dir string) (context.Context, <-chan download) {
 	t.Helper()
 	exe := ""
 	for _, p := range []string{"/usr/lib/chromium/chromium-headless-shell", "/usr/bin/chromium"} {
@@ -45,7 +45,7 @@ func chromium(t *testing.T, s *Sim, dir string) (context.Context, <-chan [2]stri
 	}
 	var mu sync.Mutex
 	names := map[string]string{}
-	done := make(chan [2]string, 16)
+	done := make(chan download, 16)
 	chromedp.ListenBrowser(ctx, func(ev any) {
 		mu.Lock()
 		defer mu.Unlock()
@@ -54,7 +54,7 @@ func chromium(t *testing.T, s *Sim, dir string) (context.Context, <-chan [2]stri
 			names[ev.GUID] = ev.SuggestedFilename
 		case *browser.EventDownloadProgress:
 			if ev.State == browser.DownloadProgressStateCompleted || ev.State == browser.DownloadProgressStateCanceled {
-				done <- [2]string{names[ev.GUID], filepath.Join(dir, ev.GUID)}
+				done <- download{names[ev.GUID], filepath.Join(dir, ev.GUID), ev.State == browser.DownloadProgressStateCompleted}
 			}
 		}
 	})
@@ -64,6 +64,13 @@ func chromium(t *testing.T, s *Sim, dir string) (context.Context, <-chan [2]stri
 		t.Fatal(err)
 	}
 	return ctx, done
+}
+
+// download is a finished (or failed) browser download: the name the page
+// suggested and where Chromium saved it.
+type download struct {
+	name, path string
+	ok         bool
 }
 
 // step runs actions with a deadline, so a missing element fails the test
@@ -126,10 +133,10 @@ func TestV3InChromium(t *testing.T) {
 		step(t, ctx, "Collect "+itoa(i+1), chromedp.Click(css(`.parcel[data-file="`+files[i].Name+`"] .collect`)))
 		select {
 		case d := <-downloads:
-			b, err := os.ReadFile(d[1])
+			b, err := os.ReadFile(d.path)
 			sum := sha256.Sum256(b)
-			if err != nil || d[0] != files[i].Name || hex.EncodeToString(sum[:]) != files[i].SHA256 {
-				t.Fatalf("download %d: %q, %d bytes (%v), want %q", i+1, d[0], len(b), err, files[i].Name)
+			if err != nil || !d.ok || d.name != files[i].Name || hex.EncodeToString(sum[:]) != files[i].SHA256 {
+				t.Fatalf("download %d: %+v, %d bytes (%v), want %q", i+1, d, len(b), err, files[i].Name)
 			}
 		case <-time.After(15 * time.Second):
 			t.Fatalf("download %d did not finish", i+1)
@@ -231,5 +238,36 @@ func TestV3UploadInChromium(t *testing.T) {
 	u := s.Uploads()
 	if len(u) != 1 || u[0].Verdict != Accepted || u[0].Name != DefaultProjectID+".csv" {
 		t.Fatalf("uploads: %+v", u)
+	}
+}
+
+// Faults in place: a 500 on the ticket and a body cut off on the blob route
+// both say "Service temporarily unavailable" in the row; a cut-off form
+// download fails in the browser.
+func TestV3FaultsInChromium(t *testing.T) {
+	s := startSim(t, Options{Files: 3, Markup: "v3", FileSize: 200_000})
+	ctx, downloads := chromium(t, s, t.TempDir())
+	signInV3(t, ctx, s, siteDownload)
+	files := s.Files()
+	row := func(i int) string { return `.parcel[data-file="` + files[i].Name + `"]` }
+	step(t, ctx, "rows", count(".parcel", 3))
+	if err := s.SetFaults(Faults{ErrorRate: 1}); err != nil {
+		t.Fatal(err)
+	}
+	step(t, ctx, "a 500 on the ticket", chromedp.Click(css(row(0)+" .collect")),
+		textIs(row(0)+" .parcel-note", "Service temporarily unavailable"))
+	if err := s.SetFaults(Faults{TruncateRate: 1}); err != nil {
+		t.Fatal(err)
+	}
+	step(t, ctx, "a cut-off blob", chromedp.Click(css(row(1)+" .collect")),
+		textIs(row(1)+" .parcel-note", "Service temporarily unavailable"))
+	step(t, ctx, "a cut-off form download", chromedp.Click(css(row(2)+" .collect")))
+	select {
+	case d := <-downloads:
+		if d.ok || d.name != files[2].Name {
+			t.Fatalf("a truncated download: %+v", d)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the cut-off download neither finished nor failed")
 	}
 }

@@ -3,7 +3,8 @@
 # Chromium (the browser seftbot drives with --headful) and its headless shell
 # (the same Chromium without the browser UI, which headless runs prefer: it
 # downloads twice as fast), Xvfb (headful tests), OpenSSH (interop tests and
-# the benchmark baseline) and 7-Zip (interop checks only).
+# the benchmark baseline), 7-Zip (interop checks only) and systemd (its
+# systemd-analyze verifies our units; installing it in a container starts nothing).
 set -euo pipefail
 
 need=()
@@ -15,6 +16,8 @@ want=()
 have Xvfb || need+=(xvfb)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 have sftp || need+=(openssh-client)
+# systemd-analyze and systemd's own units, to verify ours (scripts/install_test.go).
+{ have systemd-analyze && [ -f /usr/lib/systemd/system/timers.target ]; } || need+=(systemd)
 # Both 7-Zip front ends the analysts may use: 7zip (7zz) and p7zip (7z).
 have 7zz || need+=(7zip)
 have 7z || need+=(p7zip-full)

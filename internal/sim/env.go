@@ -45,6 +45,15 @@ func (s *Sim) writeEnv() error {
 		{"SEFTBOT_STAGING_DIR", filepath.Join(s.dir, "staging")},
 		{"SEFTBOT_COHORT_HEADER_FILE", s.HeaderFile()},
 	}
+	imapHost, imapPort, _ := net.SplitHostPort(s.ext.imapAddr())
+	s.env = append(s.env, [][2]string{
+		{"SEFTBOT_IMAP_HOST", imapHost},
+		{"SEFTBOT_IMAP_PORT", imapPort},
+		{"SEFTBOT_IMAP_USER", ReportTo},
+		{"SEFTBOT_IMAP_AUTH", s.opts.SMTPAuth},
+		{"SEFTBOT_IMAP_PASSWORD", s.ext.imapPass},
+		{"SEFTBOT_IMAP_CA_FILE", s.CAFile()},
+	}...)
 	if s.opts.SMTPAuth == "xoauth2" {
 		// The password stays in the file: an operator who sets
 		// SEFTBOT_SMTP_AUTH=password sees the 550 5.7.30 Exchange will give.
@@ -93,6 +102,7 @@ func (s *Sim) writeJSONInfo() error {
 		"portal_url": s.portalURL,
 		"sftp_addr":  s.ext.sftpAddr(),
 		"smtp_addr":  s.ext.smtpAddr(),
+		"imap_addr":  s.ext.imapAddr(),
 	}, "", "  ")
 	if err != nil {
 		return err

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 
+	"github.com/isaric/seftbot/internal/sim/imapsrv"
 	"github.com/isaric/seftbot/internal/sim/mailsink"
 	"github.com/isaric/seftbot/internal/sim/oauthsrv"
 	"github.com/isaric/seftbot/internal/sim/sftpdrop"
@@ -26,7 +27,9 @@ type externals struct {
 	sftp     *sftpdrop.Server
 	mail     *mailsink.Server
 	oauth    *oauthsrv.Server // the token endpoint; always running
+	imap     *imapsrv.Server  // the operator's mailbox, where notices arrive
 	smtpPass string
+	imapPass string
 
 	mu  sync.Mutex
 	seq int // notices mailed, for unique Message-IDs
@@ -93,6 +96,7 @@ func (s *Sim) startExternals() (_ *externals, err error) {
 		ClientID:     "seftsim-" + strings.ToLower(rand.Text()[:12]),
 		ClientSecret: rand.Text(),
 		User:         SMTPUser,
+		Mailboxes:    []string{ReportTo},
 		TTL:          s.opts.OAuthTTL,
 		AutoApprove:  s.opts.OAuthAutoApprove,
 		Logger:       s.log,
@@ -113,7 +117,52 @@ func (s *Sim) startExternals() (_ *externals, err error) {
 	if e.mail, err = mailsink.Start(mo); err != nil {
 		return nil, err
 	}
+	if e.imapPass, err = passwordFrom(""); err != nil {
+		return nil, err
+	}
+	io := imapsrv.Options{
+		TLS:             s.pki.serverTLS(),
+		Dir:             mo.Dir,
+		User:            ReportTo,
+		Password:        e.imapPass,
+		UIDValidityFile: filepath.Join(s.dir, "imap-uidvalidity"),
+		Logger:          s.log,
+	}
+	if s.opts.SMTPAuth == "xoauth2" {
+		io.XOAUTH2 = e.oauth.Check
+	}
+	if e.imap, err = imapsrv.Start(io); err != nil {
+		return nil, err
+	}
 	return e, nil
+}
+
+func (e *externals) imapAddr() string {
+	if e == nil || e.imap == nil {
+		return ""
+	}
+	return e.imap.Addr()
+}
+
+// deliverNewData mails the "there is new data" notice, as NHS England does
+// when matching has run.
+func (e *externals) deliverNewData(project string, files int, at time.Time) error {
+	if e == nil || e.mail == nil {
+		return errors.New("mail sink not running")
+	}
+	e.mu.Lock()
+	e.seq++
+	seq := e.seq
+	e.mu.Unlock()
+	var b strings.Builder
+	fmt.Fprintf(&b, "From: SEFT <%s>\r\n", noticeFrom)
+	fmt.Fprintf(&b, "To: %s\r\n", ReportTo)
+	b.WriteString("Subject: SEFT: new data available\r\n")
+	fmt.Fprintf(&b, "Date: %s\r\n", at.Format(time.RFC1123Z))
+	fmt.Fprintf(&b, "Message-ID: <seftsim-newdata-%d-%d@nhs.example>\r\n", at.Unix(), seq)
+	b.WriteString("MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n")
+	fmt.Fprintf(&b, "There is new data for project %s: %d files. Sign in to SEFT to download them.\r\n", project, files)
+	return e.mail.Deliver(noticeFrom, []string{ReportTo}, []byte(b.String()))
 }
 
 // OAuthStats counts the tokens seftsim's endpoint has issued, by grant.
@@ -166,6 +215,9 @@ func (e *externals) close() error {
 	}
 	if e.oauth != nil {
 		errs = append(errs, e.oauth.Close())
+	}
+	if e.imap != nil {
+		errs = append(errs, e.imap.Close())
 	}
 	return errors.Join(errs...)
 }

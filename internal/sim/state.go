@@ -120,6 +120,9 @@ func (s *Sim) Publish(n int, fileSize int64) ([]File, error) {
 		out[i] = *f
 	}
 	s.log.Info("published", "files", n)
+	if err := s.ext.deliverNewData(s.opts.ProjectID, n, s.now()); err != nil { // "there is new data"
+		s.log.Error("mailing the new data notice", "err", err)
+	}
 	return out, nil
 }
 

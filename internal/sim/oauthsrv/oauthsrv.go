@@ -31,7 +31,10 @@ type Options struct {
 	// User is the mailbox a device-code sign-in stands for; tokens from the
 	// client-credentials grant are good for any mailbox (app-only access).
 	User string
-	TTL  time.Duration // access token lifetime; 0 = DefaultTTL
+	// Mailboxes are the other mailboxes User may open with a device token
+	// (a shared mailbox the user has full access to).
+	Mailboxes []string
+	TTL       time.Duration // access token lifetime; 0 = DefaultTTL
 	// AutoApprove approves every device code at once, as if the user had
 	// signed in, for unattended demos.
 	AutoApprove bool
@@ -167,7 +170,15 @@ func (s *Server) Check(user, token string) bool {
 	}
 	for t, g := range s.tokens {
 		if subtle.ConstantTimeCompare([]byte(t), []byte(token)) == 1 {
-			return g.user == "" || strings.EqualFold(g.user, user)
+			if g.user == "" || strings.EqualFold(g.user, user) {
+				return true
+			}
+			for _, m := range s.o.Mailboxes {
+				if strings.EqualFold(g.user, s.o.User) && strings.EqualFold(m, user) {
+					return true
+				}
+			}
+			return false
 		}
 	}
 	return false

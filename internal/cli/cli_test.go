@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -55,10 +56,12 @@ func TestScript(t *testing.T) {
 		},
 		RequireExplicitExec: true,
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"exits":    cmdExits,
-			"simstart": cmdSimStart,
-			"metric":   cmdMetric,
-			"jsonpath": cmdJSONPath,
+			"exits":      cmdExits,
+			"simstart":   cmdSimStart,
+			"simnow":     cmdSimNow,
+			"simmorning": cmdSimMorning,
+			"metric":     cmdMetric,
+			"jsonpath":   cmdJSONPath,
 		},
 	})
 }
@@ -120,6 +123,8 @@ func cmdSimStart(ts *testscript.TestScript, neg bool, args []string) {
 	})
 	ts.Check(err)
 	ts.Defer(func() { s.Close() })
+	sims.Store(ts, s)
+	ts.Defer(func() { sims.Delete(ts) })
 	ts.Setenv("SIM", dir)
 	ts.Setenv("SIMSTAGING", filepath.Join(dir, "staging"))
 }
@@ -190,4 +195,43 @@ func cmdJSONPath(ts *testscript.TestScript, neg bool, args []string) {
 	if (string(got) == string(wantb)) == neg {
 		ts.Fatalf("%s = %s, want %s%s", args[1], got, map[bool]string{true: "not "}[neg], wantb)
 	}
+}
+
+// sims is each script's latest seftsim, for simnow and simmorning.
+var sims sync.Map // *testscript.TestScript -> *sim.Sim
+
+func scriptSim(ts *testscript.TestScript) *sim.Sim {
+	s, ok := sims.Load(ts)
+	if !ok {
+		ts.Fatalf("no seftsim started (simstart)")
+	}
+	return s.(*sim.Sim)
+}
+
+// cmdSimNow sets the cohort clock (SEFTBOT_TEST_NOW) to seftsim's, so
+// both sides agree on which day an upload was made.
+func cmdSimNow(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 0 {
+		ts.Fatalf("usage: simnow")
+	}
+	ts.Setenv("SEFTBOT_TEST_NOW", scriptSim(ts).Now().UTC().Format(time.RFC3339))
+}
+
+// cmdSimMorning moves seftsim's clock to HH:MM Europe/London on the next
+// day (mailing the notices due by then) and the cohort clock with it:
+// "simmorning 10:00".
+func cmdSimMorning(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: simmorning HH:MM")
+	}
+	hm, err := time.Parse("15:04", args[0])
+	ts.Check(err)
+	s := scriptSim(ts)
+	london, err := time.LoadLocation("Europe/London")
+	ts.Check(err)
+	y, m, d := s.Now().In(london).Date()
+	to := time.Date(y, m, d+1, hm.Hour(), hm.Minute(), 0, 0, london)
+	_, err = s.AdvanceClock(to.Sub(s.Now()))
+	ts.Check(err)
+	ts.Setenv("SEFTBOT_TEST_NOW", s.Now().UTC().Format(time.RFC3339))
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/isaric/seftbot/internal/cohort"
+	"github.com/isaric/seftbot/internal/inbox"
 	"github.com/isaric/seftbot/internal/job"
 	"github.com/isaric/seftbot/internal/portal"
 	"github.com/isaric/seftbot/internal/usererr"
@@ -23,6 +24,9 @@ type cohortOptions struct {
 	strategy string
 	dryRun   bool
 	browser  browserFlags // submit drives the portal like download does
+
+	stateDir  string
+	inboxRead *cohort.InboxRead // set by openCohort when a mailbox is configured
 }
 
 func newCohortCmd(g *globalOptions) *cobra.Command {
@@ -120,7 +124,17 @@ func (o *cohortOptions) openCohort(mutating bool) (*cohort.Store, func(), error)
 			return nil, nil, err
 		}
 	}
+	o.stateDir = state.Dir
+	if inbox.Configured(src) {
+		ist, err := inbox.LoadState(state.Dir)
+		if err != nil {
+			unlock()
+			return nil, nil, err
+		}
+		o.inboxRead = ist.CohortRead()
+	}
 	s, err := cohort.Open(cohort.Options{
+		Inbox:     o.inboxRead,
 		Dir:       filepath.Join(state.Dir, "cohort"),
 		Project:   src.Get("SEFTBOT_PROJECT_ID"),
 		Header:    header,
@@ -284,7 +298,15 @@ func runCohortSubmit(cmd *cobra.Command, o *cohortOptions) error {
 		return err
 	}
 	defer unlock()
-	return submitCohort(cmd.Context(), o, s)
+	// The mailbox first: an error notice about yesterday's file stops the
+	// plan before today's goes. A mailbox that cannot be read stops
+	// nothing already safe: the step stays unconfirmed, so nothing new is
+	// sent after it, and the exit code says the mailbox failed.
+	var inboxErr error
+	if o.inboxRead != nil && !o.dryRun {
+		inboxErr = readInbox(cmd.Context(), o.globalOptions, o.stateDir, s, o.inboxRead)
+	}
+	return errors.Join(submitCohort(cmd.Context(), o, s), inboxErr)
 }
 
 // submitCohort submits and reports what happened.

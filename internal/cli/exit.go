@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/isaric/seftbot/internal/archive"
+	"github.com/isaric/seftbot/internal/inbox"
 	"github.com/isaric/seftbot/internal/job"
 	"github.com/isaric/seftbot/internal/mailauth"
 	"github.com/isaric/seftbot/internal/notify"
@@ -46,6 +47,7 @@ var exitTable = []struct {
 	{portal.ErrPortal, ExitPortal},
 	{relay.ErrRelay, ExitRelay},
 	{mailauth.ErrToken, ExitMailbox},
+	{inbox.ErrMailbox, ExitMailbox},
 	{notify.ErrMail, ExitMail},
 	{errHealth, ExitHealth},
 }

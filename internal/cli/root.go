@@ -126,6 +126,7 @@ func newRootCmd(g *globalOptions) *cobra.Command {
 		newCleanCmd(g),
 		newDoctorCmd(g),
 		newMailCmd(g),
+		newInboxCmd(g),
 	)
 	wrapArgs(root)
 	return root

@@ -64,6 +64,13 @@ type Step struct {
 	ConfirmAfter *time.Time `json:"confirm_after,omitempty"`
 	Settled      *time.Time `json:"settled,omitempty"` // confirmed, rejected or cancelled at
 	SettledBy    string     `json:"settled_by,omitempty"`
+	// Notice is the text of the error notice that rejected the step, cleared
+	// of anything like an identifier; NoticeID its Message-ID.
+	Notice   string `json:"notice,omitempty"`
+	NoticeID string `json:"notice_id,omitempty"`
+	// InboxWait, in a Status only, says why a step past its quiet period is
+	// not confirmed yet.
+	InboxWait string `json:"-"`
 }
 
 // Submission is one attempt to upload a step: when (and on which

@@ -33,6 +33,9 @@ func (s *Store) Status() (*Status, error) {
 	}
 	for _, x := range s.l.Steps {
 		if isOpen(x.State) {
+			if x.State == StateAwaiting && x.ConfirmAfter != nil && !now.Before(*x.ConfirmAfter) {
+				x.InboxWait = s.inboxWait(x)
+			}
 			st.Open = append(st.Open, x)
 		}
 		if x.State == StateConfirmed {
@@ -69,6 +72,9 @@ func (st *Status) Write(w io.Writer) error {
 		case StateAwaiting:
 			p("awaiting confirmation: step %s (%s of %s), uploaded %s; confirmed at %s unless an error notice is recorded (seftbot cohort reject %s)",
 				x.ID, x.Action, Rows(x.Count), FormatTime(*x.Uploaded), FormatTime(*x.ConfirmAfter), x.ID)
+			if x.InboxWait != "" {
+				p("  not confirmed yet: %s", x.InboxWait)
+			}
 		case StateSending:
 			p("awaiting confirmation: step %s (%s of %s) is being uploaded, or its upload was interrupted", x.ID, x.Action, Rows(x.Count))
 		default:

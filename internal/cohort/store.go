@@ -39,6 +39,11 @@ type Options struct {
 	// and checked, so a dry run, or a night with nothing to send, needs no
 	// portal settings.
 	Uploader func() (Uploader, error)
+	// Inbox, when set, makes silence count only once the mailbox has been
+	// read: a step's quiet period ends at ConfirmAt, but it is confirmed
+	// only by an inbox read at or after that time. nil keeps the old rule
+	// (silence alone), for operators who read NHS England's mail by hand.
+	Inbox *InboxRead
 	// BeforeCheck, if set, may alter a step's bytes just before the final
 	// check. It exists so tests can prove a broken file never leaves.
 	BeforeCheck func([]byte) []byte
@@ -139,7 +144,7 @@ func (s *Store) Held() []string {
 func (s *Store) tidy() {
 	keep := map[string]bool{}
 	if last := s.lastSent(); last != nil {
-		if st := s.l.step(last.Step); st != nil && st.State == StateConfirmed && st.SettledBy == "quiet period" {
+		if st := s.l.step(last.Step); st != nil && st.State == StateConfirmed && strings.HasPrefix(st.SettledBy, "quiet period") {
 			keep[last.Step+".csv"] = true
 		}
 	}
@@ -160,9 +165,30 @@ func (s *Store) tidy() {
 	}
 }
 
+// InboxRead is what the store knows of the mailbox NHS England writes to.
+type InboxRead struct {
+	At      time.Time // the last read that finished; zero if none
+	Problem string    // why the last attempt failed, "" if it did not
+}
+
+// inboxWait says why a step whose quiet period has ended is not confirmed
+// yet, or "" if it may be.
+func (s *Store) inboxWait(st *Step) string {
+	ib := s.o.Inbox
+	if ib == nil || st.ConfirmAfter == nil || !ib.At.Before(*st.ConfirmAfter) {
+		return ""
+	}
+	why := "the inbox has not been read since " + FormatTime(*st.ConfirmAfter)
+	if ib.Problem != "" {
+		why += " (the last attempt failed: " + ib.Problem + ")"
+	}
+	return why + "; it is confirmed by the first inbox read after that with no error notice (seftbot inbox)"
+}
+
 // settle applies the quiet period: an upload with no error notice recorded
-// by the morning after is confirmed. Under the lock (mutating), a step left
-// "sending" by a process that died becomes "unknown".
+// by the morning after is confirmed (after an inbox read, when the store
+// has an inbox). Under the lock (mutating), a step left "sending" by a
+// process that died becomes "unknown".
 func (s *Store) settle(now time.Time, mutating bool) (bool, error) {
 	changed := false
 	for _, st := range s.l.Steps {
@@ -170,8 +196,12 @@ func (s *Store) settle(now time.Time, mutating bool) (bool, error) {
 		case st.State == StateSending && mutating:
 			s.setState(st, StateUnknown, time.Time{}, "")
 			changed = true
-		case st.State == StateAwaiting && st.ConfirmAfter != nil && !now.Before(*st.ConfirmAfter):
-			if err := s.confirm(st, *st.ConfirmAfter, "quiet period"); err != nil {
+		case st.State == StateAwaiting && st.ConfirmAfter != nil && !now.Before(*st.ConfirmAfter) && s.inboxWait(st) == "":
+			at, by := *st.ConfirmAfter, "quiet period"
+			if s.o.Inbox != nil {
+				at, by = s.o.Inbox.At, "quiet period, inbox read"
+			}
+			if err := s.confirm(st, at, by); err != nil {
 				return changed, err
 			}
 			changed = true
@@ -460,6 +490,25 @@ func (s *Store) plan(r io.Reader, name, kind string, decide func(rowSet, []Probl
 	return res, nil
 }
 
+// Settle applies what time and the inbox have decided (the quiet period)
+// and returns the steps it confirmed.
+func (s *Store) Settle() ([]*Step, error) {
+	before := map[string]string{}
+	for _, st := range s.l.Steps {
+		before[st.ID] = st.State
+	}
+	if err := s.begin(s.o.Now()); err != nil {
+		return nil, err
+	}
+	var out []*Step
+	for _, st := range s.l.Steps {
+		if st.State == StateConfirmed && before[st.ID] != StateConfirmed {
+			out = append(out, st)
+		}
+	}
+	return out, nil
+}
+
 // Cancel drops every pending step (nothing uploaded yet) and returns their ids.
 func (s *Store) Cancel() ([]string, error) {
 	now := s.o.Now()
@@ -510,6 +559,7 @@ func (s *Store) Confirm(id string) (*Step, error) {
 // RejectResult says what reject did.
 type RejectResult struct {
 	Step      *Step
+	Already   bool     // RejectNotice: this notice was applied before
 	Undone    bool     // the step had been confirmed; its change to the held set was reversed
 	Cancelled []string // later steps of the plan, now cancelled
 }
@@ -523,6 +573,41 @@ func (s *Store) Reject(id string) (*RejectResult, error) {
 	if err := s.begin(now); err != nil {
 		return nil, err
 	}
+	return s.reject(id, now, "operator", "")
+}
+
+// RejectNotice applies an error notice NHS England sent at received: it
+// rejects the step uploaded on the Europe/London day before, as Reject
+// does, and records the notice's text (which the caller has cleared of
+// anything that looks like an identifier) and id in the ledger. The result
+// has a nil Step when no upload was made that day, and Already set when the
+// notice was applied before, so reading the same mail twice changes nothing.
+func (s *Store) RejectNotice(received time.Time, text, messageID string) (*RejectResult, error) {
+	now := s.o.Now()
+	if err := s.begin(now); err != nil {
+		return nil, err
+	}
+	y, m, d := received.In(london).Date()
+	day := time.Date(y, m, d-1, 12, 0, 0, 0, london).Format(time.DateOnly)
+	var sub *Submission
+	for i := len(s.l.Submissions) - 1; i >= 0; i-- {
+		if x := &s.l.Submissions[i]; x.Day == day && x.Outcome != OutcomeNotSent {
+			sub = x
+			break
+		}
+	}
+	if sub == nil {
+		return &RejectResult{}, nil
+	}
+	st := s.l.step(sub.Step)
+	if st != nil && (st.State == StateRejected || st.NoticeID != "" && st.NoticeID == messageID) {
+		return &RejectResult{Step: st, Already: true}, nil
+	}
+	return s.reject(sub.Step, now, "error notice", text, messageID)
+}
+
+// reject settles a step as rejected: see Reject.
+func (s *Store) reject(id string, now time.Time, by, notice string, messageID ...string) (*RejectResult, error) {
 	st := s.l.step(id)
 	if st == nil {
 		return nil, stepErr(id, "no such step", "seftbot cohort status lists the steps")
@@ -535,7 +620,7 @@ func (s *Store) Reject(id string) (*RejectResult, error) {
 			return nil, stepErr(id, "is confirmed and a later file has been uploaded since; it can no longer be rejected",
 				"if NHS England did not apply it, check with them and re-seed with seftbot cohort import-held")
 		}
-		if st.SettledBy == "operator" {
+		if !strings.HasPrefix(st.SettledBy, "quiet period") {
 			return nil, stepErr(id, "was confirmed by the operator", "re-seed with seftbot cohort import-held if NHS England did not apply it")
 		}
 		ids, err := s.stepIDs(st)
@@ -551,7 +636,16 @@ func (s *Store) Reject(id string) (*RejectResult, error) {
 	default:
 		return nil, stepErr(id, "is "+st.State+"; only an uploaded step can be rejected", "")
 	}
-	s.setState(st, StateRejected, now, "operator")
+	s.setState(st, StateRejected, now, by)
+	if notice != "" {
+		st.Notice = notice
+		if sub := s.l.submission(id); sub != nil {
+			sub.Error = "error notice: " + notice
+		}
+	}
+	if len(messageID) > 0 {
+		st.NoticeID = messageID[0]
+	}
 	for _, o := range s.l.Steps {
 		if o.State == StatePending {
 			s.setState(o, StateCancelled, now, "rejection of "+id)
@@ -585,6 +679,9 @@ func (s *Store) next(now time.Time) (st *Step, why string, due time.Time) {
 		case StateAwaiting:
 			due = *o.ConfirmAfter
 			why = fmt.Sprintf("step %s awaits confirmation: its quiet period ends %s", o.ID, FormatTime(due))
+			if w := s.inboxWait(o); w != "" && !now.Before(due) {
+				why = fmt.Sprintf("step %s awaits confirmation: %s", o.ID, w)
+			}
 		case StatePending:
 			if st == nil {
 				st = o

@@ -22,6 +22,7 @@ type harness struct {
 	uploads [][]byte // exact bytes the fake portal received
 	upErr   error
 	hook    func([]byte) []byte
+	inbox   *InboxRead
 }
 
 func newHarness(t *testing.T, now string) *harness {
@@ -42,8 +43,8 @@ func (h *harness) at(rfc3339 string) {
 func (h *harness) store() *Store {
 	h.t.Helper()
 	s, err := Open(Options{Dir: h.dir, Project: project, Header: DefaultHeader, Now: func() time.Time { return h.now },
-		BeforeCheck: h.hook,
-		Uploader:    func() (Uploader, error) { return h.upload, nil }})
+		BeforeCheck: h.hook, Inbox: h.inbox,
+		Uploader: func() (Uploader, error) { return h.upload, nil }})
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -588,5 +589,77 @@ func TestLedgerSchemaAndCorruption(t *testing.T) {
 	_, err := Open(Options{Dir: h.dir, Project: project, Header: DefaultHeader})
 	if err == nil || strings.Contains(err.Error(), "12345") {
 		t.Fatalf("bad held entry: %v", err)
+	}
+}
+
+// TestRejectNotice: an error notice read the morning after an upload
+// rejects that step, stops the plan and keeps the notice's text in the
+// ledger; reading the same notice again changes nothing, and a notice
+// that follows no upload matches no step.
+func TestRejectNotice(t *testing.T) {
+	h := newHarness(t, "2026-11-20T10:00:00Z")
+	h.importHeld("{A}\n{B}\n")
+	if _, err := h.store().Replace(strings.NewReader(fill("{B}\n{C}\n")), "n.txt", Diff); err != nil {
+		t.Fatal(err)
+	}
+	h.at("2026-11-20T22:00:00Z")
+	h.submit()
+	h.at("2026-11-21T08:00:00Z")
+	received := mustTime(t, "2026-11-21T07:00:00Z")
+	res, err := h.store().RejectNotice(received, "There was a problem processing your file.", "<n1@nhs.example>")
+	if err != nil || res.Step == nil || res.Step.ID != "S1" || len(res.Cancelled) != 1 || res.Already {
+		t.Fatalf("RejectNotice: %+v %v", res, err)
+	}
+	st := h.store().l.step("S1")
+	if st.State != StateRejected || st.SettledBy != "error notice" || st.Notice != "There was a problem processing your file." {
+		t.Fatalf("S1 = %+v", st)
+	}
+	if sub := h.store().l.submission("S1"); !strings.Contains(sub.Error, "problem processing") {
+		t.Fatalf("submission error = %q", sub.Error)
+	}
+	again, err := h.store().RejectNotice(received, "There was a problem processing your file.", "<n1@nhs.example>")
+	if err != nil || !again.Already {
+		t.Fatalf("second read: %+v %v", again, err)
+	}
+	if h.held() != "AB" {
+		t.Fatalf("held %s after the rejection, want AB", h.held())
+	}
+	none, err := h.store().RejectNotice(mustTime(t, "2026-11-25T07:00:00Z"), "x", "<n2@nhs.example>")
+	if err != nil || none.Step != nil {
+		t.Fatalf("a notice after a day without upload: %+v %v", none, err)
+	}
+}
+
+// TestConfirmWaitsForInbox: with an inbox, silence counts only once the
+// inbox has been read after the confirmation time; a failed read leaves
+// the step unconfirmed and says why.
+func TestConfirmWaitsForInbox(t *testing.T) {
+	h := newHarness(t, "2026-11-20T22:00:00Z")
+	h.inbox = &InboxRead{At: mustTime(t, "2026-11-20T21:00:00Z")}
+	h.importHeld("{A}\n")
+	h.store().Add(strings.NewReader(fill("{B}\n")), "b.txt")
+	h.submit()
+	h.at("2026-11-21T11:00:00Z")
+	h.inbox = &InboxRead{At: mustTime(t, "2026-11-21T08:30:00Z"), Problem: "IMAP login refused"}
+	if h.held() != "A" {
+		t.Fatal("confirmed although the inbox was not read after 09:00")
+	}
+	st, err := h.store().Status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	st.Write(&b)
+	if !strings.Contains(b.String(), "not confirmed yet: the inbox has not been read since 2026-11-21 09:00 GMT (the last attempt failed: IMAP login refused)") {
+		t.Fatalf("status does not say why:\n%s", b.String())
+	}
+	h.inbox = &InboxRead{At: mustTime(t, "2026-11-21T10:30:00Z")}
+	if h.held() != "AB" {
+		t.Fatal("not confirmed after a good read past 09:00")
+	}
+	// A notice read later still undoes it while it is the last upload.
+	res, err := h.store().RejectNotice(mustTime(t, "2026-11-21T07:00:00Z"), "problem", "<late@nhs.example>")
+	if err != nil || !res.Undone || h.held() != "A" {
+		t.Fatalf("late notice: %+v %v held %s", res, err, h.held())
 	}
 }

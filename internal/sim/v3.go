@@ -83,6 +83,9 @@ func (s *Sim) v3Routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /download/api/content", s.v3Content)
 	mux.HandleFunc("POST /download/collect", s.v3Collect)
 	mux.HandleFunc("POST /upload/api/upload", s.v3Upload)
+	if s.opts.BenchDirect {
+		mux.HandleFunc("GET /download/direct/{id}", s.direct)
+	}
 }
 
 func (s *Sim) v3Page(w http.ResponseWriter, site string) {

@@ -478,6 +478,18 @@ func TestV3Upload(t *testing.T) {
 	}
 }
 
+func TestV3BenchDirect(t *testing.T) {
+	s := startSim(t, Options{Files: 2, Markup: "v3", BenchDirect: true})
+	c := newV3(t, s, siteDownload)
+	if r := c.get("/download/direct/2"); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("direct signed out: %d", r.StatusCode)
+	}
+	c.signIn("")
+	if r := c.get("/download/direct/2"); r.StatusCode != 200 || sha(r.body) != s.Files()[1].SHA256 {
+		t.Fatalf("direct: %d", r.StatusCode)
+	}
+}
+
 func TestPagingOption(t *testing.T) {
 	for _, o := range []Options{{Markup: "v1", Paging: "append"}, {Markup: "v3", Paging: "pages"}} {
 		o.Dir = t.TempDir()

@@ -60,6 +60,7 @@ func TestScript(t *testing.T) {
 			"simstart":   cmdSimStart,
 			"simnow":     cmdSimNow,
 			"simmorning": cmdSimMorning,
+			"simpublish": cmdSimPublish,
 			"metric":     cmdMetric,
 			"jsonpath":   cmdJSONPath,
 		},
@@ -234,4 +235,16 @@ func cmdSimMorning(ts *testscript.TestScript, neg bool, args []string) {
 	_, err = s.AdvanceClock(to.Sub(s.Now()))
 	ts.Check(err)
 	ts.Setenv("SEFTBOT_TEST_NOW", s.Now().UTC().Format(time.RFC3339))
+}
+
+// cmdSimPublish publishes N new files on seftsim ("there is new data"):
+// "simpublish 3".
+func cmdSimPublish(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: simpublish N")
+	}
+	n, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	_, err = scriptSim(ts).Publish(n, 8<<10)
+	ts.Check(err)
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/isaric/seftbot/internal/inbox"
 	"github.com/isaric/seftbot/internal/job"
 )
 
@@ -45,6 +46,9 @@ func runFetch(cmd *cobra.Command, o *fetchOptions) error {
 	o.browser.apply(o.globalOptions, &jo.Portal)
 	jo.Log = o.log
 	jo.ExitCode = func(err error) int { return exitCode(interrupted(cmd.Context(), err)) }
+	if inbox.Configured(o.src) {
+		jo.Notices = fetchNotices{g: o.globalOptions, stateDir: jo.StateDir}
+	}
 	res, err := job.Fetch(cmd.Context(), jo)
 	if res != nil {
 		o.recorded = true // with its stages and files, in runs.jsonl

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"log/slog"
 
 	"github.com/spf13/cobra"
 
@@ -68,4 +69,56 @@ func readInbox(ctx context.Context, g *globalOptions, stateDir string, s *cohort
 		fmt.Fprintf(g.stdout, "inbox: %s\n", l)
 	}
 	return nil
+}
+
+// fetchNotices is the mailbox stage of seftbot fetch: it runs inside the
+// job's lock, so it opens the cohort ledger without taking it again.
+type fetchNotices struct {
+	g        *globalOptions
+	stateDir string
+}
+
+func (n fetchNotices) Read(ctx context.Context, log *slog.Logger) ([]string, error) {
+	cfg, err := inbox.FromSource(n.g.src)
+	if err != nil {
+		return nil, err
+	}
+	co := &cohortOptions{globalOptions: n.g}
+	s, _, err := co.openCohort(false)
+	if err != nil {
+		return nil, err
+	}
+	res, err := inbox.Run(ctx, cfg, n.stateDir, s, co.inboxRead, clock, log)
+	if err != nil {
+		return nil, err
+	}
+	lines := res.Lines
+	confirmed, err := s.Settle()
+	if err != nil {
+		return lines, err
+	}
+	for _, st := range confirmed {
+		lines = append(lines, fmt.Sprintf("step %s confirmed: no error notice by %s (%s of %s)",
+			st.ID, cohort.FormatTime(*st.ConfirmAfter), st.Action, cohort.Rows(st.Count)))
+	}
+	for _, l := range lines {
+		fmt.Fprintf(n.g.stdout, "inbox: %s\n", l)
+	}
+	return lines, nil
+}
+
+func (n fetchNotices) Downloaded(files int, log *slog.Logger) []string {
+	stale, err := inbox.StaleNewData(n.stateDir, files, clock())
+	if err != nil {
+		log.Warn("reading the recorded new data notices", "err", err)
+		return nil
+	}
+	var out []string
+	for _, nd := range stale {
+		w := fmt.Sprintf("NHS England's notice of %s said there is new data, but a day later the portal still shows nothing new: "+
+			"check the portal by hand, and the site profile", cohort.FormatTime(nd.Received))
+		log.Warn("new data notice not followed by new files", "notice", nd.Received, "message_id", nd.MessageID)
+		out = append(out, w)
+	}
+	return out
 }

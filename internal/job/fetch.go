@@ -40,6 +40,21 @@ type Options struct {
 	// table), so the run record says what the process exited with. Nil:
 	// 0 for success, 3 for nothing new, 1 otherwise.
 	ExitCode func(error) int
+	// Notices, if set, reads NHS England's notices from the mailbox before
+	// anything else, and hears afterwards how many files the night found.
+	// A mailbox that cannot be read never stops the download (files
+	// expire); the run then ends with its error once everything else is done.
+	Notices Notices
+}
+
+// Notices is the mailbox side of a run (the CLI joins it to the inbox and
+// the cohort ledger).
+type Notices interface {
+	// Read acts on new notices; lines say what it did, for the report.
+	Read(ctx context.Context, log *slog.Logger) (lines []string, err error)
+	// Downloaded is told the files a run brought (0: nothing new) and
+	// returns warnings, e.g. a "new data" notice a day old with nothing found.
+	Downloaded(files int, log *slog.Logger) (warnings []string)
 }
 
 // Result is what a fetch did.
@@ -80,7 +95,19 @@ func Fetch(ctx context.Context, o Options) (*Result, error) {
 	if r.resumed {
 		r.log.Info("resuming an unfinished run", "done", r.b.Done)
 	}
+	if o.Notices != nil {
+		lines, ierr := o.Notices.Read(ctx, r.log)
+		r.notes = lines
+		if ierr != nil {
+			r.inboxErr = ierr
+			r.notes = append(r.notes, "the mailbox could not be read: "+ierr.Error()+
+				"; cohort steps stay unconfirmed and error notices unread until it can")
+		}
+	}
 	err = r.do(ctx)
+	if o.Notices != nil && (err == nil || errors.Is(err, ErrNothingNew)) {
+		r.warnings = o.Notices.Downloaded(len(r.b.Files), r.log)
+	}
 	rec := r.record(err)
 	if err != nil {
 		// A failed or quiet night is recorded and reported like a good one:
@@ -99,6 +126,9 @@ func Fetch(ctx context.Context, o Options) (*Result, error) {
 			r.log.Error("could not record the run", "err", aerr)
 		}
 	}
+	if r.inboxErr != nil && (err == nil || errors.Is(err, ErrNothingNew)) {
+		err = r.inboxErr // everything else went as it should
+	}
 	return &Result{Record: rec, Resumed: r.resumed}, err
 }
 
@@ -111,6 +141,10 @@ type run struct {
 	resumed bool
 	stage   string // the stage running or failed
 	pass    string // the archive's passphrase once known, so reports can redact it
+
+	notes    []string // what the mailbox said, for the report
+	warnings []string
+	inboxErr error
 }
 
 // step runs one stage unless the batch says it is done, then records it.
@@ -369,6 +403,7 @@ func (r *run) report(ctx context.Context, rec Record, runErr error) {
 		RunID: rec.RunID, Project: r.o.Project, Started: rec.Started,
 		Files: rec.Files, Bytes: rec.Bytes, ArchiveName: rec.Archive, RemotePath: rec.RemotePath,
 		Stages: r.b.Stages, Err: runErr, DebugBundle: rec.DebugDir,
+		Mailbox: r.notes, Warnings: r.warnings,
 	}
 	if runErr != nil {
 		rep.FailedStage = rec.Stage
@@ -392,7 +427,7 @@ func (r *run) report(ctx context.Context, rec Record, runErr error) {
 
 func (r *run) record(err error) Record {
 	rec := Record{
-		Verb: VerbFetch, ExitCode: r.exitCode(err),
+		Verb: VerbFetch, ExitCode: r.exitCode(r.final(err)),
 		RunID: r.b.RunID, Started: r.b.Started, Finished: r.o.Now().UTC(), Outcome: "ok",
 		Files: len(r.b.Files), Archive: r.b.ArchiveName, RemotePath: r.b.RemotePath, Stages: r.b.Stages,
 	}
@@ -408,6 +443,15 @@ func (r *run) record(err error) Record {
 		rec.DebugDir = portal.DebugBundle(err)
 	}
 	return rec
+}
+
+// final is the error the process ends with: the run's, or the mailbox's
+// when the run itself went as it should.
+func (r *run) final(err error) error {
+	if r.inboxErr != nil && (err == nil || errors.Is(err, ErrNothingNew)) {
+		return r.inboxErr
+	}
+	return err
 }
 
 func (r *run) exitCode(err error) int {

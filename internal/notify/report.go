@@ -26,6 +26,11 @@ type Report struct {
 	Err         error
 	FailedStage string
 	DebugBundle string
+	// Warnings are things the operator should look at although the run
+	// itself went well; Mailbox says what the run did with NHS England's
+	// notices (text already cleared of identifiers).
+	Warnings []string
+	Mailbox  []string
 	// Redact lists secrets (passwords, the passphrase) that must not appear
 	// in the mail; if one does, nothing is sent. They are never printed.
 	Redact []string
@@ -57,6 +62,9 @@ func RenderReport(r Report) (subject, body string, err error) {
 	}
 	if r.Err == nil {
 		subject = fmt.Sprintf("seftbot: OK %s: %d files, %s", run, r.Files, size(r.Bytes))
+		if len(r.Warnings) > 0 {
+			subject = fmt.Sprintf("seftbot: WARNING %s: %d files, %s", run, r.Files, size(r.Bytes))
+		}
 	} else {
 		stage := r.FailedStage
 		if stage == "" {
@@ -78,6 +86,20 @@ func RenderReport(r Report) (subject, body string, err error) {
 		}
 		if r.DebugBundle != "" {
 			line("Debug bundle", r.DebugBundle)
+		}
+		b.WriteString("\n")
+	}
+	if len(r.Warnings) > 0 {
+		b.WriteString("WARNING:\n")
+		for _, w := range r.Warnings {
+			fmt.Fprintf(&b, "  - %s\n", w)
+		}
+		b.WriteString("\n")
+	}
+	if len(r.Mailbox) > 0 {
+		b.WriteString("NHS England's notices (mailbox):\n")
+		for _, m := range r.Mailbox {
+			fmt.Fprintf(&b, "  - %s\n", m)
 		}
 		b.WriteString("\n")
 	}

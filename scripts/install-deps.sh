@@ -4,7 +4,8 @@
 # (the same Chromium without the browser UI, which headless runs prefer: it
 # downloads twice as fast), Xvfb (headful tests), OpenSSH (interop tests and
 # the benchmark baseline), 7-Zip (interop checks only) and systemd (its
-# systemd-analyze verifies our units; installing it in a container starts nothing).
+# systemd-analyze verifies our units; installing it in a container starts nothing)
+# and dovecot (a real IMAP server for the inbox interop test).
 set -euo pipefail
 
 need=()
@@ -21,6 +22,9 @@ have sftp || need+=(openssh-client)
 # Both 7-Zip front ends the analysts may use: 7zip (7zz) and p7zip (7z).
 have 7zz || need+=(7zip)
 have 7z || need+=(p7zip-full)
+# A real IMAP server for the inbox interop test (started by the test itself;
+# the package's own service is not needed).
+[ -x /usr/sbin/dovecot ] || need+=(dovecot-imapd)
 
 all=("${need[@]}" "${want[@]}")
 [ ${#all[@]} -eq 0 ] && exit 0

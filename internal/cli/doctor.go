@@ -16,7 +16,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/isaric/seftbot/internal/config"
+	"github.com/isaric/seftbot/internal/inbox"
 	"github.com/isaric/seftbot/internal/job"
+	"github.com/isaric/seftbot/internal/mailauth"
 	"github.com/isaric/seftbot/internal/portal"
 	"github.com/isaric/seftbot/internal/relay"
 	"github.com/isaric/seftbot/internal/usererr"
@@ -85,6 +87,18 @@ func runDoctor(ctx context.Context, o *doctorOptions) error {
 			}},
 			check{"smtp", func(ctx context.Context) (string, error) { return checkSMTP(ctx, src) }},
 		)
+		if src.Get("SEFTBOT_SMTP_AUTH") == "xoauth2" || inbox.Configured(src) && src.Get("SEFTBOT_IMAP_AUTH") == "xoauth2" {
+			checks = append(checks, check{"oauth token", func(ctx context.Context) (string, error) { return checkToken(ctx, src) }})
+		}
+		if inbox.Configured(src) {
+			checks = append(checks, check{"imap", func(ctx context.Context) (string, error) {
+				cfg, err := inbox.FromSource(src)
+				if err != nil {
+					return "", err
+				}
+				return inbox.Check(ctx, cfg)
+			}})
+		}
 	}
 	failed := 0
 	for _, c := range checks {
@@ -105,6 +119,20 @@ func runDoctor(ctx context.Context, o *doctorOptions) error {
 		return usererr.New(fmt.Errorf("%w: %d of %d", errDoctor, failed, len(checks)), "fix the FAIL lines above, then run seftbot doctor again")
 	}
 	return nil
+}
+
+// checkToken gets a fresh access token the way a run would (a new one, not
+// a cached one) and says from where; never the token.
+func checkToken(ctx context.Context, src *config.Source) (string, error) {
+	cfg, err := mailauth.FromSource(src)
+	if err != nil {
+		return "", err
+	}
+	if _, err := mailauth.New(cfg, nil, nil).Token(ctx); err != nil {
+		return "", err
+	}
+	u, _ := url.Parse(cfg.TokenURL)
+	return fmt.Sprintf("%s: access token obtained (%s, client %s)", u.Host, cfg.Flow, cfg.ClientID), nil
 }
 
 func privateFile(path string) (string, error) {

@@ -4,10 +4,17 @@
 # SFTP drop, that the [secure] passphrase mail is in the sink, and that Debian's
 # 7-Zip, given that passphrase, restores files matching published.sha256.
 # The passphrase is never printed: it goes from the mail to 7-Zip's stdin.
+# seftsim plays NHSmail after Basic authentication is retired (--smtp-auth
+# xoauth2, DEMO_SMTP_AUTH=password for the old way): every mail goes over SASL
+# XOAUTH2 with tokens that live DEMO_TOKEN_TTL (2s), so the token seftbot gets
+# to read the mailbox at the start of the run has expired by the time the
+# passphrase mail goes, and the demo checks that it was renewed mid-run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-bin}
 FILES=${DEMO_FILES:-160}
+AUTH=${DEMO_SMTP_AUTH:-xoauth2}
+TTL=${DEMO_TOKEN_TTL:-2s}
 DIR=$(mktemp -d "${TMPDIR:-/tmp}/seftbot-demo.XXXXXX")
 SIM_PID=
 cleanup() {
@@ -17,8 +24,8 @@ cleanup() {
 trap cleanup EXIT
 say() { printf '\n== %s\n' "$*"; }
 
-say "starting seftsim with $FILES files in $DIR"
-"$BIN/seftsim" --dir "$DIR" --files "$FILES" >"$DIR/seftsim.out" 2>"$DIR/seftsim.log" &
+say "starting seftsim with $FILES files in $DIR (SMTP and IMAP auth: $AUTH, token lifetime $TTL)"
+"$BIN/seftsim" --dir "$DIR" --files "$FILES" --smtp-auth "$AUTH" --oauth-token-ttl "$TTL" >"$DIR/seftsim.out" 2>"$DIR/seftsim.log" &
 SIM_PID=$!
 for _ in $(seq 1 300); do
   grep -q '^seftsim ready: ' "$DIR/seftsim.out" 2>/dev/null && break
@@ -29,7 +36,14 @@ grep '^seftsim ready: ' "$DIR/seftsim.out"
 ENV="$DIR/seftbot.env"
 
 say "night 1: seftbot fetch"
-"$BIN/seftbot" --env-file "$ENV" --log-format text fetch
+"$BIN/seftbot" --env-file "$ENV" --log-format text fetch 2> >(tee "$DIR/night1.log" >&2)
+if [ "$AUTH" = xoauth2 ]; then
+  say "OAuth 2.0: tokens obtained during night 1 (never the tokens themselves)"
+  grep 'oauth access token obtained' "$DIR/night1.log" || true
+  grep -q 'oauth access token obtained.*replaces_expired=true' "$DIR/night1.log" ||
+    { echo "demo: the expired token was not renewed mid-run (a faster machine? try DEMO_TOKEN_TTL=1s)" >&2; exit 1; }
+  echo "the token expired mid-run and was renewed; the sink takes only XOAUTH2, so every mail below came that way"
+fi
 
 say "the SFTP drop received"
 ls -l "$DIR/sftp"

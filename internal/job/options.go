@@ -42,6 +42,15 @@ func OptionsFromSource(src *config.Source) (Options, error) {
 		}
 	}
 	o.Secrets = []string{o.Portal.Password, o.Mail.Password, o.Relay.KeyPassphrase}
+	// The mailbox's password and the OAuth client secret never reach a
+	// report either (the mailbox stage's lines go into it).
+	for _, k := range []string{"SEFTBOT_IMAP_PASSWORD", "SEFTBOT_OAUTH_CLIENT_SECRET"} {
+		v, err := src.Secret(k)
+		if err != nil {
+			return o, err
+		}
+		o.Secrets = append(o.Secrets, v)
+	}
 	o.StateDir, o.StagingDir = Dirs(src.Get("SEFTBOT_STATE_DIR"), src.Get("SEFTBOT_STAGING_DIR"))
 	o.Project = src.Get("SEFTBOT_PROJECT_ID")
 	o.ArchiveMethod = src.Get("SEFTBOT_ARCHIVE_METHOD")

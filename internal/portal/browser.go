@@ -20,7 +20,6 @@ import (
 
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/cdp"
-	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/cdproto/inspector"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
@@ -155,6 +154,18 @@ type browserRun struct {
 	hub         *downloadHub
 	closeOnce   sync.Once
 	stopWatch   func() bool // unregisters the close-on-cancel of the caller's context
+
+	// The password guard: see allowSecret.
+	secretMu                    sync.Mutex
+	secretSent, secretMayResend bool
+	secretSends                 int
+
+	profileOnce sync.Once // the profile as page.js reads it, marshalled once
+	profileJSON []byte
+	profileErr  error
+
+	driftMu sync.Mutex
+	drift   map[string]string // profile field -> the alternative that matched instead of the first
 }
 
 // startBrowser launches Chromium with a fresh temporary profile (chromedp
@@ -250,6 +261,12 @@ type tab struct {
 	alive    context.Context // steps run under it; ends when the tab dies
 	kill     context.CancelCauseFunc
 
+	// JS dialogs (confirm()): armed is how to answer the next one ("accept"
+	// or "dismiss"); answered signals that one was answered as armed.
+	dialogMu sync.Mutex
+	armed    string
+	answered chan struct{}
+
 	mu       sync.Mutex
 	console  []string
 	requests []string
@@ -258,7 +275,7 @@ type tab struct {
 
 // newTab opens a tab; first reuses the browser's first tab.
 func (b *browserRun) newTab(first bool) (*tab, error) {
-	t := &tab{b: b, loads: make(chan struct{}, 16), dead: make(chan struct{}), reqs: map[network.RequestID]string{}}
+	t := &tab{b: b, loads: make(chan struct{}, 16), dead: make(chan struct{}), reqs: map[network.RequestID]string{}, answered: make(chan struct{}, 4)}
 	if first {
 		t.ctx, t.cancel = b.root, func() {}
 	} else {
@@ -287,6 +304,27 @@ func (t *tab) handle(ev any) {
 		case t.loads <- struct{}{}:
 		default:
 		}
+	case *page.EventJavascriptDialogOpening:
+		t.dialogMu.Lock()
+		how := t.armed
+		t.armed = ""
+		t.dialogMu.Unlock()
+		if how == "" {
+			t.b.o.Log.Warn("dismissing a dialog the profile did not ask for", "type", string(e.Type))
+		}
+		// Answered from outside the message loop, which must not block.
+		go func() {
+			err := chromedp.Do(t.ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+				_, err := cdp.Call(ctx, tg, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: how == "accept"})
+				return err
+			}))
+			if err == nil && how != "" {
+				select {
+				case t.answered <- struct{}{}:
+				default:
+				}
+			}
+		}()
 	case *inspector.EventTargetCrashed:
 		t.deadOnce.Do(func() { close(t.dead) })
 		t.kill(errTabDead)
@@ -404,13 +442,7 @@ func (t *tab) pause() error {
 
 // eval runs one op of page.js with the profile and decodes its result.
 func (t *tab) eval(op string, args any, out any, opts ...chromedp.EvaluateOption) error {
-	expr, err := t.expr(op, args)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(t.alive, t.b.o.StepTimeout)
-	defer cancel()
-	raw, err := chromedp.Run(ctx, chromedp.Evaluate[[]byte](expr, opts...))
+	raw, err := t.evalRaw(op, args, t.b.o.StepTimeout, opts...)
 	if err != nil {
 		return err
 	}
@@ -420,11 +452,23 @@ func (t *tab) eval(op string, args any, out any, opts ...chromedp.EvaluateOption
 	return json.Unmarshal(raw, out)
 }
 
-func (t *tab) expr(op string, args any) (string, error) {
-	p, err := json.Marshal(t.b.o.Profile)
+// evalRaw runs one op of page.js within timeout and returns its JSON.
+func (t *tab) evalRaw(op string, args any, timeout time.Duration, opts ...chromedp.EvaluateOption) ([]byte, error) {
+	expr, err := t.expr(op, args)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
+	ctx, cancel := context.WithTimeout(t.alive, timeout)
+	defer cancel()
+	return chromedp.Run(ctx, chromedp.Evaluate[[]byte](expr, opts...))
+}
+
+func (t *tab) expr(op string, args any) (string, error) {
+	t.b.profileOnce.Do(func() { t.b.profileJSON, t.b.profileErr = json.Marshal(t.b.o.Profile) })
+	if t.b.profileErr != nil {
+		return "", t.b.profileErr
+	}
+	p := t.b.profileJSON
 	a, err := json.Marshal(args)
 	if err != nil {
 		return "", err
@@ -438,7 +482,9 @@ type pageState struct {
 	URL         string `json:"url"`
 	SignedIn    bool   `json:"signedIn"`
 	LoginForm   bool   `json:"loginForm"`
-	Rejected    string `json:"rejected"`
+	Refused     string `json:"refused"`
+	Locked      string `json:"locked"`
+	PwExpired   string `json:"passwordExpired"`
 	Expired     bool   `json:"expired"`
 	Transient   string `json:"transient"`
 	LinkExpired string `json:"linkExpired"`
@@ -478,41 +524,8 @@ func (t *tab) waitLoad() error {
 	}
 }
 
-// click clicks, with real mouse events, the element that op/args point at.
-func (t *tab) click(op string, args any) error {
-	var p struct {
-		OK bool    `json:"ok"`
-		X  float64 `json:"x"`
-		Y  float64 `json:"y"`
-	}
-	if err := t.eval(op, args, &p); err != nil {
-		return err
-	}
-	if !p.OK {
-		return errNotFound
-	}
-	return t.step(chromedp.MouseClickXY(p.X, p.Y))
-}
-
-// clickJS finds and clicks, in one evaluation run as a user gesture, the
-// element that op/args select; op clicks it in the page and returns ok.
-// One round trip instead of three (locate, mouse down, mouse up): the
-// per-file cost of a download click.
-func (t *tab) clickJS(op string, args any) error {
-	if err := t.pause(); err != nil {
-		return err
-	}
-	var p struct {
-		OK bool `json:"ok"`
-	}
-	if err := t.eval(op, args, &p, asUserGesture); err != nil {
-		return err
-	}
-	if !p.OK {
-		return errNotFound
-	}
-	return nil
-}
+// mouseClick clicks, with real mouse events, where locate found a target.
+func mouseClick(at located) chromedp.Action[chromedp.Void] { return chromedp.MouseClickXY(at.X, at.Y) }
 
 // asUserGesture makes an evaluation count as initiated by the user, as a
 // mouse click would, so the browser treats what it starts (a download) the
@@ -522,31 +535,6 @@ func asUserGesture(p *runtime.EvaluateParams) { p.UserGesture = new(true) }
 // errNotFound means a profile selector matched nothing on the page.
 var errNotFound = errors.New("element not found")
 
-// clickAndLoad clicks and waits for the page that the click loads.
-func (t *tab) clickAndLoad(op string, args any) error {
-	t.drainLoads()
-	if err := t.click(op, args); err != nil {
-		return err
-	}
-	return t.waitLoad()
-}
-
 func (t *tab) navigate(u string) error {
 	return t.step(chromedp.Navigate(u))
-}
-
-// typeInto focuses a field and types text into it. The text may be a
-// password: it goes to the browser only, never to a log.
-func (t *tab) typeInto(sel, text string) error {
-	var ok bool
-	if err := t.eval("focus", map[string]string{"sel": sel}, &ok); err != nil {
-		return err
-	}
-	if !ok {
-		return fmt.Errorf("%w: %s", errNotFound, sel)
-	}
-	return t.step(chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-		_, err := cdp.Call(ctx, tg, input.InsertText, input.InsertTextParams{Text: text})
-		return err
-	}))
 }

@@ -31,7 +31,7 @@ type entry struct {
 	pageNth  int   // n-th entry with this name on its page
 	size     int64 // from the listing; -1 if it cannot be read
 	sizeTol  int64 // the listing rounds sizes shown in KB/MB
-	pageURL  string
+	at       where // how to show its page of the listing again
 	local    string
 	attempts int
 	lastErr  error
@@ -232,186 +232,6 @@ func (r *run) progress(addBytes int64) {
 	}
 }
 
-// listing is one page of the file list.
-type listing struct {
-	Rows []struct {
-		Name string `json:"name"`
-		Size string `json:"size"`
-	} `json:"rows"`
-	Next bool `json:"next"`
-}
-
-// maxPages stops a walk over a listing whose Next never ends.
-const maxPages = 1000
-
-// walk reads every page of the listing, following the Next control, and
-// hands each page's entries to onPage as soon as it is read.
-func (r *run) walk(ctx context.Context, t *tab, onPage func([]*entry)) error {
-	_, err := r.walkPages(ctx, t, func(t *tab, page []*entry, _ int) (*tab, bool, error) {
-		onPage(page)
-		return t, true, nil
-	})
-	return err
-}
-
-// walkPages is walk for a caller that may also click on each page while it
-// is open in tab t: onPage gets the page's entries and the login generation
-// from before the page was loaded, and returns the tab to go on in (a
-// replacement, if t died) and whether it is still on the page (if not, the
-// page is loaded again before Next is clicked). An error from onPage ends
-// the walk. walkPages returns the tab it ended in.
-func (r *run) walkPages(ctx context.Context, t *tab, onPage func(*tab, []*entry, int) (*tab, bool, error)) (*tab, error) {
-	seen := map[string]int{}
-	pageURL := r.o.siteURL(r.o.Profile.Files.Path)
-	gen := r.sess.generation()
-	l, err := r.openListing(t, pageURL)
-	if err != nil {
-		return t, err
-	}
-	for page := 1; ; page++ {
-		onThis := map[string]int{}
-		var entries []*entry
-		for _, row := range l.Rows {
-			size, tol := parseSize(row.Size)
-			e := &entry{name: row.Name, ordinal: seen[row.Name], pageNth: onThis[row.Name], size: size, sizeTol: tol, pageURL: pageURL}
-			seen[row.Name]++
-			onThis[row.Name]++
-			entries = append(entries, e)
-		}
-		r.b.keepDebug(t, "listing-page-"+strconv.Itoa(page), nil)
-		nt, intact, err := onPage(t, entries, gen)
-		if nt == nil {
-			return t, err // t is closed; no replacement could be opened
-		}
-		t = nt
-		if err != nil {
-			return t, err
-		}
-		if !l.Next {
-			return t, nil
-		}
-		if page >= maxPages {
-			return t, fmt.Errorf("%w: the listing has more than %d pages", ErrPortal, maxPages)
-		}
-		if ctx.Err() != nil {
-			return t, context.Cause(ctx)
-		}
-		gen = r.sess.generation()
-		if !intact {
-			if _, err := r.openListing(t, pageURL); err != nil {
-				return t, err
-			}
-		}
-		if pageURL, l, err = r.nextPage(t, pageURL); err != nil {
-			return t, err
-		}
-	}
-}
-
-// nextPage clicks Next on the page at cur; on a transient failure it
-// reloads cur and clicks again.
-func (r *run) nextPage(t *tab, cur string) (string, *listing, error) {
-	var last error
-	for attempt := 0; attempt < r.o.Retries; attempt++ {
-		if attempt > 0 {
-			if err := sleepCtx(t.ctx, backoff(attempt)); err != nil {
-				return "", nil, err
-			}
-			if _, err := r.openListing(t, cur); err != nil {
-				return "", nil, err
-			}
-		}
-		gen := r.sess.generation()
-		if err := t.clickAndLoad("point", map[string]string{"sel": r.o.Profile.Files.Next}); err != nil {
-			last = err
-			continue
-		}
-		u, l, retry, err := r.readPage(t, gen)
-		if retry {
-			last = err
-			continue
-		}
-		return u, l, err
-	}
-	return "", nil, fmt.Errorf("%w: could not open the next page of the listing after %d attempts: %w", ErrPortal, r.o.Retries, last)
-}
-
-// openListing loads one listing page, signing in again if the session
-// expired, retrying transient failures.
-func (r *run) openListing(t *tab, u string) (*listing, error) {
-	var last error
-	for attempt := 0; attempt < r.o.Retries; attempt++ {
-		if attempt > 0 {
-			if err := sleepCtx(t.ctx, backoff(attempt)); err != nil {
-				return nil, err
-			}
-		}
-		gen := r.sess.generation()
-		if err := t.navigate(u); err != nil {
-			if t.isDead() {
-				return nil, errTabDead
-			}
-			last = err
-			continue
-		}
-		_, l, retry, err := r.readPage(t, gen)
-		if retry {
-			last = err
-			continue
-		}
-		return l, err
-	}
-	return nil, fmt.Errorf("%w: %w after %d attempts: %w", ErrPortal, errPageBudget, r.o.Retries, last)
-}
-
-// readPage checks the listing page a navigation or click landed on and reads
-// its rows. retry says the failure is transient and the caller may try again.
-func (r *run) readPage(t *tab, gen int) (url string, l *listing, retry bool, err error) {
-	// The page's state and its rows in one evaluation; the rows count only
-	// if the state says the page is a signed-in one.
-	var p struct {
-		State   pageState `json:"state"`
-		Listing listing   `json:"listing"`
-	}
-	if err := t.eval("listing", nil, &p); err != nil {
-		return "", nil, true, err
-	}
-	st := p.State
-	if err := r.checkPage(t, st, gen); err != nil {
-		return "", nil, errors.Is(err, errTransient), err
-	}
-	l = &p.Listing
-	return st.URL, l, false, r.checkListing(st, l)
-}
-
-// checkPage classifies a page that should be a signed-in page. An expired
-// session is renewed (and reported as transient, so the caller reloads).
-func (r *run) checkPage(t *tab, st pageState, gen int) error {
-	switch {
-	case st.SignedIn:
-		return nil
-	case st.Transient != "":
-		return fmt.Errorf("%w: %s", errTransient, describe(st))
-	case st.Expired || st.LoginForm:
-		if _, err := r.b.relogin(t, r.sess, gen); err != nil {
-			return err
-		}
-		return fmt.Errorf("%w: session expired", errTransient)
-	default:
-		return fmt.Errorf("%w: unexpected page %s: not signed in, and no login form; the site profile may need updating",
-			ErrPortal, describe(st))
-	}
-}
-
-// checkListing tells an empty listing from a page the profile cannot read.
-func (r *run) checkListing(st pageState, l *listing) error {
-	if len(l.Rows) == 0 && st.Empty == "" {
-		return fmt.Errorf("%w: no file rows (%q) and no empty-listing text on %s; the site profile may need updating",
-			ErrPortal, r.o.Profile.Files.Row, redactURL(st.URL))
-	}
-	return nil
-}
-
 // parseSize reads a listed size: "1,048,576 bytes" or "1048576" exactly, or
 // "1.2 MB" with the tolerance of its rounding. -1 means unreadable.
 func parseSize(s string) (size, tol int64) {
@@ -503,7 +323,7 @@ func (r *run) worker(ctx context.Context, s *sched, inflight chan struct{}, t *t
 // download (clicking earlier loses downloads). Completion is awaited in the
 // background. Anything that cannot be clicked is rescheduled.
 func (r *run) chunk(ctx context.Context, t *tab, s *sched, c *chunk, inflight chan struct{}) error {
-	if _, err := r.openListing(t, c.entries[0].pageURL); err != nil {
+	if _, err := r.openListing(t, c.entries[0].at); err != nil {
 		if errors.Is(err, errTabDead) {
 			s.add(&chunk{entries: c.entries})
 			return err
@@ -604,43 +424,104 @@ func (r *run) clickChunk(ctx context.Context, t *tab, s *sched, c *chunk, inflig
 }
 
 // click clicks e's download control and waits for the browser to begin the
-// download (d) or for a page to load instead (st).
+// download (d), or for the page to say something else instead (st): a page
+// loaded in the tab or in a tab the click opened, or an error, an expired
+// link or a signed-out dialog shown in place, seen as soon as it appears.
 func (r *run) click(t *tab, e *entry) (*download, pageState, error) {
 	var st pageState
+	f := r.o.Profile.Files
 	t.drainLoads()
 	began, popup := r.b.hub.expect(t.frame, e.name)
 	defer r.b.hub.forget(t.frame)
 	defer r.b.closePopups(t.frame) // a download's own tab, or one that showed a page
-	if err := t.clickJS("rowClick", map[string]any{"name": e.name, "nth": e.pageNth}); err != nil {
-		if errors.Is(err, errNotFound) {
-			return nil, st, fmt.Errorf("%s is no longer on %s", e, redactURL(e.pageURL))
+	for _, s := range f.AfterClick {
+		if s.Dialog != "" {
+			t.armDialog(s.Dialog) // a confirm() blocks the click until answered
 		}
+	}
+	if err := t.pause(); err != nil {
 		return nil, st, err
 	}
+	var c struct {
+		OK     bool      `json:"ok"`
+		Why    string    `json:"why"`
+		Alt    int       `json:"alt"`
+		Before pageState `json:"before"`
+	}
+	if err := t.await("rowClick", map[string]any{"name": e.name, "nth": e.pageNth}, r.o.StepTimeout, &c, asUserGesture); err != nil {
+		return nil, st, err
+	}
+	if !c.OK {
+		return nil, st, fmt.Errorf("%s cannot be clicked on %s: %s", e, redactURL(e.at.url), c.Why)
+	}
+	r.b.noteAlt("files.download", f.Download, c.Alt)
 	timer := time.NewTimer(r.o.StepTimeout)
 	defer timer.Stop()
-	select {
-	case d := <-began:
-		for _, g := range r.b.hub.takeOrphans() {
-			r.o.Log.Warn("cancelling a download nobody asked for")
-			r.b.cancelDownload(g)
-			_ = os.Remove(filepath.Join(r.partial, g))
+	// The page is looked at while waiting, for what a script shows in
+	// place; the first look comes soon, when after-click steps may be due.
+	look := time.NewTimer(afterClickLook)
+	defer look.Stop()
+	steps := f.AfterClick
+	for {
+		select {
+		case d := <-began:
+			for _, g := range r.b.hub.takeOrphans() {
+				r.o.Log.Warn("cancelling a download nobody asked for")
+				r.b.cancelDownload(g)
+				_ = os.Remove(filepath.Join(r.partial, g))
+			}
+			r.o.Log.Debug("download began", "file", e.local, "server_name", logName(d.suggested))
+			return d, st, nil
+		case <-t.loads:
+			st, err := t.state()
+			return nil, st, err
+		case id := <-popup:
+			st, err := r.b.popupState(id)
+			return nil, st, err
+		case <-look.C:
+			for i, s := range steps {
+				if s.Dialog != "" {
+					continue
+				}
+				if _, err := r.b.runStep(t, fmt.Sprintf("files.after_click[%d]", i), s, stepVars{user: r.o.User}); err != nil {
+					return nil, st, err
+				}
+			}
+			steps = nil
+			st, err := t.state()
+			if err != nil && !isNavigationErr(err) {
+				return nil, st, err
+			}
+			if err == nil && saysInstead(c.Before, st) {
+				r.b.keepDebug(t, "in-page-answer", nil)
+				return nil, st, nil
+			}
+			look.Reset(inPageLook)
+		case <-timer.C:
+			return nil, st, fmt.Errorf("clicking %s started no download within %s", e, r.o.StepTimeout)
+		case <-t.dead:
+			return nil, st, errTabDead
+		case <-t.ctx.Done():
+			return nil, st, t.ctx.Err()
 		}
-		r.o.Log.Debug("download began", "file", e.local, "server_name", logName(d.suggested))
-		return d, st, nil
-	case <-t.loads:
-		st, err := t.state()
-		return nil, st, err
-	case id := <-popup:
-		st, err := r.b.popupState(id)
-		return nil, st, err
-	case <-timer.C:
-		return nil, st, fmt.Errorf("clicking %s started no download within %s", e, r.o.StepTimeout)
-	case <-t.dead:
-		return nil, st, errTabDead
-	case <-t.ctx.Done():
-		return nil, st, t.ctx.Err()
 	}
+}
+
+// How soon after a download click the page is looked at (after-click
+// steps, errors shown in place), and how often after that.
+const (
+	afterClickLook = 300 * time.Millisecond
+	inPageLook     = 250 * time.Millisecond
+)
+
+// saysInstead reports whether the page, after a click, shows an answer it
+// did not show before: an expired link, a transient error, a signed-out
+// dialog or the login form.
+func saysInstead(before, now pageState) bool {
+	return (now.LinkExpired != "" && before.LinkExpired == "") ||
+		(now.Transient != "" && before.Transient == "") ||
+		(now.Expired && !before.Expired) ||
+		(now.LoginForm && !now.SignedIn)
 }
 
 // complete waits for a download to finish, verifies it against the listed

@@ -1,14 +1,37 @@
 // Package portal drives headless Chromium (chromedp) through the SEFT web
-// portal: log in, walk the file list, click every download, upload a file.
-// Everything site-specific comes from a Profile, so retargeting is configuration.
+// portal: sign in by the profile's steps, walk the file list, click every
+// download, upload a file. Everything site-specific comes from a Profile, so
+// retargeting is configuration; every locator waits and every outcome is
+// watched, never assumed.
 package portal
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 var (
-	// ErrLoginRejected means the portal refused the credentials. It is never
-	// retried: the real portal locks accounts after a few failures.
+	// ErrLoginRejected means the portal refused the credentials, said the
+	// account is locked or the password expired, or a latch from an earlier
+	// refusal stops the run. It is never retried: the real portal locks
+	// accounts after a few failures.
 	ErrLoginRejected = errors.New("login rejected")
+	// ErrLatched means an earlier run's refusal (or unknown outcome) is
+	// remembered, so the password was not sent.
+	ErrLatched = fmt.Errorf("%w: the site's sign-in is latched", ErrLoginRejected)
+	// ErrLoginUnknown means no outcome was recognised after the password
+	// was sent. The portal may have counted a failure, so it is latched
+	// like a refusal and never retried.
+	ErrLoginUnknown = errors.New("sign-in outcome unknown")
+	// ErrProfile means the site profile no longer matches the portal's
+	// pages: an operator must update it (seftbot probe helps). Not retried.
+	ErrProfile = errors.New("the site profile does not match the page")
+	// ErrUploadUnknown means the file may or may not have reached the
+	// portal: it counts as the day's upload and is never repeated.
+	ErrUploadUnknown = errors.New("upload outcome unknown")
+	// ErrUploadRefused means the portal answered the upload with one of
+	// the profile's refusal texts.
+	ErrUploadRefused = errors.New("upload refused by the portal")
 	// ErrPortal is any other failure of the portal or the browser.
 	ErrPortal = errors.New("portal failure")
 )

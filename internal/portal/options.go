@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -73,10 +74,8 @@ func OptionsFromSource(src *config.Source, site string) (Options, error) {
 	default:
 		return Options{}, usererr.Errorf("use --site download or --site upload", fmt.Sprintf("unknown site %q", site))
 	}
-	keys := []string{prefix + "URL", prefix + "USER", prefix + "PASSWORD"}
-	if site == SiteDownload {
-		keys = append(keys, "SEFTBOT_STATE_DIR")
-	}
+	// The state dir holds the login latch of both sites, and the manifest.
+	keys := []string{prefix + "URL", prefix + "USER", prefix + "PASSWORD", "SEFTBOT_STATE_DIR"}
 	if err := src.Require(keys...); err != nil {
 		return Options{}, err
 	}
@@ -95,8 +94,8 @@ func OptionsFromSource(src *config.Source, site string) (Options, error) {
 		StateDir:     src.Get("SEFTBOT_STATE_DIR"),
 		StagingDir:   src.Get("SEFTBOT_STAGING_DIR"),
 	}
-	if p := src.Get("SEFTBOT_PROFILE"); p != "" {
-		if o.Profile, err = LoadProfile(p); err != nil {
+	if p := ProfileSetting(src, site); p != "" {
+		if o.Profile, err = LoadProfile(p, site); err != nil {
 			return Options{}, err
 		}
 	}
@@ -112,6 +111,16 @@ func OptionsFromSource(src *config.Source, site string) (Options, error) {
 		o.StagingDir = DefaultStagingDir(o.StateDir)
 	}
 	return o, nil
+}
+
+// ProfileSetting is the profile file for site: SEFTBOT_DOWNLOAD_PROFILE or
+// SEFTBOT_UPLOAD_PROFILE, else SEFTBOT_PROFILE (both sites), else "" for
+// the built-in profile. The two sites are separate systems and may differ.
+func ProfileSetting(src *config.Source, site string) string {
+	if p := src.Get("SEFTBOT_" + strings.ToUpper(site) + "_PROFILE"); p != "" {
+		return p
+	}
+	return src.Get("SEFTBOT_PROFILE")
 }
 
 // DefaultStagingDir prefers memory (/dev/shm) for clear-text patient data,
@@ -164,6 +173,9 @@ func (o *Options) normalise() error {
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return usererr.Errorf("the site URL looks like https://host/download/", fmt.Sprintf("portal: bad %s URL %q", o.Site, o.URL))
 	}
+	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+		return usererr.Errorf("use the portal's https:// address", fmt.Sprintf("portal: the %s URL %s is plain http to another host: passwords and patient data would cross the network in clear text", o.Site, o.URL))
+	}
 	if !strings.HasSuffix(u.Path, "/") {
 		u.Path += "/" // relative profile paths resolve inside the site
 	}
@@ -185,6 +197,16 @@ func (o *Options) siteURL(rel string) string {
 		return o.URL
 	}
 	return base.ResolveReference(r).String()
+}
+
+// isLoopback reports whether host is this machine (plain http is allowed
+// only there, for seftsim --http).
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 var errNoStaging = errors.New("portal: no staging directory (set SEFTBOT_STAGING_DIR or SEFTBOT_STATE_DIR)")

@@ -1,118 +1,366 @@
-// The in-page half of seftbot: it reads pages through the site profile and
-// never writes to them (rowClick only clicks, as a user would). Called as
-// (FUNC)(profile, op, args); returns JSON data.
+// The in-page half of seftbot: it resolves the profile's locators, checks
+// that an element can be acted on, and observes conditions until they hold.
+// It reads pages and never writes to them, except what a user would do
+// (click, tick, choose). Called as (FUNC)(profile, op, args); returns JSON
+// data, or a promise of it for the waiting ops.
 (function (P, op, a) {
   const norm = (s) => (s || '').replace(/\s+/g, ' ').trim();
   const low = (s) => norm(s).toLowerCase();
-  // all resolves a profile selector: text=..., label=..., css=... or CSS.
-  function all(sel, root) {
+  const arr = (x) => (x == null ? [] : Array.isArray(x) ? x : [x]);
+
+  // Implicit ARIA roles of common elements, for role= selectors.
+  const implicit = {
+    button: 'button,input[type=submit],input[type=button],input[type=reset],input[type=image],summary',
+    link: 'a[href],area[href]',
+    checkbox: 'input[type=checkbox]',
+    radio: 'input[type=radio]',
+    textbox: 'input:not([type]),input[type=text],input[type=email],input[type=tel],input[type=url],input[type=search],input[type=password],textarea',
+    combobox: 'select',
+    listbox: 'select[multiple]',
+    option: 'option',
+    heading: 'h1,h2,h3,h4,h5,h6',
+    row: 'tr',
+    cell: 'td',
+    list: 'ul,ol',
+    listitem: 'li',
+    table: 'table',
+    dialog: 'dialog',
+    img: 'img[alt]',
+    form: 'form',
+    navigation: 'nav',
+  };
+  function textOf(e) {
+    return e ? (e.innerText !== undefined ? e.innerText : e.textContent) : '';
+  }
+  // accName approximates the accessible name: what a screen reader says.
+  function accName(e) {
+    const by = e.getAttribute('aria-labelledby');
+    if (by) return norm(by.split(/\s+/).map((id) => textOf(document.getElementById(id))).join(' '));
+    const al = e.getAttribute('aria-label');
+    if (al) return norm(al);
+    if (e.labels && e.labels.length) return norm(Array.from(e.labels).map(textOf).join(' '));
+    if (e.tagName === 'INPUT' && /^(submit|button|reset)$/i.test(e.type)) return norm(e.value);
+    if (e.tagName === 'IMG') return norm(e.alt);
+    const t = norm(textOf(e));
+    return t || norm(e.getAttribute('title') || e.getAttribute('placeholder') || '');
+  }
+  function labelled(want, root) {
+    const out = [];
+    for (const l of root.querySelectorAll('label')) {
+      if (low(textOf(l)) !== want) continue;
+      const c = l.control || (l.htmlFor && document.getElementById(l.htmlFor));
+      if (c) out.push(c);
+    }
+    for (const e of root.querySelectorAll('[aria-label],[aria-labelledby]')) {
+      if (!/^(LABEL)$/.test(e.tagName) && low(accName(e)) === want && !out.includes(e)) out.push(e);
+    }
+    return out;
+  }
+  // one resolves a single selector within root.
+  function one(sel, root) {
     root = root || document;
     if (!sel) return [];
     if (sel.startsWith('text=')) {
       const want = low(sel.slice(5));
-      const c = root.querySelectorAll('button,a,input[type=submit],input[type=button],[role=button],[role=link]');
-      return Array.from(c).filter((e) => low(e.innerText || e.value || e.getAttribute('aria-label')) === want);
+      const c = root.querySelectorAll('button,a,input[type=submit],input[type=button],[role=button],[role=link],[role=tab],[role=menuitem],summary');
+      return Array.from(c).filter((e) => low(textOf(e) || e.value || e.getAttribute('aria-label')) === want);
     }
-    if (sel.startsWith('label=')) {
-      const want = low(sel.slice(6));
+    if (sel.startsWith('label=')) return labelled(low(sel.slice(6)), root);
+    if (sel.startsWith('role=')) {
+      const m = /^role=([a-z]+)(?:\[name=(?:"([^"]*)"|'([^']*)')\])?$/.exec(sel);
+      if (!m) throw new SyntaxError('bad role selector ' + sel);
+      const role = m[1], name = m[2] !== undefined ? m[2] : m[3];
+      const q = '[role=' + role + ']' + (implicit[role] ? ',' + implicit[role] : '');
+      return Array.from(root.querySelectorAll(q)).filter((e) => {
+        const r = e.getAttribute('role');
+        if (r && r !== role) return false;
+        return name === undefined || low(accName(e)) === low(name);
+      });
+    }
+    if (sel.startsWith('xpath=')) {
+      const r = document.evaluate(sel.slice(6), root, null, XPathResult.ORDERED_NODE_SNAPSHOT_TYPE, null);
       const out = [];
-      for (const l of root.querySelectorAll('label')) {
-        if (low(l.innerText) !== want) continue;
-        const c = l.control || (l.htmlFor && document.getElementById(l.htmlFor));
-        if (c) out.push(c);
-      }
-      for (const e of root.querySelectorAll('[aria-label]')) {
-        if (low(e.getAttribute('aria-label')) === want) out.push(e);
-      }
+      for (let i = 0; i < r.snapshotLength; i++) if (r.snapshotItem(i).nodeType === 1) out.push(r.snapshotItem(i));
       return out;
     }
     if (sel.startsWith('css=')) sel = sel.slice(4);
     return Array.from(root.querySelectorAll(sel));
   }
-  const one = (sel, root) => all(sel, root)[0] || null;
+  // all resolves a target (a selector or alternatives in order): the
+  // elements of the first alternative that matches any, and its index.
+  function all(target, root, pred) {
+    const alts = arr(target);
+    for (let i = 0; i < alts.length; i++) {
+      let els = one(alts[i], root);
+      if (pred) els = els.filter(pred);
+      if (els.length) return { els, alt: i };
+    }
+    return { els: [], alt: -1 };
+  }
+  const first = (target, root) => all(target, root).els[0] || null;
+  function visible(e) {
+    if (!e || !e.isConnected) return false;
+    const r = e.getBoundingClientRect();
+    if (!(r.width > 0 && r.height > 0)) return false;
+    const cs = getComputedStyle(e);
+    return cs.visibility !== 'hidden' && cs.display !== 'none' && Number(cs.opacity) !== 0;
+  }
+  const visibleFirst = (target, root) => all(target, root, visible).els[0] || null;
+  const enabled = (e) => !(e.disabled || e.getAttribute('aria-disabled') === 'true' || (e.closest && e.closest('fieldset[disabled]')));
+  // why tells what keeps e from being clicked like a person would: '' when
+  // nothing does. Stable means no animation is running in the document.
+  function why(e, need) {
+    if (!e || !e.isConnected) return 'not attached';
+    if (need === 'attached') return '';
+    if (!visible(e)) return 'not visible';
+    if (need === 'visible') return '';
+    if (!enabled(e)) return 'disabled';
+    if (need === 'fill' && (e.readOnly || !(e.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(e.tagName)))) return 'not editable';
+    if (document.getAnimations && document.getAnimations().some((x) => x.playState === 'running')) return 'moving';
+    e.scrollIntoView({ block: 'center', inline: 'center' });
+    const r = e.getBoundingClientRect();
+    const x = r.left + r.width / 2, y = r.top + r.height / 2;
+    const top = document.elementFromPoint(x, y);
+    if (top && top !== e && !e.contains(top) && !(top.tagName === 'LABEL' && top.control === e)) {
+      if (!(e.labels && Array.from(e.labels).some((l) => l.contains(top)))) return 'covered by ' + top.tagName.toLowerCase();
+    }
+    return '';
+  }
   const bodyText = () => low(document.body ? document.body.innerText : '');
   function has(texts) {
     const t = bodyText();
-    for (const x of texts || []) if (x && t.includes(low(x))) return x;
+    for (const x of arr(texts)) if (x && t.includes(low(x))) return x;
     return '';
   }
-  // point scrolls e into view and returns the centre to click.
-  function point(e) {
-    if (!e) return { ok: false };
-    e.scrollIntoView({ block: 'center', inline: 'center' });
-    const r = e.getBoundingClientRect();
-    return { ok: r.width > 0 && r.height > 0, x: r.left + r.width / 2, y: r.top + r.height / 2 };
+  const F = P.files || {};
+  function field(f, row) {
+    if (!f) return '';
+    const e = f.in && arr(f.in).length ? first(f.in, row) : row;
+    if (!e) return '';
+    let v = f.attr ? e.getAttribute(f.attr) || '' : norm(textOf(e));
+    if (f.regex) {
+      const m = new RegExp(f.regex).exec(v);
+      v = m ? (m[1] !== undefined ? m[1] : m[0]) : '';
+    }
+    return v.trim();
   }
-  const cellText = (sel, row) => {
-    const e = one(sel, row);
-    return e ? e.textContent.trim() : '';
-  };
+  const rowsNow = () => all(F.row).els;
   function rowFor(name, nth) {
     let n = 0;
-    for (const r of all(P.files.row)) {
-      if (cellText(P.files.name, r) !== name) continue;
+    for (const r of rowsNow()) {
+      if (field(F.name, r) !== name) continue;
       if (n++ === nth) return r;
     }
     return null;
   }
-  function state() {
-    const ex = P.session_expired || {};
-    return {
-      url: location.href,
-      signedIn: !!one(P.login.signed_in),
-      loginForm: !!one(P.login.password),
-      rejected: has(P.login.rejected_text),
-      expired: !!((ex.url_contains && location.href.includes(ex.url_contains)) || has(ex.text)),
-      transient: has(P.transient_text),
-      linkExpired: has(P.link_expired_text),
-      empty: has(P.files.empty_text),
-    };
+  function moreControl() {
+    const m = F.more;
+    if (!m || m.mode === 'none' || !m.control) return null;
+    const e = visibleFirst(m.control);
+    return e && enabled(e) ? e : null;
   }
   function rows() {
+    const rs = rowsNow();
     return {
-      rows: all(P.files.row).map((r) => ({ name: cellText(P.files.name, r), size: cellText(P.files.size, r) })),
-      next: !!one(P.files.next),
+      rows: rs.map((r) => ({ name: field(F.name, r), size: field(F.size, r) })),
+      more: !!moreControl(),
     };
   }
+  const L = P.login || {};
+  const O = L.outcomes || {};
+  const X = P.session_expired || {};
+  function state() {
+    const steps = L.steps || [];
+    const firstTarget = steps.length ? steps[0].fill || steps[0].click || steps[0].check : null;
+    return {
+      url: location.href,
+      signedIn: !!first(O.signed_in),
+      loginForm: !!(firstTarget && visibleFirst(firstTarget)),
+      refused: has(O.refused),
+      locked: has(O.locked),
+      passwordExpired: has(O.password_expired),
+      expired: !!((X.url_contains && location.href.includes(X.url_contains)) || has(X.text)),
+      transient: has(P.transient_text),
+      linkExpired: has(P.link_expired_text),
+      empty: has(F.empty_text),
+    };
+  }
+  // outcome classifies the page after the password was sent. Order
+  // matters: a password-change page may show the signed-in marker too.
+  function outcome(next, loginPage) {
+    const s = state();
+    const ready = () => next && arr(next).some((t) => { const e = visibleFirst(t); return e && enabled(e); });
+    let o = '';
+    if (loginPage && !s.signedIn && ready()) o = 'continue';
+    else if (s.passwordExpired) o = 'password_expired';
+    else if (s.locked) o = 'locked';
+    else if (s.refused) o = 'refused';
+    else if (s.signedIn) o = 'signed_in';
+    else if (s.transient) o = 'transient';
+    else if (s.expired) o = 'expired_session';
+    else if (ready()) o = 'continue';
+    return { outcome: o, state: s };
+  }
+  function listing() {
+    const s = state();
+    const l = rows();
+    const ready = l.rows.length > 0 || !!s.empty || !s.signedIn || !!s.transient || !!s.expired || !!s.linkExpired;
+    return { ready, state: s, listing: l, sig: l.rows.map((r) => r.name).join('\n') };
+  }
+  // waitFor resolves once check() gives a value with .ok (or at the
+  // deadline with the last value): on every DOM change, and every 100 ms
+  // for changes no mutation shows (layout, animations).
+  function waitFor(check, ms) {
+    return new Promise((resolve) => {
+      let done = false, obs = null, iv = null, to = null;
+      const finish = (v) => {
+        if (done) return;
+        done = true;
+        if (obs) obs.disconnect();
+        clearInterval(iv);
+        clearTimeout(to);
+        resolve(v);
+      };
+      const tick = () => {
+        let v;
+        try { v = check(); } catch (err) { finish({ ok: false, error: String(err && err.message || err) }); return; }
+        if (v.ok) finish(v);
+        return v;
+      };
+      const v0 = tick();
+      if (done) return;
+      obs = new MutationObserver(tick);
+      obs.observe(document, { subtree: true, childList: true, attributes: true, characterData: true });
+      iv = setInterval(tick, 100);
+      to = setTimeout(() => finish(tick() || v0), Math.max(0, ms || 0));
+    });
+  }
+  function point(e) {
+    const r = e.getBoundingClientRect();
+    return { x: r.left + r.width / 2, y: r.top + r.height / 2 };
+  }
+  // locate waits for target to be ready for need (click, fill, attached,
+  // visible) and answers where to click it.
+  function locate(target, need, ms, root) {
+    return waitFor(() => {
+      const { els, alt } = all(target, root);
+      if (!els.length) return { ok: false, why: 'not found', alt };
+      let w = '';
+      for (const e of els) {
+        w = why(e, need);
+        if (!w) return Object.assign({ ok: true, alt, count: els.length }, need === 'attached' ? {} : point(e));
+      }
+      return { ok: false, why: w, alt, count: els.length };
+    }, ms);
+  }
+
   switch (op) {
     case 'state':
       return state();
-    case 'rows':
-      return rows();
+    case 'outcome':
+      return waitFor(() => { const v = outcome(a.next, a.loginPage); v.ok = !!v.outcome; return v; }, a.ms);
     case 'listing':
-      // state and rows in one round trip, for a listing page just loaded.
-      return { state: state(), listing: rows() };
-    case 'point':
-      return point(one(a.sel));
-    case 'rowPoint': {
-      const r = rowFor(a.name, a.nth);
-      return point(r && one(P.files.download, r));
+      // Wait until the rows, the empty-list text or another page is shown.
+      return waitFor(() => { const v = listing(); v.ok = v.ready; return v; }, a.ms);
+    case 'changed':
+      // After a pager click: wait until the rows differ from sig (in
+      // place) or grew past count (append), or the control is gone.
+      return waitFor(() => {
+        const v = listing();
+        v.ok = v.ready && (a.count ? v.listing.rows.length > a.count || !v.listing.more : v.sig !== a.sig);
+        if (!v.state.signedIn || v.state.transient || v.state.expired) v.ok = true;
+        return v;
+      }, a.ms);
+    case 'locate':
+      return locate(a.sel, a.need, a.ms);
+    case 'uploadOutcome': {
+      // After a file was sent: the confirmation, a refusal, or nothing yet.
+      const U = P.upload || {};
+      return waitFor(() => {
+        const c = U.confirmed && arr(U.confirmed).length ? visibleFirst(U.confirmed) : null;
+        if (c) return { ok: true, outcome: 'confirmed', text: norm(textOf(c)).slice(0, 4000) };
+        const ct = has(U.confirmed_text);
+        if (ct) return { ok: true, outcome: 'confirmed', text: ct };
+        const rt = has(U.refused_text);
+        if (rt) return { ok: true, outcome: 'refused', text: rt };
+        return { ok: false, outcome: '' };
+      }, a.ms);
+    }
+    case 'waitCond':
+      return waitFor(() => {
+        let ok = true;
+        if (a.sel && arr(a.sel).length) ok = ok && !!visibleFirst(a.sel);
+        if (a.text && a.text.length) ok = ok && !!has(a.text);
+        if (a.url) ok = ok && location.href.includes(a.url);
+        return { ok, url: location.href };
+      }, a.ms);
+    case 'act': {
+      // A step's action on the element locate found ready.
+      const e = first(a.sel);
+      if (!e) return { ok: false, why: 'not found' };
+      if (a.do === 'focusClear') {
+        e.focus();
+        if ('value' in e) e.value = '';
+        return { ok: document.activeElement === e };
+      }
+      if (a.do === 'check') {
+        if (!e.checked) e.click();
+        return { ok: !!e.checked };
+      }
+      if (a.do === 'select') {
+        const want = low(a.value);
+        const o = Array.from(e.options || []).find((o) => low(o.textContent) === want || low(o.value) === want);
+        if (!o) return { ok: false, why: 'no option ' + a.value };
+        e.value = o.value;
+        e.dispatchEvent(new Event('input', { bubbles: true }));
+        e.dispatchEvent(new Event('change', { bubbles: true }));
+        return { ok: true };
+      }
+      if (a.do === 'focus') {
+        e.focus();
+        return { ok: true };
+      }
+      return { ok: false, why: 'unknown action' };
     }
     case 'rowClick': {
       // Find and click a row's download control in one round trip (the
-      // evaluation runs as a user gesture). Only a control that is rendered
-      // (has a size) is clicked, as with a mouse.
-      const r = rowFor(a.name, a.nth);
-      const e = r && one(P.files.download, r);
-      if (!e) return { ok: false };
-      const b = e.getBoundingClientRect();
-      if (!(b.width > 0 && b.height > 0)) return { ok: false };
-      e.click();
-      return { ok: true };
+      // evaluation runs as a user gesture); wait for it if the row is
+      // still being drawn.
+      const before = state();
+      return waitFor(() => {
+        const r = rowFor(a.name, a.nth);
+        if (!r) return { ok: false, why: 'row not found' };
+        const { els, alt } = all(F.download, r);
+        const e = els[0];
+        if (!e) return { ok: false, why: 'no download control in the row', alt };
+        const w = why(e, 'click');
+        if (w) return { ok: false, why: w, alt };
+        e.click();
+        return { ok: true, alt, before };
+      }, a.ms);
     }
-    case 'focus': {
-      // Focus and empty a field, so typing replaces what is there.
-      const e = one(a.sel);
-      if (!e) return false;
-      e.focus();
-      e.value = '';
-      return true;
+    case 'rows':
+      return rows();
+    case 'count': {
+      // For profile checks: how many elements a target matches.
+      const { els, alt } = all(a.sel);
+      return { count: els.length, alt, text: els.length ? norm(textOf(els[0])).slice(0, 200) : '' };
+    }
+    case 'validate': {
+      // Selectors the browser cannot parse, named by profile field.
+      const bad = {};
+      for (const [k, t] of Object.entries(a.sels)) {
+        for (const s of arr(t)) {
+          try { one(s, document); } catch (err) { bad[k] = s + ': ' + String(err && err.message || err); }
+        }
+      }
+      return bad;
     }
     case 'find':
-      return one(a.sel);
+      return first(a.sel);
     case 'text': {
-      const e = one(a.sel);
-      return { found: !!e, text: e ? norm(e.innerText).slice(0, 4000) : '' };
+      const e = first(a.sel);
+      return { found: !!e, text: e ? norm(textOf(e)).slice(0, 4000) : '' };
     }
     case 'redactedHTML': {
       // Page HTML for a debug bundle: every form value blanked.
@@ -126,7 +374,7 @@
     case 'probe': {
       // What an operator needs to write a profile; never any field value.
       const desc = (e) => ({
-        tag: e.tagName.toLowerCase(), id: e.id || undefined, class: e.className || undefined,
+        tag: e.tagName.toLowerCase(), id: e.id || undefined, class: (typeof e.className === 'string' && e.className) || undefined,
         name: e.getAttribute('name') || undefined, type: e.getAttribute('type') || undefined,
         role: e.getAttribute('role') || undefined, text: norm(e.innerText || '').slice(0, 80) || undefined,
       });

@@ -68,12 +68,15 @@ func Probe(ctx context.Context, o Options, outDir string) (report string, err er
 		return "", fmt.Errorf("%w: open login page: %w", ErrPortal, err)
 	}
 	snap("login") // before anything is typed
-	if err := b.loginOnce(t); err != nil {
+	if err := b.login(t); err != nil {
 		snap("after-login-failed")
 		return "", err
 	}
 	snap("signed-in")
-	if o.Site == SiteUpload {
+	if o.Site == SiteUpload || p.Files == nil {
+		if p.Upload == nil {
+			return "", nil
+		}
 		if err := t.navigate(o.siteURL(p.Upload.Path)); err == nil {
 			snap("upload-form")
 		}
@@ -82,11 +85,24 @@ func Probe(ctx context.Context, o Options, outDir string) (report string, err er
 	if err := t.navigate(o.siteURL(p.Files.Path)); err != nil {
 		return "", fmt.Errorf("%w: open the listing: %w", ErrPortal, err)
 	}
+	var l listingRead
+	_ = t.await("listing", map[string]any{}, o.StepTimeout, &l) // rows drawn by script arrive late
 	snap("files-page-1")
-	for i := 2; i <= 3; i++ {
-		if err := t.clickAndLoad("point", map[string]string{"sel": p.Files.Next}); err != nil {
+	for i := 2; i <= 3 && p.Files.More.Mode != MoreNone; i++ {
+		at, err := b.locate(t, "files.more.control", p.Files.More.Control, "click", o.StepTimeout)
+		if err != nil || !at.OK {
 			break
 		}
+		t.drainLoads()
+		if err := t.step(mouseClick(at)); err != nil {
+			break
+		}
+		if p.Files.More.Mode == MoreNavigate {
+			if err := t.waitLoad(); err != nil {
+				break
+			}
+		}
+		_ = t.await("changed", map[string]any{"sig": l.Sig, "count": len(l.Listing.Rows)}, o.StepTimeout, &l)
 		snap(fmt.Sprintf("files-page-%d", i))
 	}
 	return "", nil

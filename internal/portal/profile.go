@@ -6,83 +6,192 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/isaric/seftbot/internal/usererr"
 )
 
-// Profile is everything site-specific the bot relies on: paths, selectors and
-// page texts. The real portal cannot be seen from here, so retargeting it must
-// be an edit of this file, never of code. See docs/site-profile.md for the format.
+// Profile is everything site-specific the bot relies on: paths, steps,
+// selectors and page texts. The real portal cannot be seen from here, so
+// retargeting it must be an edit of this file, never of code. See
+// docs/site-profile.md for the format.
 //
-// A selector is CSS by default ("#files tr.file-row"), or one of:
+// A profile describes what a person sees (labels, roles, visible text), with
+// CSS or XPath as a fallback; see Sel. Texts are matched as case-insensitive
+// substrings of the page's visible text.
 //
-//	text=Sign in     a button, link or submit input whose visible text is "Sign in"
-//	label=User name  the form control labelled "User name" (<label for> or aria-label)
-//	css=...          explicit CSS
-//
-// Texts are matched as case-insensitive substrings of the page's visible text.
+// The first profile format (one login form: username, password, submit,
+// signed_in, rejected_text; upload input and submit) still loads: it is
+// upgraded to steps when read.
 type Profile struct {
 	Name string `json:"name"`
 
-	Login struct {
-		Path     string `json:"path"` // relative to the site URL
-		Username string `json:"username"`
-		Password string `json:"password"`
-		Submit   string `json:"submit"`
-		// SignedIn is present on every signed-in page and only there.
-		SignedIn string `json:"signed_in"`
-		// Rejected texts mean the credentials were refused (or the account is
-		// locked): the run stops and never tries again.
-		Rejected []string `json:"rejected_text"`
-	} `json:"login"`
+	Login   Login       `json:"login"`
+	Files   *Files      `json:"files,omitempty"`
+	Upload  *UploadForm `json:"upload,omitempty"`
+	Expired Expired     `json:"session_expired"`
 
-	// SessionExpired tells a page that asks to sign in again after an idle
-	// session apart from a refused login.
-	SessionExpired struct {
-		URLContains string   `json:"url_contains"`
-		Text        []string `json:"text"`
-	} `json:"session_expired"`
-
-	Files struct {
-		Path string `json:"path"` // first page of the listing, relative to the site URL
-		// Row matches one file entry; Name, Size and Download are looked up
-		// inside the row.
-		Row      string   `json:"row"`
-		Name     string   `json:"name"`
-		Size     string   `json:"size"`
-		Download string   `json:"download"`
-		Next     string   `json:"next"`       // absent on the last page
-		Empty    []string `json:"empty_text"` // the listing is empty, not broken
-	} `json:"files"`
-
-	Upload struct {
-		Path   string `json:"path"`
-		Input  string `json:"input"` // <input type=file>
-		Submit string `json:"submit"`
-		// Confirmation is the element whose text is returned after submit;
-		// its absence after submitting is an error.
-		Confirmation string `json:"confirmation"`
-	} `json:"upload"`
-
-	// Transient texts mark a page that is worth trying again later
-	// (maintenance, server error); LinkExpired marks a download control whose
-	// one-time link was used up, so the listing must be reloaded.
-	Transient   []string `json:"transient_text"`
-	LinkExpired []string `json:"link_expired_text"`
+	// Transient texts mark a page worth trying again later (maintenance,
+	// server error); LinkExpired marks a used-up one-time download link, so
+	// the listing is reloaded; Mismatch texts mark a page that means the
+	// profile is wrong for this portal ("page not found").
+	Transient   []string `json:"transient_text,omitempty"`
+	LinkExpired []string `json:"link_expired_text,omitempty"`
 }
+
+// Login is sign-in as steps. The step that sends the password (a click or
+// key press after the {password} fill, or the one marked sends_secret) is
+// followed by a watch for the outcome; see login.go.
+type Login struct {
+	Path  string `json:"path,omitempty"` // relative to the site URL
+	Steps []Step `json:"steps,omitempty"`
+	// Outcomes recognise the answer to the password.
+	Outcomes Outcomes `json:"outcomes"`
+	// OutcomeTimeout is how long the answer to the password may take
+	// (default 2m): a slow answer is not a refusal.
+	OutcomeTimeout Duration `json:"outcome_timeout,omitempty"`
+
+	// The first format's fields, upgraded by upgrade().
+	Username Sel      `json:"username,omitempty"`
+	Password Sel      `json:"password,omitempty"`
+	Submit   Sel      `json:"submit,omitempty"`
+	SignedIn Sel      `json:"signed_in,omitempty"`
+	Rejected []string `json:"rejected_text,omitempty"`
+}
+
+// Outcomes of a sign-in. Refused, Locked and PasswordExpired latch the
+// site's password (see latch.go); nothing is ever typed into a
+// password-change form.
+type Outcomes struct {
+	SignedIn        Sel      `json:"signed_in"` // present on every signed-in page and only there
+	Refused         []string `json:"refused"`
+	Locked          []string `json:"locked,omitempty"`
+	PasswordExpired []string `json:"password_expired,omitempty"`
+}
+
+// Expired tells a page that asks to sign in again after an idle session
+// apart from a refused login: a redirect (URLContains), a text, or an
+// in-page dialog (Text, with Dismiss to close it).
+type Expired struct {
+	URLContains string   `json:"url_contains,omitempty"`
+	Text        []string `json:"text,omitempty"`
+	Dismiss     Sel      `json:"dismiss,omitempty"`
+}
+
+// Files is the listing of the download site.
+type Files struct {
+	Path string `json:"path,omitempty"` // first page of the listing, relative to the site URL
+	// Row matches one file entry; Name, Size and Download are looked up
+	// inside the row.
+	Row      Sel   `json:"row"`
+	Name     Field `json:"name"`
+	Size     Field `json:"size,omitempty"`
+	Download Sel   `json:"download"`
+	// AfterClick runs after each download click: an in-page "Are you
+	// sure?" to confirm (optional steps), or {"dialog": "accept"} for a
+	// confirm() dialog.
+	AfterClick []Step   `json:"after_click,omitempty"`
+	More       *More    `json:"more,omitempty"`
+	Next       Sel      `json:"next,omitempty"` // the first format: more {mode: navigate}
+	Empty      []string `json:"empty_text,omitempty"`
+}
+
+// Pagination modes.
+const (
+	MoreNavigate = "navigate" // a link or form loads the next page
+	MoreInPlace  = "in_place" // the rows are replaced, the page stays
+	MoreAppend   = "append"   // rows are added ("load more")
+	MoreNone     = "none"
+)
+
+// More is how the listing goes on past its first rows.
+type More struct {
+	Mode    string `json:"mode"`
+	Control Sel    `json:"control,omitempty"` // absent or disabled on the last page
+}
+
+// Field reads a value from a row: the text of the element In (the row
+// itself when In is empty), or its attribute Attr; Regex, when given, keeps
+// its first group (or the whole match). In a profile a plain string is In.
+type Field struct {
+	In    Sel    `json:"in,omitempty"`
+	Attr  string `json:"attr,omitempty"`
+	Regex string `json:"regex,omitempty"`
+}
+
+// UnmarshalJSON takes a selector string or {"in","attr","regex"}.
+func (f *Field) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) > 0 && (b[0] == '"' || b[0] == '[') {
+		return f.In.UnmarshalJSON(b)
+	}
+	type plain Field
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	return dec.Decode((*plain)(f))
+}
+
+func (f Field) empty() bool { return f.In.Empty() && f.Attr == "" }
+
+// UploadForm is the upload form as steps. A {"file": SEL} step sets the file
+// input (it may be hidden behind a "Choose file" button); the step after it
+// that clicks or presses sends the file, and the outcome is watched.
+type UploadForm struct {
+	Path  string `json:"path,omitempty"`
+	Steps []Step `json:"steps,omitempty"`
+	// Confirmed is an element (or texts) shown when the portal received the
+	// file; Refused texts are the portal saying no, with a reason.
+	Confirmed     Sel      `json:"confirmed,omitempty"`
+	ConfirmedText []string `json:"confirmed_text,omitempty"`
+	Refused       []string `json:"refused_text,omitempty"`
+	// OutcomeTimeout is how long the answer may take (default 2m).
+	OutcomeTimeout Duration `json:"outcome_timeout,omitempty"`
+
+	// The first format's fields, upgraded by upgrade().
+	Input        Sel `json:"input,omitempty"`
+	Submit       Sel `json:"submit,omitempty"`
+	Confirmation Sel `json:"confirmation,omitempty"`
+}
+
+// Duration is a time.Duration written as "90s" in a profile.
+type Duration time.Duration
+
+// UnmarshalJSON reads "90s", "2m".
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return errors.New(`a duration is a string such as "90s"`)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil || v < 0 {
+		return fmt.Errorf("bad duration %q", s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalJSON writes the duration as a string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
 
 // defaultProfileJSON matches seftsim's markup v1 (docs/seftsim.md).
 const defaultProfileJSON = `{
   "name": "seftsim-v1",
   "login": {
     "path": "login",
-    "username": "label=User name",
-    "password": "label=Password",
-    "submit": "text=Sign in",
-    "signed_in": "#sign-out",
-    "rejected_text": ["Invalid user name or password", "Your account has been locked"]
+    "steps": [
+      {"fill": "label=User name", "with": "{user}"},
+      {"fill": "label=Password", "with": "{password}"},
+      {"click": ["text=Sign in", "role=button[name=\"Sign in\"]"]}
+    ],
+    "outcomes": {
+      "signed_in": "#sign-out",
+      "refused": ["Invalid user name or password"],
+      "locked": ["Your account has been locked"],
+      "password_expired": ["Your password has expired"]
+    }
   },
   "session_expired": {
     "url_contains": "expired=1",
@@ -94,14 +203,17 @@ const defaultProfileJSON = `{
     "name": ".file-name",
     "size": ".file-size",
     "download": "text=Download",
-    "next": "a[rel=next]",
+    "more": {"mode": "navigate", "control": "a[rel=next]"},
     "empty_text": ["There are no files available"]
   },
   "upload": {
     "path": "",
-    "input": "label=File to upload",
-    "submit": "text=Upload",
-    "confirmation": "#received"
+    "steps": [
+      {"file": "label=File to upload"},
+      {"click": "text=Upload"}
+    ],
+    "confirmed": "#received",
+    "refused_text": []
   },
   "transient_text": ["Please try again later", "planned maintenance", "Something went wrong", "The form has expired", "Internal Server Error", "Service Unavailable", "Bad Gateway", "Gateway Timeout"],
   "link_expired_text": ["This link has expired"]
@@ -109,60 +221,212 @@ const defaultProfileJSON = `{
 
 // DefaultProfile returns the built-in profile, which matches seftsim v1.
 func DefaultProfile() *Profile {
-	p, err := parseProfile([]byte(defaultProfileJSON))
+	p, err := parseProfile([]byte(defaultProfileJSON), "")
 	if err != nil {
 		panic("built-in profile: " + err.Error())
 	}
 	return p
 }
 
-// LoadProfile reads a profile file. Unknown keys are errors, so a typo cannot
-// silently fall back to a default.
-func LoadProfile(path string) (*Profile, error) {
+// LoadProfile reads a profile file for site ("" checks every section
+// present). Unknown keys are errors, so a typo cannot silently fall back to
+// a default; a profile for one site needs no section of the other.
+func LoadProfile(path, site string) (*Profile, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, usererr.New(fmt.Errorf("profile: %w", err), "check --profile / SEFTBOT_PROFILE")
 	}
-	p, err := parseProfile(b)
+	p, err := parseProfile(b, site)
 	if err != nil {
 		return nil, usererr.New(fmt.Errorf("profile %s: %w", path, err), "see docs/site-profile.md for the format")
 	}
 	return p, nil
 }
 
-func parseProfile(b []byte) (*Profile, error) {
+func parseProfile(b []byte, site string) (*Profile, error) {
 	var p Profile
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&p); err != nil {
 		return nil, err
 	}
-	if err := p.validate(); err != nil {
+	if err := p.upgrade(); err != nil {
+		return nil, err
+	}
+	if err := p.validate(site); err != nil {
 		return nil, err
 	}
 	return &p, nil
 }
 
-// validate names every required field that is empty.
-func (p *Profile) validate() error {
-	req := map[string]string{
-		"login.username": p.Login.Username, "login.password": p.Login.Password,
-		"login.submit": p.Login.Submit, "login.signed_in": p.Login.SignedIn,
-		"files.row": p.Files.Row, "files.name": p.Files.Name, "files.download": p.Files.Download,
-		"upload.input": p.Upload.Input, "upload.submit": p.Upload.Submit,
-	}
-	var missing []string
-	for k, v := range req {
-		if strings.TrimSpace(v) == "" {
-			missing = append(missing, k)
+// upgrade turns the first format's one-form sections into steps, so that
+// everything after loading sees one shape.
+func (p *Profile) upgrade() error {
+	l := &p.Login
+	old := !l.Username.Empty() || !l.Password.Empty() || !l.Submit.Empty() || !l.SignedIn.Empty() || len(l.Rejected) > 0
+	if old {
+		if len(l.Steps) > 0 || !l.Outcomes.SignedIn.Empty() {
+			return errors.New("login: use either steps and outcomes, or username/password/submit/signed_in, not both")
 		}
+		l.Steps = []Step{
+			{Fill: l.Username, With: "{user}"},
+			{Fill: l.Password, With: "{password}"},
+			{Click: l.Submit},
+		}
+		l.Outcomes = Outcomes{SignedIn: l.SignedIn, Refused: l.Rejected}
+		l.Username, l.Password, l.Submit, l.SignedIn, l.Rejected = nil, nil, nil, nil, nil
 	}
-	if len(p.Login.Rejected) == 0 {
-		missing = append(missing, "login.rejected_text")
+	if f := p.Files; f != nil && !f.Next.Empty() {
+		if f.More != nil {
+			return errors.New("files: use either next or more, not both")
+		}
+		f.More = &More{Mode: MoreNavigate, Control: f.Next}
+		f.Next = nil
 	}
-	if len(missing) > 0 {
-		slices.Sort(missing)
-		return errors.New("missing " + strings.Join(missing, ", "))
+	if u := p.Upload; u != nil && (!u.Input.Empty() || !u.Submit.Empty() || !u.Confirmation.Empty()) {
+		if len(u.Steps) > 0 {
+			return errors.New("upload: use either steps, or input/submit/confirmation, not both")
+		}
+		u.Steps = []Step{{File: u.Input}, {Click: u.Submit}}
+		u.Confirmed = u.Confirmation
+		u.Input, u.Submit, u.Confirmation = nil, nil, nil
 	}
 	return nil
+}
+
+// validate names every problem at once. site is "download", "upload" or ""
+// (every section that is present).
+func (p *Profile) validate(site string) error {
+	var errs []string
+	bad := func(f string, a ...any) { errs = append(errs, fmt.Sprintf(f, a...)) }
+	sel := func(field string, s Sel, required bool) {
+		if s.Empty() {
+			if required {
+				bad("%s: missing", field)
+			}
+			return
+		}
+		if err := s.check(); err != nil {
+			bad("%s: %v", field, err)
+		}
+	}
+	l := p.Login
+	if len(l.Steps) == 0 {
+		bad("login.steps: missing")
+	}
+	secret := false
+	for i, s := range l.Steps {
+		if err := s.check(fmt.Sprintf("login.steps[%d]", i), stepsLogin); err != nil {
+			bad("%v", err)
+		}
+		secret = secret || s.With == "{password}"
+	}
+	if len(l.Steps) > 0 && !secret {
+		bad("login.steps: no step fills {password}")
+	} else if len(l.Steps) > 0 && secretStep(l.Steps) < 0 {
+		bad("login.steps: no click or key press after the {password} fill sends it (or mark one sends_secret)")
+	}
+	sel("login.outcomes.signed_in", l.Outcomes.SignedIn, true)
+	if len(l.Outcomes.Refused) == 0 {
+		bad("login.outcomes.refused: missing (the texts of a refused sign-in)")
+	}
+	sel("session_expired.dismiss", p.Expired.Dismiss, false)
+
+	switch {
+	case p.Files == nil && site == SiteDownload:
+		bad("files: missing (the download site needs it)")
+	case p.Files != nil:
+		f := p.Files
+		sel("files.row", f.Row, true)
+		if f.Name.empty() {
+			bad("files.name: missing")
+		}
+		field := func(name string, v Field) {
+			sel(name+".in", v.In, false)
+			if v.Regex != "" {
+				if _, err := regexp.Compile(v.Regex); err != nil {
+					bad("%s.regex: %v", name, err)
+				}
+			}
+		}
+		field("files.name", f.Name)
+		field("files.size", f.Size)
+		sel("files.download", f.Download, true)
+		for i, s := range f.AfterClick {
+			if err := s.check(fmt.Sprintf("files.after_click[%d]", i), stepsAfterClick); err != nil {
+				bad("%v", err)
+			}
+		}
+		if f.More == nil {
+			f.More = &More{Mode: MoreNone}
+		}
+		switch f.More.Mode {
+		case MoreNone:
+		case MoreNavigate, MoreInPlace, MoreAppend:
+			sel("files.more.control", f.More.Control, true)
+		default:
+			bad("files.more.mode: %q is not navigate, in_place, append or none", f.More.Mode)
+		}
+	}
+	switch {
+	case p.Upload == nil && site == SiteUpload:
+		bad("upload: missing (the upload site needs it)")
+	case p.Upload != nil:
+		u := p.Upload
+		file := false
+		for i, s := range u.Steps {
+			if err := s.check(fmt.Sprintf("upload.steps[%d]", i), stepsUpload); err != nil {
+				bad("%v", err)
+			}
+			file = file || !s.File.Empty()
+		}
+		if !file {
+			bad("upload.steps: no step sets the file ({\"file\": SELECTOR})")
+		} else if secretStep(u.Steps) < 0 {
+			bad("upload.steps: no click or key press after the file step sends it")
+		}
+		sel("upload.confirmed", u.Confirmed, false)
+		if u.Confirmed.Empty() && len(u.ConfirmedText) == 0 {
+			bad("upload: confirmed or confirmed_text: missing (how the portal says it received the file)")
+		}
+	}
+	if len(errs) > 0 {
+		slices.Sort(errs)
+		return errors.New(strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// selectors lists every selector of the profile by its field, for the
+// browser-side syntax check and for drift reports.
+func (p *Profile) selectors() map[string]Sel {
+	out := map[string]Sel{}
+	add := func(k string, s Sel) {
+		if !s.Empty() {
+			out[k] = s
+		}
+	}
+	steps := func(prefix string, ss []Step) {
+		for i, s := range ss {
+			add(fmt.Sprintf("%s[%d]", prefix, i), s.target())
+		}
+	}
+	steps("login.steps", p.Login.Steps)
+	add("login.outcomes.signed_in", p.Login.Outcomes.SignedIn)
+	add("session_expired.dismiss", p.Expired.Dismiss)
+	if f := p.Files; f != nil {
+		add("files.row", f.Row)
+		add("files.name", f.Name.In)
+		add("files.size", f.Size.In)
+		add("files.download", f.Download)
+		steps("files.after_click", f.AfterClick)
+		if f.More != nil {
+			add("files.more.control", f.More.Control)
+		}
+	}
+	if u := p.Upload; u != nil {
+		steps("upload.steps", u.Steps)
+		add("upload.confirmed", u.Confirmed)
+	}
+	return out
 }

@@ -25,7 +25,7 @@ import (
 func TestMarkupV2(t *testing.T) {
 	s := startSim(t, sim.Options{Files: 30, Markup: "v2", Seed: 2,
 		Faults: sim.Faults{ErrorRate: 0.2, ExpireAfter: 25}})
-	p, err := LoadProfile("testdata/profile-v2.json")
+	p, err := LoadProfile("testdata/profile-v2.json", "")
 	if err != nil {
 		t.Fatal(err)
 	}

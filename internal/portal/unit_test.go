@@ -83,17 +83,17 @@ func TestRedactURL(t *testing.T) {
 }
 
 func TestLoadProfile(t *testing.T) {
-	if _, err := LoadProfile("testdata/profile-v2.json"); err != nil {
+	if _, err := LoadProfile("testdata/profile-v2.json", ""); err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "p.json")
 	os.WriteFile(bad, []byte(`{"login": {"usrname": "#u"}}`), 0o600)
-	if _, err := LoadProfile(bad); err == nil || !usererr.Is(err) || !strings.Contains(err.Error(), "usrname") {
+	if _, err := LoadProfile(bad, ""); err == nil || !usererr.Is(err) || !strings.Contains(err.Error(), "usrname") {
 		t.Errorf("a typo in a key must be a user error naming it: %v", err)
 	}
 	os.WriteFile(bad, []byte(`{"name": "x"}`), 0o600)
-	if _, err := LoadProfile(bad); err == nil || !strings.Contains(err.Error(), "login.username") {
+	if _, err := LoadProfile(bad, ""); err == nil || !strings.Contains(err.Error(), "login.steps: missing") {
 		t.Errorf("missing fields must be named: %v", err)
 	}
 }

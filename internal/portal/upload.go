@@ -6,18 +6,18 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-
-	"github.com/chromedp/chromedp"
+	"time"
 
 	"github.com/isaric/seftbot/internal/usererr"
 )
 
-// Upload signs in to the upload site with the upload account, sets the file
-// input to path (DOM.setFileInputFiles), submits, and returns the text of
-// the page's confirmation element. The portal confirms broken files too, so
-// the text proves receipt, not validity. A submit is never repeated: after a
-// failure nobody can tell whether the portal kept the file, and it accepts
-// one file per day.
+// Upload signs in to the upload site with the upload account, runs the
+// profile's upload steps (set the file input, which may be hidden behind a
+// "Choose file" button; send) and watches for the outcome: the portal's
+// confirmation, a refusal with its reason, or neither. The portal confirms
+// broken files too, so a confirmation proves receipt, not validity. A send
+// is never repeated: after it, nobody can tell whether the portal kept the
+// file, and it accepts one file per day (ErrUploadUnknown).
 func Upload(ctx context.Context, o Options, path string) (confirmation string, err error) {
 	if o.Site == "" {
 		o.Site = SiteUpload
@@ -25,12 +25,18 @@ func Upload(ctx context.Context, o Options, path string) (confirmation string, e
 	if err := o.normalise(); err != nil {
 		return "", err
 	}
+	if o.Profile.Upload == nil {
+		return "", usererr.Errorf("add an upload section, or set SEFTBOT_UPLOAD_PROFILE", "the site profile has no upload section")
+	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return "", err
 	}
 	if st, err := os.Stat(abs); err != nil || !st.Mode().IsRegular() {
 		return "", usererr.Errorf("check the file to upload", fmt.Sprintf("upload: %s is not a readable file", path))
+	}
+	if err := checkLatch(&o); err != nil {
+		return "", err
 	}
 	b, err := startBrowser(ctx, &o, "")
 	if err != nil {
@@ -49,7 +55,7 @@ func Upload(ctx context.Context, o Options, path string) (confirmation string, e
 }
 
 func (b *browserRun) upload(t *tab, abs string) (string, error) {
-	p := b.o.Profile
+	u := b.o.Profile.Upload
 	sess := &session{}
 	if err := b.login(t); err != nil {
 		return "", err
@@ -65,59 +71,77 @@ func (b *browserRun) upload(t *tab, abs string) (string, error) {
 			}
 		}
 		gen := sess.generation()
-		if err := t.navigate(b.o.siteURL(p.Upload.Path)); err != nil {
+		if err := t.navigate(b.o.siteURL(u.Path)); err != nil {
 			last = err
 			continue
 		}
-		st, err := t.state()
-		if err != nil {
+		var r struct {
+			Outcome string    `json:"outcome"`
+			State   pageState `json:"state"`
+		}
+		if err := t.await("outcome", map[string]any{}, b.o.StepTimeout, &r); err != nil {
 			last = err
 			continue
 		}
+		st := r.State
 		switch {
-		case st.SignedIn:
-			opened = true
 		case st.Transient != "":
 			last = fmt.Errorf("%w: %s", errTransient, describe(st))
-		case st.Expired || st.LoginForm:
+		case st.Expired || (st.LoginForm && !st.SignedIn):
 			if _, err := b.relogin(t, sess, gen); err != nil {
 				return "", err
 			}
 			last = errors.New("session expired")
+		case st.SignedIn:
+			opened = true
 		default:
-			return "", fmt.Errorf("%w: unexpected page %s; the site profile may need updating", ErrPortal, describe(st))
+			return "", fmt.Errorf("%w: unexpected page %s; run seftbot probe --site upload", ErrProfile, describe(st))
 		}
 	}
 	if !opened {
 		return "", fmt.Errorf("%w: could not open the upload form after %d attempts: %w", ErrPortal, b.o.Retries, last)
 	}
-	expr, err := t.expr("find", map[string]string{"sel": p.Upload.Input})
-	if err != nil {
-		return "", err
-	}
-	if err := t.step(chromedp.SetUploadFiles(chromedp.JSPath(expr), []string{abs})); err != nil {
-		return "", fmt.Errorf("%w: set the file input %q: %w", ErrPortal, p.Upload.Input, err)
+	send := secretStep(u.Steps)
+	v := stepVars{user: b.o.User, file: abs}
+	for i := range send {
+		if _, err := b.runStep(t, fmt.Sprintf("upload.steps[%d]", i), u.Steps[i], v); err != nil {
+			return "", b.stepErr(err)
+		}
 	}
 	b.keepDebug(t, "upload-form", nil)
-	if err := t.clickAndLoad("point", map[string]string{"sel": p.Upload.Submit}); err != nil {
-		return "", fmt.Errorf("%w: submit the upload: %w", ErrPortal, err)
+	// From here on the file may have left: the outcome is watched, never
+	// assumed, and the send is never repeated.
+	if _, err := b.runStep(t, fmt.Sprintf("upload.steps[%d]", send), u.Steps[send], v); err != nil {
+		if errors.Is(err, errStepTarget) {
+			return "", fmt.Errorf("%w: %w", ErrProfile, err)
+		}
+		b.o.Log.Warn("sending the file did not complete cleanly; watching for the answer", "err", err)
 	}
-	st, err := t.state()
-	if err != nil {
-		return "", fmt.Errorf("%w: read the page after the upload: %w", ErrPortal, err)
+	for i := send + 1; i < len(u.Steps); i++ {
+		if _, err := b.runStep(t, fmt.Sprintf("upload.steps[%d]", i), u.Steps[i], v); err != nil {
+			return "", fmt.Errorf("%w: after sending: %w", ErrUploadUnknown, err)
+		}
 	}
-	if st.Transient != "" || st.Expired || !st.SignedIn {
-		return "", fmt.Errorf("%w: the upload was not confirmed (%s); it was not retried, check the portal before trying again",
-			ErrPortal, describe(st))
+	timeout := time.Duration(u.OutcomeTimeout)
+	if timeout <= 0 {
+		timeout = defaultOutcomeTimeout
 	}
-	var c struct {
-		Found bool   `json:"found"`
-		Text  string `json:"text"`
+	var r struct {
+		OK      bool   `json:"ok"`
+		Outcome string `json:"outcome"`
+		Text    string `json:"text"`
 	}
-	if err := t.eval("text", map[string]string{"sel": p.Upload.Confirmation}, &c); err != nil || !c.Found {
-		return "", fmt.Errorf("%w: no confirmation %q after the upload", ErrPortal, p.Upload.Confirmation)
-	}
+	err := t.await("uploadOutcome", map[string]any{}, timeout, &r)
 	b.keepDebug(t, "upload-done", nil)
-	b.o.Log.Info("uploaded", "file", filepath.Base(abs))
-	return c.Text, nil
+	switch {
+	case err == nil && r.Outcome == "confirmed":
+		b.o.Log.Info("uploaded", "file", filepath.Base(abs))
+		return r.Text, nil
+	case err == nil && r.Outcome == "refused":
+		return "", fmt.Errorf("%w: the portal said %q", ErrUploadRefused, r.Text)
+	case err != nil:
+		return "", fmt.Errorf("%w: %w; it was not retried: check the portal before trying again", ErrUploadUnknown, err)
+	}
+	return "", fmt.Errorf("%w: no confirmation and no refusal within %s; it was not retried: check the portal before trying again",
+		ErrUploadUnknown, timeout)
 }

@@ -1,0 +1,270 @@
+package portal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+)
+
+// listing is what the file list shows now.
+type listing struct {
+	Rows []struct {
+		Name string `json:"name"`
+		Size string `json:"size"`
+	} `json:"rows"`
+	More bool `json:"more"` // the control for more rows is there and enabled
+}
+
+// listingRead is page.js's answer to "listing" and "changed".
+type listingRead struct {
+	Ready   bool      `json:"ready"`
+	State   pageState `json:"state"`
+	Listing listing   `json:"listing"`
+	Sig     string    `json:"sig"`
+}
+
+// maxPages stops a walk over a listing whose "more" never ends.
+const maxPages = 1000
+
+// where is how to show a part of the listing again: load url, then use the
+// "more" control clicks times (in place or append modes; navigate mode
+// moves url instead).
+type where struct {
+	url    string
+	clicks int
+}
+
+// walk reads every page of the listing and hands each page's entries to
+// onPage as soon as it is read.
+func (r *run) walk(ctx context.Context, t *tab, onPage func([]*entry)) error {
+	_, err := r.walkPages(ctx, t, func(t *tab, page []*entry, _ int) (*tab, bool, error) {
+		onPage(page)
+		return t, true, nil
+	})
+	return err
+}
+
+// walkPages is walk for a caller that may also click on each page while it
+// is open in tab t: onPage gets the page's entries and the login generation
+// from before the page was loaded, and returns the tab to go on in (a
+// replacement, if t died) and whether it is still on the page (if not, the
+// page is shown again before going on). An error from onPage ends the
+// walk. walkPages returns the tab it ended in.
+func (r *run) walkPages(ctx context.Context, t *tab, onPage func(*tab, []*entry, int) (*tab, bool, error)) (*tab, error) {
+	f := r.o.Profile.Files
+	seen := map[string]int{}
+	at := where{url: r.o.siteURL(f.Path)}
+	gen := r.sess.generation()
+	l, err := r.openListing(t, at)
+	if err != nil {
+		return t, err
+	}
+	handed := 0 // append mode: rows already handed out
+	for page := 1; ; page++ {
+		var entries []*entry
+		onThis := map[string]int{}
+		for i, row := range l.Rows {
+			nth := onThis[row.Name]
+			onThis[row.Name]++
+			if f.More.Mode == MoreAppend && i < handed {
+				continue
+			}
+			size, tol := parseSize(row.Size)
+			e := &entry{name: row.Name, ordinal: seen[row.Name], pageNth: nth, size: size, sizeTol: tol, at: at}
+			seen[row.Name]++
+			entries = append(entries, e)
+		}
+		handed = len(l.Rows)
+		r.b.keepDebug(t, "listing-page-"+strconv.Itoa(page), nil)
+		nt, intact, err := onPage(t, entries, gen)
+		if nt == nil {
+			return t, err // t is closed; no replacement could be opened
+		}
+		t = nt
+		if err != nil {
+			return t, err
+		}
+		if !l.More || f.More.Mode == MoreNone {
+			return t, nil
+		}
+		if page >= maxPages {
+			return t, fmt.Errorf("%w: the listing has more than %d pages", ErrPortal, maxPages)
+		}
+		if ctx.Err() != nil {
+			return t, context.Cause(ctx)
+		}
+		gen = r.sess.generation()
+		if !intact {
+			if _, err := r.openListing(t, at); err != nil {
+				return t, err
+			}
+		}
+		var nl *listing
+		if at, nl, err = r.nextPage(t, at, l); err != nil {
+			return t, err
+		}
+		if nl == nil { // append: no new rows arrived, the list is complete
+			return t, nil
+		}
+		l = nl
+	}
+}
+
+// nextPage uses the "more" control on the listing shown at cur (showing l)
+// and reads what it shows; on a transient failure it shows cur again and
+// tries once more. A nil listing means nothing more arrived (append mode).
+func (r *run) nextPage(t *tab, cur where, l *listing) (where, *listing, error) {
+	var last error
+	for attempt := 0; attempt < r.o.Retries; attempt++ {
+		if attempt > 0 {
+			if err := sleepCtx(t.ctx, backoff(attempt)); err != nil {
+				return cur, nil, err
+			}
+			var err error
+			if l, err = r.openListing(t, cur); err != nil {
+				return cur, nil, err
+			}
+		}
+		gen := r.sess.generation()
+		next, nl, retry, err := r.more(t, cur, l, gen)
+		if retry {
+			last = err
+			continue
+		}
+		return next, nl, err
+	}
+	return cur, nil, fmt.Errorf("%w: could not show more of the listing after %d attempts: %w", ErrPortal, r.o.Retries, last)
+}
+
+// more uses the "more" control once, by the profile's mode.
+func (r *run) more(t *tab, cur where, l *listing, gen int) (where, *listing, bool, error) {
+	m := r.o.Profile.Files.More
+	at, err := r.b.locate(t, "files.more.control", m.Control, "click", r.o.StepTimeout)
+	if err != nil {
+		return cur, nil, true, err
+	}
+	if !at.OK {
+		return cur, nil, true, fmt.Errorf("%w: the control %s is %s", errTransient, m.Control, at.Why)
+	}
+	if m.Mode == MoreNavigate {
+		t.drainLoads()
+		if err := t.step(mouseClick(at)); err != nil {
+			return cur, nil, true, err
+		}
+		if err := t.waitLoad(); err != nil {
+			return cur, nil, true, err
+		}
+		u, nl, retry, err := r.readPage(t, gen)
+		return where{url: u}, nl, retry, err
+	}
+	sig, count := "", 0
+	for _, row := range l.Rows {
+		sig += row.Name + "\n"
+	}
+	if m.Mode == MoreAppend {
+		count = len(l.Rows)
+	} else {
+		sig = sig[:max(0, len(sig)-1)]
+	}
+	if err := t.step(mouseClick(at)); err != nil {
+		return cur, nil, true, err
+	}
+	var p listingRead
+	if err := t.await("changed", map[string]any{"sig": sig, "count": count}, r.o.StepTimeout, &p); err != nil {
+		return cur, nil, true, err
+	}
+	if err := r.checkPage(t, p.State, gen); err != nil {
+		return cur, nil, errors.Is(err, errTransient), err
+	}
+	next := where{url: cur.url, clicks: cur.clicks + 1}
+	switch {
+	case m.Mode == MoreAppend && len(p.Listing.Rows) <= count:
+		return cur, nil, false, nil // nothing new arrived: the end
+	case m.Mode == MoreInPlace && p.Sig == sig:
+		return cur, nil, true, fmt.Errorf("%w: the rows did not change after %s", errTransient, m.Control)
+	}
+	return next, &p.Listing, false, r.checkListing(p.State, &p.Listing)
+}
+
+// openListing shows a part of the listing, signing in again if the session
+// expired, retrying transient failures.
+func (r *run) openListing(t *tab, at where) (*listing, error) {
+	var last error
+	for attempt := 0; attempt < r.o.Retries; attempt++ {
+		if attempt > 0 {
+			if err := sleepCtx(t.ctx, backoff(attempt)); err != nil {
+				return nil, err
+			}
+		}
+		gen := r.sess.generation()
+		if err := t.navigate(at.url); err != nil {
+			if t.isDead() {
+				return nil, errTabDead
+			}
+			last = err
+			continue
+		}
+		_, l, retry, err := r.readPage(t, gen)
+		for i := 0; err == nil && i < at.clicks; i++ {
+			var nl *listing
+			_, nl, retry, err = r.more(t, where{url: at.url, clicks: i}, l, gen)
+			if err == nil && nl == nil {
+				err, retry = fmt.Errorf("%w: the listing is shorter than before", errTransient), true
+			}
+			l = nl
+		}
+		if retry {
+			last = err
+			continue
+		}
+		return l, err
+	}
+	return nil, fmt.Errorf("%w: %w after %d attempts: %w", ErrPortal, errPageBudget, r.o.Retries, last)
+}
+
+// readPage waits until the page shows the listing (rows, or the empty-list
+// text) or says something else, checks it, and reads the rows. retry says
+// the failure is transient and the caller may try again.
+func (r *run) readPage(t *tab, gen int) (url string, l *listing, retry bool, err error) {
+	var p listingRead
+	if err := t.await("listing", map[string]any{}, r.o.StepTimeout, &p); err != nil {
+		if errors.Is(err, ErrProfile) {
+			return "", nil, false, err
+		}
+		return "", nil, true, err
+	}
+	st := p.State
+	if err := r.checkPage(t, st, gen); err != nil {
+		return "", nil, errors.Is(err, errTransient), err
+	}
+	return st.URL, &p.Listing, false, r.checkListing(st, &p.Listing)
+}
+
+// checkPage classifies a page that should be a signed-in page. An expired
+// session is renewed (and reported as transient, so the caller reloads).
+func (r *run) checkPage(t *tab, st pageState, gen int) error {
+	switch {
+	case st.SignedIn:
+		return nil
+	case st.Transient != "":
+		return fmt.Errorf("%w: %s", errTransient, describe(st))
+	case st.Expired || st.LoginForm:
+		if _, err := r.b.relogin(t, r.sess, gen); err != nil {
+			return err
+		}
+		return fmt.Errorf("%w: session expired", errTransient)
+	default:
+		return fmt.Errorf("%w: unexpected page %s: not signed in (no %s), and no login form; run seftbot probe",
+			ErrProfile, describe(st), r.o.Profile.Login.Outcomes.SignedIn)
+	}
+}
+
+// checkListing tells an empty listing from a page the profile cannot read.
+func (r *run) checkListing(st pageState, l *listing) error {
+	if len(l.Rows) == 0 && st.Empty == "" {
+		return fmt.Errorf("%w: no file rows (%s) and no empty-listing text on %s after %s; run seftbot probe",
+			ErrProfile, r.o.Profile.Files.Row, redactURL(st.URL), r.o.StepTimeout)
+	}
+	return nil
+}

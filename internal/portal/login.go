@@ -1,0 +1,231 @@
+package portal
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Sign-in outcomes, as page.js classifies the page after the password.
+const (
+	outSignedIn        = "signed_in"
+	outRefused         = "refused"
+	outLocked          = "locked"
+	outPasswordExpired = "password_expired"
+	outTransient       = "transient"
+	outExpired         = "expired_session"
+	outContinue        = "continue" // a later step's element is ready: an interstitial
+	outUnknown         = ""
+)
+
+// defaultOutcomeTimeout is how long the answer to a password may take: a
+// login answer from a busy portal can take a minute or more.
+const defaultOutcomeTimeout = 2 * time.Minute
+
+// login signs in within tab t. The password is sent at most once per
+// attempt, and another attempt is made only after a recognised transient
+// page or session expiry (or before the password was sent at all). A
+// refusal, a locked account, an expired password or an unrecognised answer
+// is latched in the state directory, so no later run sends it again.
+func (b *browserRun) login(t *tab) error {
+	o := b.o
+	if err := checkLatch(o); err != nil {
+		return err
+	}
+	var last error
+	for attempt := 0; attempt < o.Retries; attempt++ {
+		if attempt > 0 {
+			if err := sleepCtx(t.ctx, backoff(attempt)); err != nil {
+				return err
+			}
+		}
+		err := b.loginOnce(t)
+		if err == nil {
+			o.Log.Info("signed in", "site", o.Site)
+			b.keepDebug(t, "login", nil)
+			return nil
+		}
+		if !errors.Is(err, errTransient) || t.ctx.Err() != nil {
+			return err
+		}
+		last = err
+		o.Log.Warn("sign-in did not complete, will retry", "site", o.Site, "attempt", attempt+1, "err", err)
+	}
+	return fmt.Errorf("%w: could not sign in to the %s site after %d attempts: %w", ErrPortal, o.Site, o.Retries, last)
+}
+
+// errTransient marks a page or step worth trying again.
+var errTransient = errors.New("transient portal failure")
+
+// loginOnce runs the login steps once. Before the password is sent, any
+// trouble is transient or a profile mismatch; after it, only the outcome
+// decides.
+func (b *browserRun) loginOnce(t *tab) error {
+	p := b.o.Profile
+	if err := t.navigate(b.o.siteURL(p.Login.Path)); err != nil {
+		return fmt.Errorf("%w: open login page: %w", errTransient, err)
+	}
+	steps := p.Login.Steps
+	// Wait for the sign-in page, or a page that says we are signed in.
+	var r struct {
+		Outcome string    `json:"outcome"`
+		State   pageState `json:"state"`
+	}
+	if err := t.await("outcome", map[string]any{"next": []Sel{steps[0].target()}, "loginPage": true}, b.o.StepTimeout, &r); err != nil {
+		return fmt.Errorf("%w: read login page: %w", errTransient, err)
+	}
+	switch r.Outcome {
+	case outSignedIn:
+		return b.afterSignIn(t, steps[secretStep(steps)+1:]) // the session is still good
+	case outContinue:
+	case outTransient, outExpired:
+		return fmt.Errorf("%w: login page not shown (%s)", errTransient, describe(r.State))
+	case outRefused, outLocked, outPasswordExpired:
+		// Said before any password was sent in this attempt: nothing to latch.
+		return fmt.Errorf("%w: the %s site's login page says %q before anything was sent", ErrLoginRejected, b.o.Site,
+			r.State.Refused+r.State.Locked+r.State.PwExpired)
+	default:
+		return fmt.Errorf("%w: the login page shows neither the first step's element %s nor a signed-in marker (%s); run seftbot probe",
+			ErrProfile, steps[0].target(), describe(r.State))
+	}
+	send := secretStep(steps)
+	v := stepVars{user: b.o.User, password: b.o.Password}
+	for i := range send {
+		if _, err := b.runStep(t, fmt.Sprintf("login.steps[%d]", i), steps[i], v); err != nil {
+			return b.stepErr(err)
+		}
+	}
+	// From here on the password may have left: never retried unless the
+	// portal says something we recognise.
+	if err := b.allowSecret(); err != nil {
+		return err
+	}
+	field := fmt.Sprintf("login.steps[%d]", send)
+	if _, err := b.runStep(t, field, steps[send], v); err != nil {
+		if errors.Is(err, errStepTarget) {
+			// The button never became ready: nothing was sent.
+			b.secretDone(outTransient)
+			return fmt.Errorf("%w: %w", ErrProfile, err)
+		}
+		b.o.Log.Warn("sending the password did not complete cleanly; watching for the answer", "site", b.o.Site, "err", err)
+	}
+	var next []Sel
+	for _, s := range steps[send+1:] {
+		if tg := s.target(); tg != nil {
+			next = append(next, tg)
+		}
+	}
+	timeout := time.Duration(p.Login.OutcomeTimeout)
+	if timeout <= 0 {
+		timeout = defaultOutcomeTimeout
+	}
+	r.Outcome, r.State = "", pageState{}
+	err := t.await("outcome", map[string]any{"next": next}, timeout, &r)
+	if err != nil && (t.isDead() || t.ctx.Err() != nil) {
+		return b.latch(LatchUnknown, "the browser went away while waiting for the answer to the password", err)
+	}
+	b.secretDone(r.Outcome)
+	switch r.Outcome {
+	case outSignedIn, outContinue:
+		return b.afterSignIn(t, steps[send+1:])
+	case outRefused:
+		return b.latch(LatchRefused, r.State.Refused, nil)
+	case outLocked:
+		return b.latch(LatchLocked, r.State.Locked, nil)
+	case outPasswordExpired:
+		return b.latch(LatchPasswordExpired, r.State.PwExpired, nil)
+	case outTransient, outExpired:
+		return fmt.Errorf("%w: after the password: %s", errTransient, describe(r.State))
+	}
+	why := fmt.Sprintf("after %s the page showed none of the profile's outcomes (%s)", timeout, describe(r.State))
+	return b.latch(LatchUnknown, why, err)
+}
+
+// afterSignIn runs the steps after the password (notices, terms, "Proceed":
+// usually optional) and checks that a signed-in page follows.
+func (b *browserRun) afterSignIn(t *tab, rest []Step) error {
+	base := len(b.o.Profile.Login.Steps) - len(rest)
+	v := stepVars{user: b.o.User}
+	for i, s := range rest {
+		if s.With == "{password}" {
+			return fmt.Errorf("%w: login.steps[%d]: a second password field after sign-in; seftbot never types into a password-change form", ErrProfile, base+i)
+		}
+		if _, err := b.runStep(t, fmt.Sprintf("login.steps[%d]", base+i), s, v); err != nil {
+			return b.stepErr(err)
+		}
+	}
+	var r struct {
+		Outcome string    `json:"outcome"`
+		State   pageState `json:"state"`
+	}
+	if err := t.await("outcome", map[string]any{}, b.o.StepTimeout, &r); err != nil {
+		return fmt.Errorf("%w: %w", errTransient, err)
+	}
+	switch r.Outcome {
+	case outSignedIn:
+		return nil
+	case outPasswordExpired:
+		return b.latch(LatchPasswordExpired, r.State.PwExpired, nil)
+	case outLocked:
+		return b.latch(LatchLocked, r.State.Locked, nil)
+	case outTransient:
+		return fmt.Errorf("%w: %s", errTransient, describe(r.State))
+	}
+	return fmt.Errorf("%w: after signing in, the page shows no %s (%s); run seftbot probe",
+		ErrProfile, b.o.Profile.Login.Outcomes.SignedIn, describe(r.State))
+}
+
+// stepErr classifies a failed step before the password was sent.
+func (b *browserRun) stepErr(err error) error {
+	if errors.Is(err, errStepTarget) {
+		return fmt.Errorf("%w: %w", ErrProfile, err)
+	}
+	if errors.Is(err, ErrProfile) || errors.Is(err, errTabDead) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", errTransient, err)
+}
+
+// allowSecret is the guard on sending the password: once it was sent in
+// this run, it may go again only if the last answer was recognised as a
+// sign-in (later expired), a transient page, or an expired session.
+func (b *browserRun) allowSecret() error {
+	b.secretMu.Lock()
+	defer b.secretMu.Unlock()
+	if b.secretSent && !b.secretMayResend {
+		return fmt.Errorf("%w: the password was already sent in this run without a recognised answer; not sending it again", ErrLoginUnknown)
+	}
+	b.secretSent, b.secretMayResend = true, false
+	b.secretSends++
+	return nil
+}
+
+func (b *browserRun) secretDone(outcome string) {
+	b.secretMu.Lock()
+	defer b.secretMu.Unlock()
+	switch outcome {
+	case outSignedIn, outContinue, outTransient, outExpired:
+		b.secretMayResend = true
+	}
+}
+
+// latch records why the password must not be sent again and returns the
+// run's error.
+func (b *browserRun) latch(kind, reason string, cause error) error {
+	o := b.o
+	l, err := setLatch(o.StateDir, o.Site, kind, reason, o.Password)
+	if err != nil {
+		o.Log.Error("could not record the login latch; do not run seftbot again before checking the account", "site", o.Site, "err", err)
+		l = &Latch{Site: o.Site, Kind: kind, Reason: reason, At: time.Now().UTC()}
+	}
+	o.Log.Error("sign-in stopped; the password will not be sent again until the latch is lifted", "site", o.Site, "kind", kind)
+	if kind == LatchUnknown {
+		e := fmt.Errorf("%w: %s; not retrying, and no later run will send this password until you check the account by hand and run: seftbot login-latch lift --site %s",
+			ErrLoginUnknown, l.Describe(), o.Site)
+		if cause != nil {
+			e = fmt.Errorf("%w (%v)", e, cause)
+		}
+		return e
+	}
+	return fmt.Errorf("%w: %s; not retrying, because the portal locks accounts after a few failures", ErrLoginRejected, l.Describe())
+}

@@ -95,7 +95,9 @@ func cohortUploader(o *cohortOptions) (cohort.Uploader, error) {
 	}
 	return func(ctx context.Context, path string) (string, error) {
 		conf, err := portal.Upload(ctx, opts, path)
-		if err != nil && (errors.Is(err, portal.ErrLoginRejected) || usererr.Is(err)) {
+		// Both stop before the file could leave: a mismatch is found by a
+		// step that never became ready, before the sending step.
+		if err != nil && (errors.Is(err, portal.ErrLoginRejected) || errors.Is(err, portal.ErrProfile) || usererr.Is(err)) {
 			err = fmt.Errorf("%w: %w", cohort.ErrNotSent, err)
 		}
 		return conf, err

@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -36,7 +37,7 @@ func (b *browserFlags) register(cmd *cobra.Command) {
 
 // options resolves the portal options of site, flags first.
 func (b *browserFlags) options(g *globalOptions, site string) (portal.Options, error) {
-	b.setProfile(g)
+	b.setProfile(g, site)
 	o, err := portal.OptionsFromSource(g.src, site)
 	if err != nil {
 		return o, err
@@ -45,10 +46,11 @@ func (b *browserFlags) options(g *globalOptions, site string) (portal.Options, e
 	return o, nil
 }
 
-// setProfile makes --profile the profile setting, before options are resolved.
-func (b *browserFlags) setProfile(g *globalOptions) {
+// setProfile makes --profile the profile of site, before options are
+// resolved: it wins over SEFTBOT_<SITE>_PROFILE and SEFTBOT_PROFILE.
+func (b *browserFlags) setProfile(g *globalOptions, site string) {
 	if b.profile != "" {
-		g.src.Set("SEFTBOT_PROFILE", b.profile)
+		g.src.Set("SEFTBOT_"+strings.ToUpper(site)+"_PROFILE", b.profile)
 	}
 }
 

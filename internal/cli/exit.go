@@ -27,6 +27,8 @@ const (
 	ExitRelay       = 8
 	ExitHostKey     = 9
 	ExitMail        = 10
+	ExitProfile     = 11
+	ExitLoginUnsure = 12
 	ExitHealth      = 14
 	ExitMailbox     = 15
 	ExitInterrupted = 130
@@ -41,7 +43,11 @@ var exitTable = []struct {
 	{context.Canceled, ExitInterrupted},
 	{job.ErrNothingNew, ExitNothingNew},
 	{job.ErrLocked, ExitLocked},
+	{portal.ErrLoginUnknown, ExitLoginUnsure},
 	{portal.ErrLoginRejected, ExitLogin},
+	{portal.ErrProfile, ExitProfile},
+	{portal.ErrUploadUnknown, ExitPortal},
+	{portal.ErrUploadRefused, ExitPortal},
 	{relay.ErrHostKey, ExitHostKey},
 	{archive.ErrVerify, ExitVerify},
 	{portal.ErrPortal, ExitPortal},

@@ -8,6 +8,7 @@ import (
 
 	"github.com/isaric/seftbot/internal/inbox"
 	"github.com/isaric/seftbot/internal/job"
+	"github.com/isaric/seftbot/internal/portal"
 )
 
 // fetchOptions holds the flags of seftbot fetch.
@@ -38,7 +39,7 @@ func runFetch(cmd *cobra.Command, o *fetchOptions) error {
 	if o.delivery != "" {
 		o.src.Set("SEFTBOT_PASSPHRASE_DELIVERY", o.delivery)
 	}
-	o.browser.setProfile(o.globalOptions)
+	o.browser.setProfile(o.globalOptions, portal.SiteDownload)
 	jo, err := job.OptionsFromSource(o.src)
 	if err != nil {
 		return err

@@ -127,6 +127,7 @@ func newRootCmd(g *globalOptions) *cobra.Command {
 		newDoctorCmd(g),
 		newMailCmd(g),
 		newInboxCmd(g),
+		newLatchCmd(g),
 	)
 	wrapArgs(root)
 	return root

@@ -164,6 +164,9 @@ type browserRun struct {
 	profileJSON []byte
 	profileErr  error
 
+	selOnce sync.Once // the profile's selectors checked in the browser
+	selErr  error
+
 	driftMu sync.Mutex
 	drift   map[string]string // profile field -> the alternative that matched instead of the first
 }
@@ -262,10 +265,9 @@ type tab struct {
 	kill     context.CancelCauseFunc
 
 	// JS dialogs (confirm()): armed is how to answer the next one ("accept"
-	// or "dismiss"); answered signals that one was answered as armed.
+	// or "dismiss").
 	dialogMu sync.Mutex
 	armed    string
-	answered chan struct{}
 
 	mu       sync.Mutex
 	console  []string
@@ -275,7 +277,7 @@ type tab struct {
 
 // newTab opens a tab; first reuses the browser's first tab.
 func (b *browserRun) newTab(first bool) (*tab, error) {
-	t := &tab{b: b, loads: make(chan struct{}, 16), dead: make(chan struct{}), reqs: map[network.RequestID]string{}, answered: make(chan struct{}, 4)}
+	t := &tab{b: b, loads: make(chan struct{}, 16), dead: make(chan struct{}), reqs: map[network.RequestID]string{}}
 	if first {
 		t.ctx, t.cancel = b.root, func() {}
 	} else {
@@ -313,18 +315,10 @@ func (t *tab) handle(ev any) {
 			t.b.o.Log.Warn("dismissing a dialog the profile did not ask for", "type", string(e.Type))
 		}
 		// Answered from outside the message loop, which must not block.
-		go func() {
-			err := chromedp.Do(t.ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-				_, err := cdp.Call(ctx, tg, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: how == "accept"})
-				return err
-			}))
-			if err == nil && how != "" {
-				select {
-				case t.answered <- struct{}{}:
-				default:
-				}
-			}
-		}()
+		go chromedp.Do(t.ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			_, err := cdp.Call(ctx, tg, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: how == "accept"})
+			return err
+		}))
 	case *inspector.EventTargetCrashed:
 		t.deadOnce.Do(func() { close(t.dead) })
 		t.kill(errTabDead)

@@ -3,7 +3,11 @@ package portal
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
+
+	"github.com/isaric/seftbot/internal/usererr"
 )
 
 // Sign-in outcomes, as page.js classifies the page after the password.
@@ -32,6 +36,9 @@ func (b *browserRun) login(t *tab) error {
 	if err := checkLatch(o); err != nil {
 		return err
 	}
+	if err := b.checkSelectors(t); err != nil {
+		return err
+	}
 	var last error
 	for attempt := 0; attempt < o.Retries; attempt++ {
 		if attempt > 0 {
@@ -52,6 +59,29 @@ func (b *browserRun) login(t *tab) error {
 		o.Log.Warn("sign-in did not complete, will retry", "site", o.Site, "attempt", attempt+1, "err", err)
 	}
 	return fmt.Errorf("%w: could not sign in to the %s site after %d attempts: %w", ErrPortal, o.Site, o.Retries, last)
+}
+
+// checkSelectors has the browser parse every CSS and XPath selector of the
+// profile once per run, before anything is sent: a typo is a configuration
+// error naming its field, not a failure at 2 a.m. that looks transient.
+func (b *browserRun) checkSelectors(t *tab) error {
+	b.selOnce.Do(func() {
+		var bad map[string]string
+		if err := t.eval("validate", map[string]any{"sels": b.o.Profile.selectors()}, &bad); err != nil {
+			b.selErr = fmt.Errorf("%w: check the profile's selectors: %w", errTransient, err)
+			return
+		}
+		if len(bad) > 0 {
+			var msgs []string
+			for k, v := range bad {
+				msgs = append(msgs, k+": "+v)
+			}
+			slices.Sort(msgs)
+			b.selErr = usererr.New(fmt.Errorf("%w: selectors the browser cannot read: %s", ErrProfile, strings.Join(msgs, "; ")),
+				"fix them in the site profile (see docs/site-profile.md, Selectors)")
+		}
+	})
+	return b.selErr
 }
 
 // errTransient marks a page or step worth trying again.

@@ -44,10 +44,14 @@
     const t = norm(textOf(e));
     return t || norm(e.getAttribute('title') || e.getAttribute('placeholder') || '');
   }
+  // A label's own words, without the text of a control nested in it.
+  const labelText = (l) => Array.from(l.childNodes)
+    .filter((n) => !(n.nodeType === 1 && /^(SELECT|TEXTAREA|INPUT|BUTTON)$/.test(n.tagName)))
+    .map((n) => n.textContent).join(' ');
   function labelled(want, root) {
     const out = [];
     for (const l of root.querySelectorAll('label')) {
-      if (low(textOf(l)) !== want) continue;
+      if (low(labelText(l)) !== want) continue;
       const c = l.control || (l.htmlFor && document.getElementById(l.htmlFor));
       if (c) out.push(c);
     }

@@ -31,8 +31,9 @@ type Step struct {
 	WaitFor  Sel      `json:"wait_for,omitempty"`
 	WaitText []string `json:"wait_text,omitempty"`
 	WaitURL  string   `json:"wait_url,omitempty"`
-	// Dialog answers a confirm() dialog that the click before it opens:
-	// "accept" or "dismiss". Dialogs nobody asked for are dismissed.
+	// Dialog answers the confirm() dialog that the next click opens:
+	// "accept" or "dismiss" (in files.after_click, the download click's).
+	// Dialogs nobody asked for are dismissed.
 	Dialog string `json:"dialog,omitempty"`
 
 	Optional bool `json:"optional,omitempty"`
@@ -160,7 +161,8 @@ func (b *browserRun) runStep(t *tab, field string, s Step, v stepVars) (ran bool
 	act := s.action()
 	switch act {
 	case "dialog":
-		return t.dialogAnswered(wait, s.Optional)
+		t.armDialog(s.Dialog) // the next click's dialog is answered as it opens
+		return true, nil
 	case "wait":
 		var r struct {
 			OK bool `json:"ok"`
@@ -391,29 +393,4 @@ func (t *tab) armDialog(how string) {
 	t.dialogMu.Lock()
 	t.armed = how
 	t.dialogMu.Unlock()
-	for {
-		select {
-		case <-t.answered:
-		default:
-			return
-		}
-	}
-}
-
-// dialogAnswered waits for an armed dialog to have been answered.
-func (t *tab) dialogAnswered(wait time.Duration, optional bool) (bool, error) {
-	timer := time.NewTimer(wait)
-	defer timer.Stop()
-	select {
-	case <-t.answered:
-		return true, nil
-	case <-timer.C:
-		t.armDialog("")
-		if optional {
-			return false, nil
-		}
-		return false, fmt.Errorf("%w: no dialog opened within %s", errStepTarget, wait)
-	case <-t.ctx.Done():
-		return false, t.ctx.Err()
-	}
 }

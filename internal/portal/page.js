@@ -141,12 +141,13 @@
     if (!f) return '';
     const e = f.in && arr(f.in).length ? first(f.in, row) : row;
     if (!e) return '';
-    let v = f.attr ? e.getAttribute(f.attr) || '' : norm(textOf(e));
+    // File names are kept exactly: raw text (only trimmed), raw attribute.
+    let v = f.attr ? e.getAttribute(f.attr) || '' : e.textContent.trim();
     if (f.regex) {
       const m = new RegExp(f.regex).exec(v);
       v = m ? (m[1] !== undefined ? m[1] : m[0]) : '';
     }
-    return v.trim();
+    return v;
   }
   const rowsNow = () => all(F.row).els;
   function rowFor(name, nth) {
@@ -208,7 +209,8 @@
   function listing() {
     const s = state();
     const l = rows();
-    const ready = l.rows.length > 0 || !!s.empty || !s.signedIn || !!s.transient || !!s.expired || !!s.linkExpired;
+    // A page still being drawn is none of these: it is waited for.
+    const ready = l.rows.length > 0 || !!s.empty || s.loginForm || !!s.transient || !!s.expired || !!s.linkExpired;
     return { ready, state: s, listing: l, sig: l.rows.map((r) => r.name).join('\n') };
   }
   // waitFor resolves once check() gives a value with .ok (or at the
@@ -272,7 +274,7 @@
       return waitFor(() => {
         const v = listing();
         v.ok = v.ready && (a.count ? v.listing.rows.length > a.count || !v.listing.more : v.sig !== a.sig);
-        if (!v.state.signedIn || v.state.transient || v.state.expired) v.ok = true;
+        if (v.state.loginForm || v.state.transient || v.state.expired) v.ok = true;
         return v;
       }, a.ms);
     case 'locate':

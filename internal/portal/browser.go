@@ -458,7 +458,7 @@ func (t *tab) evalRaw(op string, args any, timeout time.Duration, opts ...chrome
 }
 
 func (t *tab) expr(op string, args any) (string, error) {
-	t.b.profileOnce.Do(func() { t.b.profileJSON, t.b.profileErr = json.Marshal(t.b.o.Profile) })
+	t.b.profileOnce.Do(func() { t.b.profileJSON, t.b.profileErr = json.Marshal(t.b.o.Profile.forPage()) })
 	if t.b.profileErr != nil {
 		return "", t.b.profileErr
 	}
@@ -473,16 +473,17 @@ func (t *tab) expr(op string, args any) (string, error) {
 
 // pageState is what a page says about itself, read through the profile.
 type pageState struct {
-	URL         string `json:"url"`
-	SignedIn    bool   `json:"signedIn"`
-	LoginForm   bool   `json:"loginForm"`
-	Refused     string `json:"refused"`
-	Locked      string `json:"locked"`
-	PwExpired   string `json:"passwordExpired"`
-	Expired     bool   `json:"expired"`
-	Transient   string `json:"transient"`
-	LinkExpired string `json:"linkExpired"`
-	Empty       string `json:"empty"`
+	URL          string `json:"url"`
+	SignedIn     bool   `json:"signedIn"`
+	LoginForm    bool   `json:"loginForm"`
+	Refused      string `json:"refused"`
+	Locked       string `json:"locked"`
+	PwExpired    string `json:"passwordExpired"`
+	Expired      bool   `json:"expired"`
+	Interstitial bool   `json:"interstitial"`
+	Transient    string `json:"transient"`
+	LinkExpired  string `json:"linkExpired"`
+	Empty        string `json:"empty"`
 }
 
 func (t *tab) state() (pageState, error) {

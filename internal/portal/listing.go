@@ -167,12 +167,21 @@ func (r *run) more(t *tab, cur where, l *listing, gen int) (where, *listing, boo
 	} else {
 		sig = sig[:max(0, len(sig)-1)]
 	}
+	// What the page said before the click (an error left in a row by an
+	// earlier download) is not an answer to it.
+	before, err := t.state()
+	if err != nil {
+		return cur, nil, true, err
+	}
 	if err := t.step(mouseClick(at)); err != nil {
 		return cur, nil, true, err
 	}
 	var p listingRead
-	if err := t.await("changed", map[string]any{"sig": sig, "count": count}, r.o.StepTimeout, &p); err != nil {
+	if err := t.await("changed", map[string]any{"sig": sig, "count": count, "before": before}, r.o.StepTimeout, &p); err != nil {
 		return cur, nil, true, err
+	}
+	if before.Transient != "" {
+		p.State.Transient = ""
 	}
 	if err := r.checkPage(t, p.State, gen); err != nil {
 		return cur, nil, errors.Is(err, errTransient), err
@@ -245,10 +254,18 @@ func (r *run) readPage(t *tab, gen int) (url string, l *listing, retry bool, err
 // session is renewed (and reported as transient, so the caller reloads).
 func (r *run) checkPage(t *tab, st pageState, gen int) error {
 	switch {
+	case st.Interstitial:
+		// A notice shown again (say, its acceptance failed): deal with it
+		// as after sign-in, then show the page again.
+		if err := r.b.afterSignIn(t, nil); err != nil {
+			return err
+		}
+		return fmt.Errorf("%w: a notice was shown again", errTransient)
+	case st.Transient != "":
+		// Also on a signed-in page: a list that failed to load says so.
+		return fmt.Errorf("%w: %s", errTransient, describe(st))
 	case st.SignedIn:
 		return nil
-	case st.Transient != "":
-		return fmt.Errorf("%w: %s", errTransient, describe(st))
 	case st.Expired || st.LoginForm:
 		if _, err := r.b.relogin(t, r.sess, gen); err != nil {
 			return err

@@ -18,7 +18,8 @@ const (
 	outPasswordExpired = "password_expired"
 	outTransient       = "transient"
 	outExpired         = "expired_session"
-	outContinue        = "continue" // a later step's element is ready: an interstitial
+	outContinue        = "continue"     // a later step's element is ready
+	outInterstitial    = "interstitial" // a notice the steps after the password deal with
 	outUnknown         = ""
 )
 
@@ -96,17 +97,25 @@ func (b *browserRun) loginOnce(t *tab) error {
 		return fmt.Errorf("%w: open login page: %w", errTransient, err)
 	}
 	steps := p.Login.Steps
-	// Wait for the sign-in page, or a page that says we are signed in.
+	send := secretStep(steps)
+	// Wait for the sign-in page, or a page that says we are signed in. A
+	// portal may remember the first steps (the account name) and show a
+	// later one: the steps go on from the first whose element is ready.
+	var firsts []Sel
+	for _, s := range steps[:send+1] {
+		firsts = append(firsts, s.target())
+	}
 	var r struct {
 		Outcome string    `json:"outcome"`
 		State   pageState `json:"state"`
+		Which   int       `json:"which"`
 	}
-	if err := t.await("outcome", map[string]any{"next": []Sel{steps[0].target()}, "loginPage": true}, b.o.StepTimeout, &r); err != nil {
+	if err := t.await("outcome", map[string]any{"next": firsts, "loginPage": true}, b.o.StepTimeout, &r); err != nil {
 		return fmt.Errorf("%w: read login page: %w", errTransient, err)
 	}
 	switch r.Outcome {
-	case outSignedIn:
-		return b.afterSignIn(t, steps[secretStep(steps)+1:]) // the session is still good
+	case outSignedIn, outInterstitial:
+		return b.afterSignIn(t, steps[send+1:]) // the session is still good
 	case outContinue:
 	case outTransient, outExpired:
 		return fmt.Errorf("%w: login page not shown (%s)", errTransient, describe(r.State))
@@ -118,9 +127,8 @@ func (b *browserRun) loginOnce(t *tab) error {
 		return fmt.Errorf("%w: the login page shows neither the first step's element %s nor a signed-in marker (%s); run seftbot probe",
 			ErrProfile, steps[0].target(), describe(r.State))
 	}
-	send := secretStep(steps)
 	v := stepVars{user: b.o.User, password: b.o.Password}
-	for i := range send {
+	for i := max(r.Which, 0); i < send; i++ {
 		if _, err := b.runStep(t, fmt.Sprintf("login.steps[%d]", i), steps[i], v); err != nil {
 			return b.stepErr(err)
 		}
@@ -156,7 +164,7 @@ func (b *browserRun) loginOnce(t *tab) error {
 	}
 	b.secretDone(r.Outcome)
 	switch r.Outcome {
-	case outSignedIn, outContinue:
+	case outSignedIn, outContinue, outInterstitial:
 		return b.afterSignIn(t, steps[send+1:])
 	case outRefused:
 		return b.latch(LatchRefused, r.State.Refused, nil)
@@ -174,6 +182,10 @@ func (b *browserRun) loginOnce(t *tab) error {
 // afterSignIn runs the steps after the password (notices, terms, "Proceed":
 // usually optional) and checks that a signed-in page follows.
 func (b *browserRun) afterSignIn(t *tab, rest []Step) error {
+	if rest == nil {
+		steps := b.o.Profile.Login.Steps
+		rest = steps[secretStep(steps)+1:]
+	}
 	base := len(b.o.Profile.Login.Steps) - len(rest)
 	v := stepVars{user: b.o.User}
 	for i, s := range rest {
@@ -198,8 +210,10 @@ func (b *browserRun) afterSignIn(t *tab, rest []Step) error {
 		return b.latch(LatchPasswordExpired, r.State.PwExpired, nil)
 	case outLocked:
 		return b.latch(LatchLocked, r.State.Locked, nil)
-	case outTransient:
-		return fmt.Errorf("%w: %s", errTransient, describe(r.State))
+	case outTransient, outInterstitial, outExpired:
+		// The notice did not go away (its answer failed), or the session
+		// ended meanwhile: try again.
+		return fmt.Errorf("%w: after the steps that follow sign-in: %s", errTransient, describe(r.State))
 	}
 	return fmt.Errorf("%w: after signing in, the page shows no %s (%s); run seftbot probe",
 		ErrProfile, b.o.Profile.Login.Outcomes.SignedIn, describe(r.State))
@@ -234,7 +248,7 @@ func (b *browserRun) secretDone(outcome string) {
 	b.secretMu.Lock()
 	defer b.secretMu.Unlock()
 	switch outcome {
-	case outSignedIn, outContinue, outTransient, outExpired:
+	case outSignedIn, outContinue, outInterstitial, outTransient, outExpired:
 		b.secretMayResend = true
 	}
 }

@@ -188,37 +188,53 @@
       transient: has(P.transient_text),
       linkExpired: has(P.link_expired_text),
       empty: has(F.empty_text),
+      // A notice or terms page that the login's later steps deal with,
+      // which a portal may show again on any page.
+      interstitial: arr(P.interstitial).some((t) => { const e = visibleFirst(t); return e && enabled(e); }),
     };
   }
   // outcome classifies the page after the password was sent. Order
   // matters: a password-change page may show the signed-in marker too.
   function outcome(next, loginPage) {
     const s = state();
-    const ready = () => next && arr(next).some((t) => { const e = visibleFirst(t); return e && enabled(e); });
+    let which = -1;
+    const ready = () => {
+      which = arr(next).findIndex((t) => { const e = t && visibleFirst(t); return e && enabled(e); });
+      return which >= 0;
+    };
     let o = '';
     if (loginPage && !s.signedIn && ready()) o = 'continue';
     else if (s.passwordExpired) o = 'password_expired';
     else if (s.locked) o = 'locked';
     else if (s.refused) o = 'refused';
+    else if (s.interstitial) o = 'interstitial';
     else if (s.signedIn) o = 'signed_in';
     else if (s.transient) o = 'transient';
     else if (s.expired) o = 'expired_session';
     else if (ready()) o = 'continue';
-    return { outcome: o, state: s };
+    return { outcome: o, state: s, which };
   }
-  function listing() {
+  // settleMs: how long a page must be quiet before a login form or a
+  // signed-out text on it counts (a script may be about to draw the list).
+  const settleMs = 600;
+  function listing(quiet) {
     const s = state();
     const l = rows();
     // A page still being drawn is none of these: it is waited for.
-    const ready = l.rows.length > 0 || !!s.empty || s.loginForm || !!s.transient || !!s.expired || !!s.linkExpired;
+    const ready = l.rows.length > 0 || !!s.empty || !!s.transient || !!s.linkExpired ||
+      ((s.loginForm || s.expired || s.interstitial) && quiet >= settleMs);
     return { ready, state: s, listing: l, sig: l.rows.map((r) => r.name).join('\n') };
   }
   // waitFor resolves once check() gives a value with .ok (or at the
   // deadline with the last value): on every DOM change, and every 100 ms
   // for changes no mutation shows (layout, animations).
+  // check gets how long the page has been quiet (no DOM change), so that
+  // weak evidence (a login form a script may be about to replace) counts
+  // only once the page has settled.
   function waitFor(check, ms) {
     return new Promise((resolve) => {
-      let done = false, obs = null, iv = null, to = null;
+      let done = false, obs = null, iv = null, to = null, changed = Date.now();
+      const quiet = () => Date.now() - changed;
       const finish = (v) => {
         if (done) return;
         done = true;
@@ -229,13 +245,13 @@
       };
       const tick = () => {
         let v;
-        try { v = check(); } catch (err) { finish({ ok: false, error: String(err && err.message || err) }); return; }
+        try { v = check(quiet()); } catch (err) { finish({ ok: false, error: String(err && err.message || err) }); return; }
         if (v.ok) finish(v);
         return v;
       };
       const v0 = tick();
       if (done) return;
-      obs = new MutationObserver(tick);
+      obs = new MutationObserver(() => { changed = Date.now(); tick(); });
       obs.observe(document, { subtree: true, childList: true, attributes: true, characterData: true });
       iv = setInterval(tick, 100);
       to = setTimeout(() => finish(tick() || v0), Math.max(0, ms || 0));
@@ -267,14 +283,15 @@
       return waitFor(() => { const v = outcome(a.next, a.loginPage); v.ok = !!v.outcome; return v; }, a.ms);
     case 'listing':
       // Wait until the rows, the empty-list text or another page is shown.
-      return waitFor(() => { const v = listing(); v.ok = v.ready; return v; }, a.ms);
+      return waitFor((q) => { const v = listing(q); v.ok = v.ready; return v; }, a.ms);
     case 'changed':
       // After a pager click: wait until the rows differ from sig (in
       // place) or grew past count (append), or the control is gone.
-      return waitFor(() => {
-        const v = listing();
-        v.ok = v.ready && (a.count ? v.listing.rows.length > a.count || !v.listing.more : v.sig !== a.sig);
-        if (v.state.loginForm || v.state.transient || v.state.expired) v.ok = true;
+      return waitFor((q) => {
+        const v = listing(q);
+        v.ok = v.ready && (a.count ? v.listing.rows.length > a.count || !v.listing.more : v.sig !== a.sig && v.listing.rows.length > 0 || !!v.state.empty);
+        const b = a.before || {};
+        if ((v.state.transient && !b.transient) || ((v.state.loginForm || v.state.expired || v.state.interstitial) && q >= settleMs)) v.ok = true;
         return v;
       }, a.ms);
     case 'locate':

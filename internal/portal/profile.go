@@ -430,3 +430,21 @@ func (p *Profile) selectors() map[string]Sel {
 	}
 	return out
 }
+
+// forPage is the profile as page.js reads it, with what the page needs
+// derived from it: the elements of the login's steps after the password
+// (a notice, terms, "Proceed"), which mark an interstitial page.
+func (p *Profile) forPage() any {
+	var inter []Sel
+	if send := secretStep(p.Login.Steps); send >= 0 {
+		for _, s := range p.Login.Steps[send+1:] {
+			if t := s.target(); t != nil {
+				inter = append(inter, t)
+			}
+		}
+	}
+	return struct {
+		*Profile
+		Interstitial []Sel `json:"interstitial,omitempty"`
+	}{p, inter}
+}

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -66,6 +67,7 @@ func runDoctor(ctx context.Context, o *doctorOptions) error {
 			}
 			return src.FileName + " is private", nil
 		}},
+		{"login latch", func(context.Context) (string, error) { return checkLatches(src) }},
 		{"sftp key", func(context.Context) (string, error) { return privateFile(src.Get("SEFTBOT_SFTP_KEY_FILE")) }},
 		{"known_hosts", func(context.Context) (string, error) {
 			rc, err := relay.FromSource(src)
@@ -230,4 +232,24 @@ func checkSMTP(ctx context.Context, src *config.Source) (string, error) {
 		return "", usererr.New(err, "check SEFTBOT_SMTP_CA_FILE")
 	}
 	return net.JoinHostPort(host, port) + " STARTTLS ok", nil
+}
+
+// checkLatches fails while a site's password is latched: no run will sign
+// in there until a person has checked the account.
+func checkLatches(src *config.Source) (string, error) {
+	stateDir, _ := job.Dirs(src.Get("SEFTBOT_STATE_DIR"), "")
+	var set []string
+	for _, l := range readLatches(stateDir) {
+		switch {
+		case l.Err != "":
+			return "", fmt.Errorf("login latch of the %s site unreadable: %s", l.Site, l.Err)
+		case l.Set:
+			set = append(set, fmt.Sprintf("%s (%s: %q)", l.Site, l.Kind, l.Reason))
+		}
+	}
+	if len(set) > 0 {
+		return "", usererr.New(fmt.Errorf("latched, no password is sent: %s", strings.Join(set, "; ")),
+			"check the account by hand, then change the password setting or run seftbot login-latch lift --site SITE")
+	}
+	return "none set", nil
 }

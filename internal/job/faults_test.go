@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -203,4 +204,29 @@ func killBrowsers(t *testing.T, root string) int {
 		}
 	}
 	return n
+}
+
+// TestFetchWrongPasswordLatched: a refused password is sent once; the report
+// says the site is latched (not that the next run resumes), and the next
+// night's fetch sends nothing.
+func TestFetchWrongPasswordLatched(t *testing.T) {
+	w := newWorld(t, sim.Options{Files: 1, FileSize: 1 << 10})
+	for night := 1; night <= 2; night++ {
+		o := w.options()
+		o.Portal.Password = "wrong-password-9"
+		if _, err := job.Fetch(context.Background(), o); !errors.Is(err, portal.ErrLoginRejected) {
+			t.Fatalf("night %d: %v, want a refused login", night, err)
+		}
+		if n := w.sim.State().Accounts["download"].PasswordPosts; n != 1 {
+			t.Fatalf("night %d: %d password POSTs, want 1", night, n)
+		}
+	}
+	_, other := w.mails()
+	if len(other) == 0 {
+		t.Fatal("no report mail")
+	}
+	last := other[len(other)-1].Text
+	if !strings.Contains(last, "LOGIN LATCHED") || strings.Contains(last, "resumes it") {
+		t.Errorf("the report does not say the login is latched:\n%s", last)
+	}
 }

@@ -408,6 +408,11 @@ func (r *run) report(ctx context.Context, rec Record, runErr error) {
 	if runErr != nil {
 		rep.FailedStage = rec.Stage
 	}
+	for _, site := range []string{portal.SiteDownload, portal.SiteUpload} {
+		if l, err := portal.ReadLatch(r.o.Portal.StateDir, site); err == nil && l != nil {
+			rep.Latched = append(rep.Latched, l.Describe())
+		}
+	}
 	if p, err := os.ReadFile(r.st.passphrasePath()); err == nil {
 		r.pass = string(p)
 	}

@@ -31,6 +31,9 @@ type Report struct {
 	// notices (text already cleared of identifiers).
 	Warnings []string
 	Mailbox  []string
+	// Latched describes each site whose password seftbot will not send
+	// again until a person has checked the account (portal.Latch).
+	Latched []string
 	// Redact lists secrets (passwords, the passphrase) that must not appear
 	// in the mail; if one does, nothing is sent. They are never printed.
 	Redact []string
@@ -75,10 +78,22 @@ func RenderReport(r Report) (subject, body string, err error) {
 
 	var b strings.Builder
 	line := func(k, v string) { fmt.Fprintf(&b, "%-14s %s\n", k+":", v) }
-	if r.Err == nil {
+	switch {
+	case r.Err == nil:
 		b.WriteString("The run finished: the archive is on the analysts' drop.\n\n")
-	} else {
+	case len(r.Latched) > 0:
+		b.WriteString("The run FAILED, and no later run will sign in until a person has checked the account.\n\n")
+	default:
 		b.WriteString("The run FAILED. The next `seftbot fetch` resumes it.\n\n")
+	}
+	if len(r.Latched) > 0 {
+		b.WriteString("LOGIN LATCHED (the portal locks accounts after a few failures; only NHS England unlocks them):\n")
+		for _, l := range r.Latched {
+			fmt.Fprintf(&b, "  - %s\n", l)
+		}
+		b.WriteString("  Check the account by hand, then change the password setting or run `seftbot login-latch lift --site SITE`.\n\n")
+	}
+	if r.Err != nil {
 		line("Failed stage", r.FailedStage)
 		line("Error", r.Err.Error())
 		if h := usererr.Hint(r.Err); h != "" {

@@ -31,6 +31,13 @@ func (b *browserRun) relogin(t *tab, s *session, seen int) (int, error) {
 	}
 	s.relogins++
 	b.o.Log.Warn("session expired, signing in again", "relogin", s.relogins, "max", b.o.MaxRelogins)
+	if d := b.o.Profile.Expired.Dismiss; d != nil {
+		// Close the signed-out dialog as a person would; the sign-in
+		// starts from the login page either way.
+		if _, err := b.runStep(t, "session_expired.dismiss", Step{Click: d, Optional: true, Timeout: Duration(time.Second)}, stepVars{}); err != nil {
+			b.o.Log.Debug("signed-out dialog not dismissed", "err", err)
+		}
+	}
 	if err := b.login(t); err != nil {
 		return s.gen, err
 	}

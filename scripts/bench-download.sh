@@ -13,6 +13,8 @@
 #   KEEP_LOGS=DIR ...                          (copy each run's seftbot log to DIR)
 #   LATENCY=50ms ...    (seftsim adds this to every portal response, as a
 #                        distant portal would; the baseline pays it too)
+#   MARKUP=v3 [PAGING=append|inplace] ...   (seftsim's single-page app, driven
+#                        by internal/portal/testdata/profile-v3.json)
 #
 # Targets (2 cores): median overhead <= 40 ms per file (160 x 1 MB plus login
 # in <= 8 s); peak RSS <= 100 MB.
@@ -31,7 +33,7 @@ SHM=$(mktemp -d /dev/shm/bench-download.XXXXXX)
 SIM_PID=
 cleanup() {
   [ -n "$SIM_PID" ] && kill "$SIM_PID" 2>/dev/null && wait "$SIM_PID" 2>/dev/null || true
-  rm -rf "$T" "$SHM"
+  [ -n "${KEEP_TMP:-}" ] || rm -rf "$T" "$SHM"
 }
 trap cleanup EXIT
 
@@ -41,7 +43,10 @@ go build -o "$T/" ./cmd/seftbot ./cmd/seftsim
 start_sim() {
   local dir=$1 size=$2
   mkdir -p "$dir"
-  "$T/seftsim" --dir "$dir" --files "$FILES" --file-size "$size" --bench-direct --latency "${LATENCY:-0s}" >"$dir/sim.out" 2>"$dir/sim.err" &
+  local markup=(--markup "${MARKUP:-v1}")
+  [ "${MARKUP:-v1}" = v3 ] && markup+=(--paging "${PAGING:-append}")
+  "$T/seftsim" --dir "$dir" --files "$FILES" --file-size "$size" --bench-direct --latency "${LATENCY:-0s}" \
+    "${markup[@]}" >"$dir/sim.out" 2>"$dir/sim.err" &
   SIM_PID=$!
   for _ in $(seq 1 200); do
     grep -q 'seftsim ready' "$dir/sim.out" 2>/dev/null && return
@@ -60,11 +65,22 @@ baseline() {
   url=$(envval SEFTBOT_DOWNLOAD_URL "$env"); user=$(envval SEFTBOT_DOWNLOAD_USER "$env")
   pass=$(envval SEFTBOT_DOWNLOAD_PASSWORD "$env")
   local c=(curl -s --cacert "$dir/tls/ca.pem" -b "$jar" -c "$jar")
-  csrf=$("${c[@]}" "${url}login" | sed -n 's/.*name="csrf_token" value="\([^"]*\)".*/\1/p')
-  # The password goes to curl through a private file, never its argv.
-  (umask 077; printf '%s' "$pass" >"$dir/pass")
-  "${c[@]}" -o /dev/null --data-urlencode "csrf_token=$csrf" --data-urlencode "username=$user" \
-    --data-urlencode "password@$dir/pass" "${url}login"
+  if [ "${MARKUP:-v1}" = v3 ]; then
+    # The single-page app's JSON API: account, passphrase, notice.
+    csrf=$("${c[@]}" "${url}api/session" | sed -n 's/.*"csrf": *"\([^"]*\)".*/\1/p')
+    local j=(-H 'Content-Type: application/json' -H "X-CSRF-Token: $csrf")
+    "${c[@]}" -o /dev/null "${j[@]}" --data "{\"account\":\"$user\"}" "${url}api/account"
+    # The password goes to curl through a private file, never its argv.
+    (umask 077; printf '{"account":"%s","passphrase":"%s"}' "$user" "$pass" >"$dir/pass")
+    csrf=$("${c[@]}" "${j[@]}" --data-binary "@$dir/pass" "${url}api/passphrase" | sed -n 's/.*"csrf": *"\([^"]*\)".*/\1/p')
+    "${c[@]}" -o /dev/null -H 'Content-Type: application/json' -H "X-CSRF-Token: $csrf" --data '{"read":true}' "${url}api/notice"
+  else
+    csrf=$("${c[@]}" "${url}login" | sed -n 's/.*name="csrf_token" value="\([^"]*\)".*/\1/p')
+    # The password goes to curl through a private file, never its argv.
+    (umask 077; printf '%s' "$pass" >"$dir/pass")
+    "${c[@]}" -o /dev/null --data-urlencode "csrf_token=$csrf" --data-urlencode "username=$user" \
+      --data-urlencode "password@$dir/pass" "${url}login"
+  fi
   mkdir -p "$dir/raw"
   start=$(date +%s.%N)
   "${c[@]}" --fail -o "$dir/raw/#1" "${url}direct/[1-$FILES]"
@@ -82,7 +98,15 @@ median_gap() {
     awk '{a[NR]=$1} END{if(NR==0){print "n/a"; exit} m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.1f", m}'
 }
 
-echo "bench-download: $FILES x $SIZE bytes, latency ${LATENCY:-0s}, $(nproc) cores, $("$T/seftbot" doctor --offline 2>/dev/null | sed -n 's/^ok *chromium *//p' | cut -d';' -f1)"
+PROFILE=()
+if [ "${MARKUP:-v1}" = v3 ]; then
+  # The in-place pager is the same profile with its one "more" line changed.
+  sed 's/"more": {[^}]*}/"more": {"mode": "in_place", "control": "role=button[name=\\"Older\\"]"}/' \
+    internal/portal/testdata/profile-v3.json >"$T/profile-inplace.json"
+  PROFILE=(--profile internal/portal/testdata/profile-v3.json)
+  [ "${PAGING:-append}" = inplace ] && PROFILE=(--profile "$T/profile-inplace.json")
+fi
+echo "bench-download: $FILES x $SIZE bytes, markup ${MARKUP:-v1} ${PAGING:-}, latency ${LATENCY:-0s}, $(nproc) cores, $("$T/seftbot" doctor --offline 2>/dev/null | sed -n 's/^ok *chromium *//p' | cut -d';' -f1)"
 printf '%-5s %10s %10s %8s %14s %16s\n' tabs seftbot_s raw_s ratio mean_ovh_ms median_file_ms
 run=0
 for tabs in "${TABS[@]}"; do
@@ -92,7 +116,7 @@ for tabs in "${TABS[@]}"; do
   raw=$(baseline "$d")
   start=$(date +%s.%N)
   "$T/seftbot" --env-file "$d/seftbot.env" --log-format json download --out "$SHM/$run" \
-    --concurrency "$tabs" >"$d/bot.out" 2>"$d/bot.log"
+    --concurrency "$tabs" "${PROFILE[@]}" >"$d/bot.out" 2>"$d/bot.log"
   end=$(date +%s.%N)
   stop_sim
   grep -q "^new $FILES," "$d/bot.out" || { echo "bench-download: $(cat "$d/bot.out")" >&2; exit 1; }

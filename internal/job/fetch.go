@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/isaric/seftbot/internal/archive"
@@ -144,7 +145,9 @@ type run struct {
 
 	notes    []string // what the mailbox said, for the report
 	warnings []string
-	inboxErr error
+	// portalWarnings are the download stage's: drifted selectors and the like.
+	portalWarnings []string
+	inboxErr       error
 }
 
 // step runs one stage unless the batch says it is done, then records it.
@@ -206,6 +209,9 @@ func (r *run) download(ctx context.Context) error {
 	po.StateDir = r.st.Dir
 	po.Log = r.log
 	res, err := portal.Download(ctx, po)
+	if res != nil {
+		r.portalWarnings = res.Warnings
+	}
 	if err != nil {
 		return err
 	}
@@ -403,7 +409,7 @@ func (r *run) report(ctx context.Context, rec Record, runErr error) {
 		RunID: rec.RunID, Project: r.o.Project, Started: rec.Started,
 		Files: rec.Files, Bytes: rec.Bytes, ArchiveName: rec.Archive, RemotePath: rec.RemotePath,
 		Stages: r.b.Stages, Err: runErr, DebugBundle: rec.DebugDir,
-		Mailbox: r.notes, Warnings: r.warnings,
+		Mailbox: r.notes, Warnings: append(slices.Clip(r.warnings), r.portalWarnings...),
 	}
 	if runErr != nil {
 		rep.FailedStage = rec.Stage

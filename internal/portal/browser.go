@@ -259,6 +259,8 @@ type tab struct {
 	frame  cdp.FrameID // the main frame; Chrome gives it the target's ID
 	loads  chan struct{}
 
+	shown *shown // the part of the listing on screen, if known (used by one goroutine at a time)
+
 	dead     chan struct{} // closed when the renderer crashes
 	deadOnce sync.Once
 	alive    context.Context // steps run under it; ends when the tab dies

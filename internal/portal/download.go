@@ -22,6 +22,10 @@ type DownloadResult struct {
 	Failed   []string // names (quoted for logs) that could not be fetched
 	Bytes    int64
 	Duration time.Duration
+	// Warnings are for the operator although the run worked: selectors
+	// that only matched through a later alternative (the portal changed),
+	// a listing whose "more" control never matched.
+	Warnings []string
 }
 
 // entry is one row of the listing.
@@ -79,7 +83,9 @@ func Download(ctx context.Context, o Options) (res *DownloadResult, err error) {
 	}
 	defer b.close()
 	r := &run{b: b, o: &o, m: m, res: res, partial: partial, sess: &session{}}
-	return res, r.download(ctx)
+	err = r.download(ctx)
+	res.Warnings = append(res.Warnings, b.driftWarnings()...)
+	return res, err
 }
 
 // run is the state of one Download.
@@ -323,7 +329,7 @@ func (r *run) worker(ctx context.Context, s *sched, inflight chan struct{}, t *t
 // download (clicking earlier loses downloads). Completion is awaited in the
 // background. Anything that cannot be clicked is rescheduled.
 func (r *run) chunk(ctx context.Context, t *tab, s *sched, c *chunk, inflight chan struct{}) error {
-	if _, err := r.openListing(t, c.entries[0].at); err != nil {
+	if err := r.show(t, c.entries[0].at); err != nil {
 		if errors.Is(err, errTabDead) {
 			s.add(&chunk{entries: c.entries})
 			return err
@@ -339,7 +345,10 @@ func (r *run) chunk(ctx context.Context, t *tab, s *sched, c *chunk, inflight ch
 		return nil
 	}
 	gen := r.sess.generation() // the login this page was rendered for
-	_, err := r.clickChunk(ctx, t, s, c, inflight, gen)
+	intact, err := r.clickChunk(ctx, t, s, c, inflight, gen)
+	if !intact || err != nil {
+		t.shown = nil
+	}
 	return err
 }
 

@@ -86,6 +86,15 @@ func (r *run) walkPages(ctx context.Context, t *tab, onPage func(*tab, []*entry,
 			return t, err
 		}
 		if !l.More || f.More.Mode == MoreNone {
+			if page == 1 && f.More.Mode != MoreNone && len(l.Rows) > 0 {
+				// Either the list fits on one page, or the control no
+				// longer matches and files are being missed: say so.
+				r.o.Log.Warn("the listing ended on its first page: no more-control matched; if the portal shows more pages, files.more.control no longer matches",
+					"control", f.More.Control.String(), "rows", len(l.Rows))
+				r.mu.Lock()
+				r.res.Warnings = append(r.res.Warnings, fmt.Sprintf("the file list ended on its first page (%d rows) and files.more.control %s never matched: if the portal has more pages, files are being missed", len(l.Rows), f.More.Control))
+				r.mu.Unlock()
+			}
 			return t, nil
 		}
 		if page >= maxPages {
@@ -96,6 +105,7 @@ func (r *run) walkPages(ctx context.Context, t *tab, onPage func(*tab, []*entry,
 		}
 		gen = r.sess.generation()
 		if !intact {
+			t.shown = nil
 			if _, err := r.openListing(t, at); err != nil {
 				return t, err
 			}
@@ -108,6 +118,7 @@ func (r *run) walkPages(ctx context.Context, t *tab, onPage func(*tab, []*entry,
 			return t, nil
 		}
 		l = nl
+		t.shown = &shown{at: at, l: l, gen: gen}
 	}
 }
 
@@ -196,6 +207,43 @@ func (r *run) more(t *tab, cur where, l *listing, gen int) (where, *listing, boo
 	return next, &p.Listing, false, r.checkListing(p.State, &p.Listing)
 }
 
+// show makes tab t show the part of the listing at. A tab that already
+// shows an earlier part of the same list (append or in-place modes, same
+// login) goes on from there with the "more" control, instead of loading
+// the list again and paging from its start: the cost of script-drawn lists.
+func (r *run) show(t *tab, at where) error {
+	mode := r.o.Profile.Files.More.Mode
+	if sh := t.shown; sh != nil && (mode == MoreAppend || mode == MoreInPlace) &&
+		sh.at.url == at.url && sh.at.clicks <= at.clicks && sh.gen == r.sess.generation() {
+		cur, l := sh.at, sh.l
+		var err error
+		for cur.clicks < at.clicks && err == nil {
+			var nl *listing
+			var retry bool
+			cur, nl, retry, err = r.more(t, cur, l, sh.gen)
+			if err == nil && nl == nil {
+				err, retry = fmt.Errorf("%w: the listing is shorter than before", errTransient), true
+			}
+			_ = retry
+			l = nl
+		}
+		if err == nil {
+			t.shown = &shown{at: cur, l: l, gen: sh.gen}
+			return nil
+		}
+		r.o.Log.Debug("going on from the page shown failed; loading the list again", "err", err)
+	}
+	_, err := r.openListing(t, at)
+	return err
+}
+
+// shown is the part of the listing a tab shows, as far as it knows.
+type shown struct {
+	at  where
+	l   *listing
+	gen int // the login it was drawn for
+}
+
 // openListing shows a part of the listing, signing in again if the session
 // expired, retrying transient failures.
 func (r *run) openListing(t *tab, at where) (*listing, error) {
@@ -207,6 +255,7 @@ func (r *run) openListing(t *tab, at where) (*listing, error) {
 			}
 		}
 		gen := r.sess.generation()
+		t.shown = nil
 		if err := t.navigate(at.url); err != nil {
 			if t.isDead() {
 				return nil, errTabDead
@@ -227,8 +276,13 @@ func (r *run) openListing(t *tab, at where) (*listing, error) {
 			last = err
 			continue
 		}
+		t.shown = nil
+		if err == nil {
+			t.shown = &shown{at: at, l: l, gen: gen}
+		}
 		return l, err
 	}
+	t.shown = nil
 	return nil, fmt.Errorf("%w: %w after %d attempts: %w", ErrPortal, errPageBudget, r.o.Retries, last)
 }
 

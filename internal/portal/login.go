@@ -200,7 +200,7 @@ func (b *browserRun) afterSignIn(t *tab, rest []Step) error {
 		Outcome string    `json:"outcome"`
 		State   pageState `json:"state"`
 	}
-	if err := t.await("outcome", map[string]any{}, b.o.StepTimeout, &r); err != nil {
+	if err := t.await("outcome", map[string]any{"settle": len(rest) > 0}, b.o.StepTimeout, &r); err != nil {
 		return fmt.Errorf("%w: %w", errTransient, err)
 	}
 	switch r.Outcome {

@@ -280,7 +280,13 @@
     case 'state':
       return state();
     case 'outcome':
-      return waitFor(() => { const v = outcome(a.next, a.loginPage); v.ok = !!v.outcome; return v; }, a.ms);
+      // settle: a notice still on screen right after its last step counts
+      // only once the page has gone quiet (its answer may be on the way).
+      return waitFor((q) => {
+        const v = outcome(a.next, a.loginPage);
+        v.ok = !!v.outcome && !(a.settle && v.outcome === 'interstitial' && q < settleMs);
+        return v;
+      }, a.ms);
     case 'listing':
       // Wait until the rows, the empty-list text or another page is shown.
       return waitFor((q) => { const v = listing(q); v.ok = v.ready; return v; }, a.ms);

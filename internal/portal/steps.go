@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -296,6 +297,16 @@ func (b *browserRun) Drift() map[string]string {
 	for k, v := range b.drift {
 		out[k] = v
 	}
+	return out
+}
+
+// driftWarnings says, for the run's report, which selectors drifted.
+func (b *browserRun) driftWarnings() []string {
+	var out []string
+	for field, used := range b.Drift() {
+		out = append(out, fmt.Sprintf("site profile %s: its first selector no longer matches; %q did: update the profile", field, used))
+	}
+	slices.Sort(out)
 	return out
 }
 

@@ -187,7 +187,7 @@ func (r *run) download(ctx context.Context) error {
 	// chromedp's contexts too, so its error may wrap context.Canceled:
 	// that is a failure, not a clean end.
 	if err := context.Cause(rctx); err != nil {
-		if errors.Is(err, ErrPortal) || errors.Is(err, ErrLoginRejected) {
+		if errors.Is(err, ErrPortal) || errors.Is(err, ErrLoginRejected) || errors.Is(err, ErrProfile) || errors.Is(err, ErrLoginUnknown) {
 			return err
 		}
 		return fmt.Errorf("%w: %w", ErrPortal, err)

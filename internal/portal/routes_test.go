@@ -28,9 +28,9 @@ func routesPage() string {
 	data := "data:text/csv;base64," + base64.StdEncoding.EncodeToString([]byte(routeFiles["confirm-data.csv"]))
 	return fmt.Sprintf(`<!doctype html><html><body>
 <a id="out" href="/">Sign out</a>
-<div class="row"><span class="n">confirm-data.csv</span><button class="get" data-r="1">Get</button></div>
-<div class="row"><span class="n">ask-blob.csv</span><button class="get" data-r="2">Get</button></div>
-<div class="row"><span class="n">plain-post.csv</span><form method="post" action="/post"><button class="get">Get</button></form></div>
+<div class="row"><span class="n">confirm-data.csv (new)</span><button class="get" data-r="1">Get</button></div>
+<div class="row"><span class="n">ask-blob.csv (new)</span><button class="get" data-r="2">Get</button></div>
+<div class="row"><span class="n">plain-post.csv (new)</span><form method="post" action="/post"><button class="get">Get</button></form></div>
 <div id="ask" hidden>Are you sure? <button id="yes">Yes</button></div>
 <script>
 function save(href, name) { const a = document.createElement('a'); a.href = href; a.download = name; document.body.append(a); a.click(); a.remove(); }
@@ -51,7 +51,7 @@ const routesProfile = `{
   "files": {
     "path": "files",
     "row": ".row",
-    "name": ".n",
+    "name": {"in": ".n", "regex": "^(\\S+) \\(new\\)$"},
     "download": ["text=Fetch", "text=Get"],
     "after_click": [{"dialog": "accept"}, {"optional": true, "click": "text=Yes", "timeout": "1s"}]
   }

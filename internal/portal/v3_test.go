@@ -122,3 +122,23 @@ func TestUploadV3(t *testing.T) {
 		t.Errorf("confirmation %q, %d uploads; want Upload received and 1", text, len(s.Uploads()))
 	}
 }
+
+// TestUploadUnknown: when neither the confirmation nor a refusal shows
+// after the file was sent, the outcome is unknown: an error that says so,
+// one upload at the portal, and no second send.
+func TestUploadUnknown(t *testing.T) {
+	s := startSim(t, sim.Options{})
+	o := simOptions(t, s, SiteUpload)
+	p := DefaultProfile()
+	p.Upload.Confirmed = Sel{"#not-on-the-page"}
+	p.Upload.OutcomeTimeout = Duration(time.Second)
+	o.Profile = p
+	file := filepath.Join(t.TempDir(), "NIC-402963-P0Y5D.csv")
+	if err := os.WriteFile(file, []byte("x\r\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Upload(context.Background(), o, file)
+	if !errors.Is(err, ErrUploadUnknown) || len(s.Uploads()) != 1 {
+		t.Fatalf("err %v with %d uploads; want ErrUploadUnknown and 1", err, len(s.Uploads()))
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -92,16 +91,9 @@ func runDownload(cmd *cobra.Command, o *downloadOptions, _ []string) error {
 		return err
 	}
 	po.All = o.all
-	add, finish := o.progress(-1, "downloading")
-	var mu sync.Mutex
-	var shown int64
-	po.Progress = func(_, _ int, bytes int64) {
-		mu.Lock()
-		defer mu.Unlock()
-		if bytes > shown {
-			add(bytes - shown)
-			shown = bytes
-		}
+	m, finish := o.meter("downloading", true, 0)
+	if m != nil {
+		po.Progress = m.setFiles
 	}
 	res, err := portal.Download(cmd.Context(), po)
 	finish()

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -50,7 +51,24 @@ func runFetch(cmd *cobra.Command, o *fetchOptions) error {
 	if inbox.Configured(o.src) {
 		jo.Notices = fetchNotices{g: o.globalOptions, stateDir: jo.StateDir}
 	}
+	meters := &stageMeters{g: o.globalOptions}
+	jo.Portal.Progress = func(done, total int, bytes int64) {
+		if m := meters.stage("downloading", true); m != nil {
+			m.setFiles(done, total, bytes)
+		}
+	}
+	jo.ArchiveProgress = func(n int64) {
+		if m := meters.stage("archiving", false); m != nil {
+			m.add(n)
+		}
+	}
+	jo.RelayProgress = func(n int64) {
+		if m := meters.stage("relaying", false); m != nil {
+			m.add(n)
+		}
+	}
 	res, err := job.Fetch(cmd.Context(), jo)
+	meters.close()
 	if res != nil {
 		o.recorded = true // with its stages and files, in runs.jsonl
 		printFetch(o, res)
@@ -73,4 +91,37 @@ func printFetch(o *fetchOptions, res *job.Result) {
 	default:
 		fmt.Fprintf(w, "run %s failed at %s; staging kept for the next run\n", r.RunID, r.Stage)
 	}
+}
+
+// stageMeters shows one progress line per stage of a fetch, on a terminal.
+type stageMeters struct {
+	g    *globalOptions
+	mu   sync.Mutex
+	name string
+	cur  *meter
+	done func()
+}
+
+// stage returns the meter of the named stage, ending the previous one; nil
+// when stderr is not a terminal.
+func (s *stageMeters) stage(name string, files bool) *meter {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.name != name {
+		if s.done != nil {
+			s.done()
+		}
+		s.name = name
+		s.cur, s.done = s.g.meter(name, files, 0)
+	}
+	return s.cur
+}
+
+func (s *stageMeters) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done != nil {
+		s.done()
+	}
+	s.name, s.cur, s.done = "", nil, nil
 }

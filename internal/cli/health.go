@@ -142,6 +142,10 @@ func (g *globalOptions) afterRun(cmd *cobra.Command, start time.Time, code int, 
 		return
 	}
 	warn := func(what string, err error) {
+		if g.log != nil { // a JSON line when logs are JSON
+			g.log.Warn(what, "err", err)
+			return
+		}
 		fmt.Fprintf(g.stderr, "seftbot: warning: %s: %v\n", what, err)
 	}
 	if verb != "status" && !g.recorded {

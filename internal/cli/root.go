@@ -45,8 +45,9 @@ type globalOptions struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 
-	src *config.Source // resolved configuration, set before any verb runs
-	log *slog.Logger
+	src  *config.Source // resolved configuration, set before any verb runs
+	log  *slog.Logger
+	sink *logSink // where log lines go: stderr, or above a progress meter
 
 	recorded bool // the verb wrote its own runs.jsonl record (fetch)
 }
@@ -171,11 +172,12 @@ func (g *globalOptions) setup(cmd *cobra.Command) error {
 		level = slog.LevelDebug
 	}
 	hopts := &slog.HandlerOptions{Level: level}
+	g.sink = &logSink{w: g.stderr}
 	switch format {
 	case "json":
-		g.log = slog.New(slog.NewJSONHandler(g.stderr, hopts))
+		g.log = slog.New(slog.NewJSONHandler(g.sink, hopts))
 	case "text":
-		g.log = slog.New(slog.NewTextHandler(g.stderr, hopts))
+		g.log = slog.New(slog.NewTextHandler(g.sink, hopts))
 	default:
 		return usererr.New(fmt.Errorf("unknown log format %q", format), "use --log-format text or json")
 	}

@@ -3,6 +3,7 @@ package cohort
 import (
 	"fmt"
 	"io"
+	"strings"
 	"time"
 )
 
@@ -53,6 +54,9 @@ func (st *Status) Write(w io.Writer) error {
 	p("held: %d identifiers (per the ledger)", st.Held)
 	if l := st.Last; l != nil {
 		p("last submission: step %s, %s of %s, %s, sha256 %s: %s", l.Step, l.Action, Rows(l.Count), FormatTime(l.At), l.SHA256, l.Outcome)
+		if n, ok := strings.CutPrefix(l.Error, "error notice: "); ok && l.Outcome == StateRejected {
+			p("  NHS England's error notice: %s", n)
+		}
 	} else {
 		p("last submission: none")
 	}

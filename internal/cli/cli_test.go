@@ -61,6 +61,7 @@ func TestScript(t *testing.T) {
 			"simnow":     cmdSimNow,
 			"simmorning": cmdSimMorning,
 			"simpublish": cmdSimPublish,
+			"simfault":   cmdSimFault,
 			"metric":     cmdMetric,
 			"jsonpath":   cmdJSONPath,
 		},
@@ -247,4 +248,23 @@ func cmdSimPublish(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(err)
 	_, err = scriptSim(ts).Publish(n, 8<<10)
 	ts.Check(err)
+}
+
+// cmdSimFault turns a seftsim fault on or off at run time:
+// "simfault maintenance on", "simfault smtp-down off".
+func cmdSimFault(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 || (args[1] != "on" && args[1] != "off") {
+		ts.Fatalf("usage: simfault maintenance|smtp-down on|off")
+	}
+	s := scriptSim(ts)
+	f := s.Faults()
+	switch args[0] {
+	case "maintenance":
+		f.Maintenance = args[1] == "on"
+	case "smtp-down":
+		f.SMTPDown = args[1] == "on"
+	default:
+		ts.Fatalf("unknown fault %q", args[0])
+	}
+	ts.Check(s.SetFaults(f))
 }

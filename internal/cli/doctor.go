@@ -6,11 +6,10 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"net"
-	"net/smtp"
+	"io"
+	"net/http"
 	"net/url"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -20,6 +19,7 @@ import (
 	"github.com/isaric/seftbot/internal/inbox"
 	"github.com/isaric/seftbot/internal/job"
 	"github.com/isaric/seftbot/internal/mailauth"
+	"github.com/isaric/seftbot/internal/notify"
 	"github.com/isaric/seftbot/internal/portal"
 	"github.com/isaric/seftbot/internal/relay"
 	"github.com/isaric/seftbot/internal/usererr"
@@ -49,8 +49,6 @@ type check struct {
 	run  func(ctx context.Context) (detail string, err error)
 }
 
-var errDoctor = errors.New("some checks failed")
-
 func runDoctor(ctx context.Context, o *doctorOptions) error {
 	src := o.src
 	checks := []check{
@@ -67,6 +65,8 @@ func runDoctor(ctx context.Context, o *doctorOptions) error {
 			}
 			return src.FileName + " is private", nil
 		}},
+		{"state dir", func(context.Context) (string, error) { return checkStateDir(src) }},
+		{"staging", func(context.Context) (string, error) { return checkStaging(src) }},
 		{"login latch", func(context.Context) (string, error) { return checkLatches(src) }},
 		{"sftp key", func(context.Context) (string, error) { return privateFile(src.Get("SEFTBOT_SFTP_KEY_FILE")) }},
 		{"known_hosts", func(context.Context) (string, error) {
@@ -118,7 +118,7 @@ func runDoctor(ctx context.Context, o *doctorOptions) error {
 		fmt.Fprintf(o.stdout, "ok    %-13s %s\n", c.name, detail)
 	}
 	if failed > 0 {
-		return usererr.New(fmt.Errorf("%w: %d of %d", errDoctor, failed, len(checks)), "fix the FAIL lines above, then run seftbot doctor again")
+		return usererr.New(fmt.Errorf("%w: %d of %d checks failed", errHealth, failed, len(checks)), "fix the FAIL lines above, then run seftbot doctor again")
 	}
 	return nil
 }
@@ -170,68 +170,137 @@ func tlsConfig(caFile, host string) (*tls.Config, error) {
 	return &tls.Config{RootCAs: pool, ServerName: host, MinVersion: tls.VersionTLS12}, nil
 }
 
+// checkPortal fetches each configured site's sign-in page, as a run's
+// browser would first do, and fails when it does not answer 200 or shows one
+// of the profile's transient texts (maintenance, server error). It reads
+// the page as served: a text a script draws later is not seen here. It
+// never signs in.
 func checkPortal(ctx context.Context, src *config.Source) (string, error) {
-	var out string
-	for _, key := range []string{"SEFTBOT_DOWNLOAD_URL", "SEFTBOT_UPLOAD_URL"} {
-		u, err := url.Parse(src.Get(key))
-		if err != nil || u.Host == "" {
-			return "", usererr.Errorf("set "+key+" to the site's https:// URL", key+" is not a URL")
+	var out []string
+	for _, site := range []string{portal.SiteDownload, portal.SiteUpload} {
+		key := "SEFTBOT_" + strings.ToUpper(site) + "_URL"
+		if src.Get(key) == "" {
+			continue
 		}
-		if u.Scheme != "https" {
-			return "", usererr.Errorf("the portal must be reached over https", key+" is not https")
-		}
-		host, port := u.Hostname(), u.Port()
-		if port == "" {
-			port = "443"
-		}
-		cfg, err := tlsConfig(src.Get("SEFTBOT_PORTAL_CA_FILE"), host)
+		detail, err := checkSignInPage(ctx, src, site, key)
 		if err != nil {
 			return "", err
 		}
-		d := tls.Dialer{Config: cfg}
-		c, err := d.DialContext(ctx, "tcp", net.JoinHostPort(host, port))
-		if err != nil {
-			return "", usererr.New(fmt.Errorf("%s: %w", key, err), "check the URL, the network, and SEFTBOT_PORTAL_CA_FILE")
-		}
-		c.Close()
-		out += u.Host + " TLS ok; "
+		out = append(out, site+": "+detail)
 	}
-	return out[:len(out)-2], nil
+	if len(out) == 0 {
+		return "", usererr.Errorf("set SEFTBOT_DOWNLOAD_URL (and SEFTBOT_UPLOAD_URL for the cohort)", "no portal site configured")
+	}
+	return strings.Join(out, "; "), nil
 }
 
+func checkSignInPage(ctx context.Context, src *config.Source, site, key string) (string, error) {
+	base, err := url.Parse(src.Get(key))
+	if err != nil || base.Host == "" {
+		return "", usererr.Errorf("set "+key+" to the site's https:// URL", key+" is not a URL")
+	}
+	if base.Scheme != "https" {
+		return "", usererr.Errorf("the portal must be reached over https", key+" is not https")
+	}
+	prof := portal.DefaultProfile()
+	if p := portal.ProfileSetting(src, site); p != "" {
+		if prof, err = portal.LoadProfile(p, site); err != nil {
+			return "", err
+		}
+	}
+	page := base.JoinPath(prof.Login.Path)
+	if prof.Login.Path == "" {
+		page = base
+	}
+	cfg, err := tlsConfig(src.Get("SEFTBOT_PORTAL_CA_FILE"), base.Hostname())
+	if err != nil {
+		return "", err
+	}
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: cfg, Proxy: http.ProxyFromEnvironment}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, page.String(), nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return "", usererr.New(fmt.Errorf("%s: sign-in page %s: %w", site, page, err), "check "+key+", the network, and SEFTBOT_PORTAL_CA_FILE")
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	text := strings.ToLower(string(body))
+	for _, t := range prof.Transient {
+		if t != "" && strings.Contains(text, strings.ToLower(t)) {
+			return "", usererr.New(fmt.Errorf("%s: sign-in page %s says %q (HTTP %d): the portal is in maintenance or failing", site, page, t, resp.StatusCode),
+				"try again later; a run tonight would retry and then fail")
+		}
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", usererr.New(fmt.Errorf("%s: sign-in page %s answered %d", site, page, resp.StatusCode),
+			"check "+key+" and the profile's login path; a 5xx means the portal is down")
+	}
+	return fmt.Sprintf("sign-in page %s answered 200, no maintenance text", page), nil
+}
+
+// checkSMTP signs in to the SMTP server exactly as a mail would be sent
+// (STARTTLS, then AUTH by password or OAuth 2.0 token) and quits.
 func checkSMTP(ctx context.Context, src *config.Source) (string, error) {
-	host, port := src.Get("SEFTBOT_SMTP_HOST"), src.Get("SEFTBOT_SMTP_PORT")
-	if host == "" {
-		return "", usererr.Errorf("set SEFTBOT_SMTP_HOST", "no SMTP server configured")
+	if src.Get("SEFTBOT_SMTP_HOST") == "" {
+		if src.Get("SEFTBOT_PASSPHRASE_DELIVERY") == "file" {
+			return "not configured: the passphrase goes to a file, and no report is mailed", nil
+		}
+		return "", usererr.Errorf("set SEFTBOT_SMTP_HOST, or SEFTBOT_PASSPHRASE_DELIVERY=file", "no SMTP server configured")
 	}
-	if _, err := strconv.Atoi(port); err != nil {
-		return "", usererr.Errorf("set SEFTBOT_SMTP_PORT to a number", "bad SMTP port "+port)
-	}
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", net.JoinHostPort(host, port))
-	if err != nil {
-		return "", usererr.New(err, "check SEFTBOT_SMTP_HOST/PORT and the network")
-	}
-	defer conn.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		_ = conn.SetDeadline(dl)
-	}
-	c, err := smtp.NewClient(conn, host)
+	cfg, err := notify.FromSource(src)
 	if err != nil {
 		return "", err
 	}
-	defer c.Close()
-	if ok, _ := c.Extension("STARTTLS"); !ok {
-		return "", usererr.Errorf("seftbot only sends mail over STARTTLS", host+" does not offer STARTTLS")
+	if err := notify.CheckLogin(ctx, cfg); err != nil {
+		return "", err
 	}
-	cfg, err := tlsConfig(src.Get("SEFTBOT_SMTP_CA_FILE"), host)
+	return fmt.Sprintf("%s:%d: STARTTLS, and AUTH (%s) accepted for %s", cfg.Host, cfg.Port, authName(cfg.Auth), cfg.User), nil
+}
+
+func authName(a string) string {
+	if a == "" {
+		return notify.AuthPassword
+	}
+	return a
+}
+
+// checkStateDir proves the state directory is private and writable, as
+// every run needs.
+func checkStateDir(src *config.Source) (string, error) {
+	st, err := job.Open(src.Get("SEFTBOT_STATE_DIR"))
 	if err != nil {
 		return "", err
 	}
-	if err := c.StartTLS(cfg); err != nil {
-		return "", usererr.New(err, "check SEFTBOT_SMTP_CA_FILE")
+	return probeWrite(st.Dir)
+}
+
+// checkStaging proves the staging area is private and writable.
+func checkStaging(src *config.Source) (string, error) {
+	_, dir := job.Dirs(src.Get("SEFTBOT_STATE_DIR"), src.Get("SEFTBOT_STAGING_DIR"))
+	stg, err := job.OpenStaging(dir)
+	if err != nil {
+		return "", err
 	}
-	return net.JoinHostPort(host, port) + " STARTTLS ok", nil
+	return probeWrite(stg.Dir)
+}
+
+// probeWrite creates, syncs and removes a file in dir.
+func probeWrite(dir string) (string, error) {
+	f, err := os.CreateTemp(dir, ".doctor-*")
+	if err != nil {
+		return "", usererr.New(fmt.Errorf("%s is not writable: %w", dir, err), "check its owner, mode and free space")
+	}
+	_, werr := f.WriteString("seftbot doctor\n")
+	serr := f.Sync()
+	cerr := f.Close()
+	rerr := os.Remove(f.Name())
+	if err := errors.Join(werr, serr, cerr, rerr); err != nil {
+		return "", usererr.New(fmt.Errorf("%s: %w", dir, err), "check the disk it is on")
+	}
+	return dir + ": private, writable", nil
 }
 
 // checkLatches fails while a site's password is latched: no run will sign

@@ -166,39 +166,9 @@ func send(ctx context.Context, cfg Config, kind string, to []string, subject, bo
 	if len(to) == 0 {
 		return usererr.New(fail(errors.New("no recipients")), "set SEFTBOT_PASSPHRASE_TO and SEFTBOT_REPORT_TO")
 	}
-	tlsCfg, err := cfg.tlsConfig()
+	client, err := cfg.client(ctx)
 	if err != nil {
 		return fail(err)
-	}
-	timeout := cfg.Timeout
-	if timeout <= 0 {
-		timeout = DefaultTimeout
-	}
-	opts := []gomail.Option{
-		gomail.WithPort(cfg.Port),
-		gomail.WithTLSPolicy(gomail.TLSMandatory),
-		gomail.WithTLSConfig(tlsCfg),
-		gomail.WithUsername(cfg.User),
-		gomail.WithTimeout(timeout),
-	}
-	if cfg.auth() == AuthXOAUTH2 {
-		if cfg.Tokens == nil {
-			return fail(errors.New("SEFTBOT_SMTP_AUTH=xoauth2 without a token source"))
-		}
-		// A token is asked for per mail: the source renews it shortly
-		// before it expires, so a long run never sends a dead one.
-		token, err := cfg.Tokens.Token(ctx)
-		if err != nil {
-			return fail(err)
-		}
-		opts = append(opts, gomail.WithSMTPAuth(gomail.SMTPAuthXOAUTH2), gomail.WithPassword(token))
-	} else {
-		opts = append(opts, gomail.WithOpportunisticSMTPAuth(gomail.SMTPAuthPlain, gomail.SMTPAuthLogin),
-			gomail.WithPassword(cfg.Password))
-	}
-	client, err := gomail.NewClient(cfg.Host, opts...)
-	if err != nil {
-		return usererr.New(fail(err), "check SEFTBOT_SMTP_HOST and SEFTBOT_SMTP_PORT")
 	}
 	m := gomail.NewMsg()
 	if err := m.From(cfg.From); err != nil {
@@ -260,4 +230,58 @@ func classify(err error, cfg Config) error {
 		return usererr.New(err, "SMTP authentication failed: check SEFTBOT_SMTP_USER and SEFTBOT_SMTP_PASSWORD")
 	}
 	return err
+}
+
+// client is a go-mail client for cfg: STARTTLS required, the host's
+// certificate verified, AUTH by password or by a fresh OAuth 2.0 token.
+func (cfg Config) client(ctx context.Context) (*gomail.Client, error) {
+	tlsCfg, err := cfg.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
+	timeout := cfg.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	opts := []gomail.Option{
+		gomail.WithPort(cfg.Port),
+		gomail.WithTLSPolicy(gomail.TLSMandatory),
+		gomail.WithTLSConfig(tlsCfg),
+		gomail.WithUsername(cfg.User),
+		gomail.WithTimeout(timeout),
+	}
+	if cfg.auth() == AuthXOAUTH2 {
+		if cfg.Tokens == nil {
+			return nil, errors.New("SEFTBOT_SMTP_AUTH=xoauth2 without a token source")
+		}
+		// A token is asked for per mail: the source renews it shortly
+		// before it expires, so a long run never sends a dead one.
+		token, err := cfg.Tokens.Token(ctx)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, gomail.WithSMTPAuth(gomail.SMTPAuthXOAUTH2), gomail.WithPassword(token))
+	} else {
+		opts = append(opts, gomail.WithOpportunisticSMTPAuth(gomail.SMTPAuthPlain, gomail.SMTPAuthLogin),
+			gomail.WithPassword(cfg.Password))
+	}
+	client, err := gomail.NewClient(cfg.Host, opts...)
+	if err != nil {
+		return nil, usererr.New(err, "check SEFTBOT_SMTP_HOST and SEFTBOT_SMTP_PORT")
+	}
+	return client, nil
+}
+
+// CheckLogin connects, starts TLS and authenticates exactly as a mail would
+// be sent, then quits without sending: `seftbot doctor`'s proof that the
+// SMTP server accepts our credentials. Errors are classified like send's.
+func CheckLogin(ctx context.Context, cfg Config) error {
+	client, err := cfg.client(ctx)
+	if err != nil {
+		return classify(fmt.Errorf("%w: %w", ErrMail, err), cfg)
+	}
+	if err := client.DialWithContext(ctx); err != nil {
+		return classify(fmt.Errorf("%w: %w", ErrMail, err), cfg)
+	}
+	return client.Close()
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/isaric/seftbot/internal/job"
 	"github.com/isaric/seftbot/internal/portal"
 )
 
@@ -73,7 +74,7 @@ private staging directory; the manifest in the state directory records it.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.out, "out", "", "staging directory for the files (default: SEFTBOT_STAGING_DIR)")
-	f.BoolVar(&o.all, "all", false, "fetch every listed file again, even those fetched before")
+	f.BoolVar(&o.all, "all", false, "fetch every listed file again, even those fetched before (fetch sends delivered ones again only with --resend)")
 	f.IntVar(&o.concurrency, "concurrency", 0, "browser tabs downloading at once (default: SEFTBOT_CONCURRENCY)")
 	o.browser.register(cmd)
 	return cmd
@@ -91,6 +92,17 @@ func runDownload(cmd *cobra.Command, o *downloadOptions, _ []string) error {
 		return err
 	}
 	po.All = o.all
+	// The manifest is shared with the nightly job: hold the state lock, so
+	// a fetch never archives a half-finished manual download.
+	st, err := job.Open(po.StateDir)
+	if err != nil {
+		return err
+	}
+	unlock, err := st.Lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	m, finish := o.meter("downloading", true, 0)
 	if m != nil {
 		po.Progress = m.setFiles

@@ -17,6 +17,7 @@ type fetchOptions struct {
 	*globalOptions
 	browser  browserFlags
 	delivery string
+	resend   bool
 }
 
 func newFetchCmd(g *globalOptions) *cobra.Command {
@@ -32,6 +33,7 @@ func newFetchCmd(g *globalOptions) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error { return runFetch(cmd, o) },
 	}
 	o.browser.register(cmd)
+	cmd.Flags().BoolVar(&o.resend, "resend", false, "also send files in staging that were delivered before (fetched again with download --all)")
 	cmd.Flags().StringVar(&o.delivery, "passphrase-delivery", "", "smtp (mail it) or file (write it 0600 for you to send); default SEFTBOT_PASSPHRASE_DELIVERY")
 	return cmd
 }
@@ -67,6 +69,7 @@ func runFetch(cmd *cobra.Command, o *fetchOptions) error {
 			m.add(n)
 		}
 	}
+	jo.Resend = o.resend
 	res, err := job.Fetch(cmd.Context(), jo)
 	meters.close()
 	if res != nil {
@@ -80,7 +83,14 @@ func printFetch(o *fetchOptions, res *job.Result) {
 	r := res.Record
 	w := o.stdout
 	if res.Resumed {
-		fmt.Fprintf(w, "resumed unfinished run %s\n", r.RunID)
+		p := r
+		if res.Previous != nil {
+			p = *res.Previous
+		}
+		fmt.Fprintf(w, "resumed unfinished run %s\n", p.RunID)
+		if res.Previous != nil {
+			fmt.Fprintf(w, "delivered %d file(s), %d bytes, as %s (run %s)\n", p.Files, p.Bytes, p.RemotePath, p.RunID)
+		}
 	}
 	switch r.Outcome {
 	case "nothing-new":

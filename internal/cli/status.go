@@ -71,8 +71,9 @@ func writeStatusText(o *statusOptions, h *health, problems []string) {
 		printRecord(w, r, o.files)
 	}
 	if b := h.Unfinished; b != nil {
-		fmt.Fprintf(w, "UNFINISHED run %s (started %s): done %v; the next `seftbot fetch` finishes it\n",
-			b.RunID, b.Started.Local().Format(time.DateTime), b.Done)
+		done, left := b.Describe()
+		fmt.Fprintf(w, "UNFINISHED run %s (started %s): %s\n", b.RunID, b.Started.Local().Format(time.DateTime), strings.Join(done, "; "))
+		fmt.Fprintf(w, "  left: %s; the next `seftbot fetch` does only these, then fetches what is new\n", strings.Join(left, ", "))
 	}
 	if h.Cohort != nil {
 		fmt.Fprintln(w, "cohort:")

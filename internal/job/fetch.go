@@ -15,6 +15,7 @@ import (
 
 	"github.com/isaric/seftbot/internal/archive"
 	"github.com/isaric/seftbot/internal/atomicfile"
+	"github.com/isaric/seftbot/internal/layout"
 	"github.com/isaric/seftbot/internal/notify"
 	"github.com/isaric/seftbot/internal/portal"
 	"github.com/isaric/seftbot/internal/relay"
@@ -46,6 +47,9 @@ type Options struct {
 	// A mailbox that cannot be read never stops the download (files
 	// expire); the run then ends with its error once everything else is done.
 	Notices Notices
+	// Resend also sends files the manifest records as delivered (fetched
+	// again with `download --all`); without it they stay in staging.
+	Resend bool
 }
 
 // Notices is the mailbox side of a run (the CLI joins it to the inbox and
@@ -62,11 +66,16 @@ type Notices interface {
 type Result struct {
 	Record  Record
 	Resumed bool // a pending batch from an earlier run was finished
+	// Previous is the resumed run's record when the same fetch then went
+	// on to deliver what was new (Record).
+	Previous *Record
 }
 
 // Fetch runs the nightly job. Each stage is recorded in STATE/batch.json as
 // it finishes, so a re-run after any failure, or kill -9, continues where the
-// last one stopped: nothing is downloaded, relayed or mailed twice.
+// last one stopped: nothing is downloaded, relayed or mailed twice. A run
+// that finishes an unfinished batch then goes on to fetch what is new the
+// same night, since files on the portal expire.
 func Fetch(ctx context.Context, o Options) (*Result, error) {
 	if o.Now == nil {
 		o.Now = time.Now
@@ -84,17 +93,27 @@ func Fetch(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if removed, err := st.l().Sweep(); err != nil {
+		o.Log.Warn("could not remove a killed run's temporary files", "err", err)
+	} else if len(removed) > 0 {
+		o.Log.Info("removed a killed run's temporary files", "files", len(removed))
+	}
 	b, err := st.LoadBatch()
 	if err != nil {
 		return nil, err
 	}
-	r := &run{o: o, st: st, stg: stg, b: b, resumed: b != nil}
-	if b == nil {
-		r.b = &Batch{RunID: NewRunID(o.Now()), Started: o.Now().UTC()}
+	fresh := func() *run {
+		r := &run{o: o, st: st, stg: stg, b: &Batch{RunID: NewRunID(o.Now()), Started: o.Now().UTC()}}
+		r.log = o.Log.With("run_id", r.b.RunID)
+		return r
 	}
-	r.log = o.Log.With("run_id", r.b.RunID)
-	if r.resumed {
-		r.log.Info("resuming an unfinished run", "done", r.b.Done)
+	var r *run
+	if b == nil {
+		r = fresh()
+	} else {
+		r = &run{o: o, st: st, stg: stg, b: b, resumed: true}
+		r.log = o.Log.With("run_id", b.RunID)
+		r.log.Info("resuming an unfinished run", "done", b.Done)
 	}
 	if o.Notices != nil {
 		lines, ierr := o.Notices.Read(ctx, r.log)
@@ -105,32 +124,63 @@ func Fetch(ctx context.Context, o Options) (*Result, error) {
 				"; cohort steps stay unconfirmed and error notices unread until it can")
 		}
 	}
+	res := &Result{}
+	prevFiles := 0
+	if r.resumed {
+		// Finish yesterday's batch first, then go on to what is new: files
+		// on the portal expire.
+		rec, err := r.finish(ctx, r.do(ctx))
+		res.Record, res.Resumed = rec, true
+		if err != nil {
+			return res, err
+		}
+		prevFiles = len(r.b.Files)
+		inboxErr := r.inboxErr
+		r = fresh()
+		r.inboxErr = inboxErr
+	}
 	err = r.do(ctx)
 	if o.Notices != nil && (err == nil || errors.Is(err, ErrNothingNew)) {
-		r.warnings = o.Notices.Downloaded(len(r.b.Files), r.log)
+		r.warnings = o.Notices.Downloaded(prevFiles+len(r.b.Files), r.log)
 	}
-	rec := r.record(err)
-	if err != nil {
-		// A failed or quiet night is recorded and reported like a good one:
-		// silence is what the operator cannot trust. Even when the run was
-		// interrupted, the report and the record are still attempted.
-		rctx := context.WithoutCancel(ctx)
-		var reportErr error
-		if errors.Is(err, ErrNothingNew) {
-			r.log.Info("nothing new on the portal")
-		} else {
-			r.log.Error("run failed", "stage", r.stage, "err", err)
-			reportErr = err
-		}
-		r.report(rctx, rec, reportErr)
-		if aerr := st.AppendRecord(rec); aerr != nil {
-			r.log.Error("could not record the run", "err", aerr)
-		}
+	if res.Resumed && errors.Is(err, ErrNothingNew) {
+		r.log.Info("nothing new on the portal after the resumed run")
+		return res, r.inboxErr
 	}
+	rec, err := r.finish(ctx, err)
+	if res.Resumed {
+		prev := res.Record
+		res.Previous = &prev
+	}
+	res.Record = rec
 	if r.inboxErr != nil && (err == nil || errors.Is(err, ErrNothingNew)) {
 		err = r.inboxErr // everything else went as it should
 	}
-	return &Result{Record: rec, Resumed: r.resumed}, err
+	return res, err
+}
+
+// finish records and reports a run that ended with err. A failed or quiet
+// night is recorded and reported like a good one: silence is what the
+// operator cannot trust. Even when the run was interrupted, the report and
+// the record are still attempted.
+func (r *run) finish(ctx context.Context, err error) (Record, error) {
+	rec := r.record(err)
+	if err == nil {
+		return rec, nil
+	}
+	rctx := context.WithoutCancel(ctx)
+	var reportErr error
+	if errors.Is(err, ErrNothingNew) {
+		r.log.Info("nothing new on the portal")
+	} else {
+		r.log.Error("run failed", "stage", r.stage, "err", err)
+		reportErr = err
+	}
+	r.report(rctx, rec, reportErr)
+	if aerr := r.st.AppendRecord(rec); aerr != nil {
+		r.log.Error("could not record the run", "err", aerr)
+	}
+	return rec, err
 }
 
 type run struct {
@@ -197,8 +247,14 @@ func (r *run) do(ctx context.Context) error {
 		}
 	}
 	r.stage = StageRecord
-	if err := r.st.AppendRecord(r.record(nil)); err != nil {
+	// A run killed between its record and clearing the batch is recorded
+	// already: recording it again would count its files twice.
+	if recorded, err := r.st.Recorded(r.b.RunID); err != nil {
 		return err
+	} else if !recorded {
+		if err := r.st.AppendRecord(r.record(nil)); err != nil {
+			return err
+		}
 	}
 	return r.st.ClearBatch()
 }
@@ -221,24 +277,10 @@ func (r *run) download(ctx context.Context) error {
 
 // collect moves every complete download into the batch directory. It takes
 // files left by an earlier, interrupted run too: they are complete (the
-// portal only renames a file into incoming/ once it is verified).
+// portal only renames a file into incoming/ once it is verified). A file the
+// manifest records as delivered (fetched again with `download --all`) is
+// left where it is unless the operator asked to --resend.
 func (r *run) collect(ctx context.Context) error {
-	names, err := listFiles(r.stg.Incoming())
-	if err != nil {
-		return err
-	}
-	for _, n := range names {
-		if err := os.Rename(filepath.Join(r.stg.Incoming(), n), filepath.Join(r.stg.Batch(), n)); err != nil {
-			return err
-		}
-	}
-	names, err = listFiles(r.stg.Batch())
-	if err != nil {
-		return err
-	}
-	if len(names) == 0 {
-		return ErrNothingNew
-	}
 	manifest, err := portal.LoadManifest(r.st.Dir)
 	if err != nil {
 		return err
@@ -246,6 +288,44 @@ func (r *run) collect(ctx context.Context) error {
 	byLocal := make(map[string]portal.File, len(manifest))
 	for _, f := range manifest {
 		byLocal[f.LocalName] = f
+	}
+	delivered := func(dir, n string) (bool, error) {
+		m, ok := byLocal[n]
+		if !ok || m.Delivered == "" || r.o.Resend {
+			return false, nil
+		}
+		f, err := hashFile(filepath.Join(dir, n))
+		if err != nil {
+			return false, err
+		}
+		return f.SHA256 == m.SHA256, nil
+	}
+	names, err := listFiles(r.stg.Incoming())
+	if err != nil {
+		return err
+	}
+	var held []string
+	for _, n := range names {
+		if d, err := delivered(r.stg.Incoming(), n); err != nil {
+			return err
+		} else if d {
+			held = append(held, n)
+			continue
+		}
+		if err := os.Rename(filepath.Join(r.stg.Incoming(), n), filepath.Join(r.stg.Batch(), n)); err != nil {
+			return err
+		}
+	}
+	if len(held) > 0 {
+		r.log.Warn("files in staging were delivered before and are not sent again",
+			"files", len(held), "hint", "`seftbot fetch --resend` sends them again, `seftbot clean` wipes them")
+	}
+	names, err = listFiles(r.stg.Batch())
+	if err != nil {
+		return err
+	}
+	if len(names) == 0 {
+		return ErrNothingNew
 	}
 	r.b.Files = r.b.Files[:0]
 	for _, n := range names {
@@ -258,7 +338,8 @@ func (r *run) collect(ctx context.Context) error {
 		// that no longer matches it must not be archived as if it did.
 		if m, ok := byLocal[n]; ok {
 			if m.SHA256 != "" && m.SHA256 != f.SHA256 {
-				return fmt.Errorf("staged file %s no longer matches the sha256 recorded at download", n)
+				return layout.Integrity(fmt.Errorf("staged file %s no longer matches the sha256 recorded at download", n),
+					"something changed the clear text in "+r.stg.Batch()+"; find out what, then `seftbot clean --force` and `seftbot download --all`")
 			}
 			f.Name = m.Name
 		}
@@ -289,7 +370,7 @@ func (r *run) archive(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(r.st.outbox(), 0o700); err != nil {
+	if err := layout.PrivateDir(r.st.outbox()); err != nil {
 		return err
 	}
 	out := filepath.Join(r.st.outbox(), r.b.RunID+".7z")
@@ -358,13 +439,23 @@ func (r *run) relay(ctx context.Context) error {
 	return nil
 }
 
-// wipe removes the clear text as soon as the archive has landed, and the
-// local copy of the archive with it.
+// wipe records the batch's files as delivered in the manifest, then removes
+// the clear text, now that the archive has landed and was checked, and the
+// local copy of the archive with it. Delivery is recorded first, so a file
+// whose clear text is gone is never fetched and sent a second time; a kill
+// in between repeats both steps, which are idempotent.
 func (r *run) wipe(context.Context) error {
+	pf := make([]portal.File, len(r.b.Files))
+	for i, f := range r.b.Files {
+		pf[i] = portal.File{LocalName: f.LocalName, SHA256: f.SHA256}
+	}
+	if err := portal.MarkDelivered(r.st.Dir, pf, r.b.ArchiveName, r.o.Now()); err != nil {
+		return fmt.Errorf("recording delivery in the manifest: %w", err)
+	}
 	if err := os.RemoveAll(r.stg.Batch()); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(r.stg.Batch(), 0o700); err != nil {
+	if err := layout.PrivateDir(r.stg.Batch()); err != nil {
 		return err
 	}
 	if r.b.Archive != "" {
@@ -376,16 +467,21 @@ func (r *run) wipe(context.Context) error {
 }
 
 func (r *run) passphrase(ctx context.Context) error {
+	if r.b.PassphraseSent {
+		// Delivered before a kill; only the kept copy may be left.
+		return ignoreMissing(os.Remove(r.st.passphrasePath()))
+	}
 	pass, err := os.ReadFile(r.st.passphrasePath())
 	if err != nil {
-		return fmt.Errorf("the pending passphrase is gone (%w); the archive %s cannot be opened without it", err, r.b.RemotePath)
+		return layout.Integrity(fmt.Errorf("the pending passphrase is gone (%w); the archive %s cannot be opened without it", err, r.b.RemotePath),
+			"tell the analysts the archive cannot be opened; `seftbot clean --force` discards the run, and `seftbot download --all` then `seftbot fetch --resend` sends its files again")
 	}
 	r.pass = string(pass)
 	pm := notify.PassphraseMail{ArchiveName: r.b.ArchiveName, ArchiveSHA256: r.b.ArchiveSHA256, Passphrase: r.pass, Project: r.o.Project}
 	switch r.o.PassphraseDelivery {
 	case "file":
-		dir := filepath.Join(r.st.Dir, "passphrases")
-		if err := os.MkdirAll(dir, 0o700); err != nil {
+		dir := r.st.l().Passphrases()
+		if err := layout.PrivateDir(dir); err != nil {
 			return err
 		}
 		path := filepath.Join(dir, r.b.ArchiveName+".txt")
@@ -399,8 +495,23 @@ func (r *run) passphrase(ctx context.Context) error {
 		}
 		r.log.Info("passphrase mail sent", "recipients", len(r.o.Mail.PassphraseTo))
 	}
-	return os.Remove(r.st.passphrasePath())
+	// Record the delivery before removing the kept copy: a run killed in
+	// between then knows the passphrase went out.
+	r.b.PassphraseSent = true
+	if err := r.st.SaveBatch(r.b); err != nil {
+		return err
+	}
+	if err := ignoreMissing(os.Remove(r.st.passphrasePath())); err != nil {
+		return err
+	}
+	testHookPassphraseRemoved()
+	return nil
 }
+
+// testHookPassphraseRemoved lets a test stop a run at the instant a kill
+// once wedged every later run: the kept passphrase removed, the stage not
+// yet recorded as done.
+var testHookPassphraseRemoved = func() {}
 
 // report mails the operator after every run, good or bad. A failure to
 // report is logged, not fatal: the run record says what happened.

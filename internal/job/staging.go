@@ -5,58 +5,32 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"syscall"
 
-	"github.com/isaric/seftbot/internal/portal"
-	"github.com/isaric/seftbot/internal/usererr"
+	"github.com/isaric/seftbot/internal/layout"
 )
 
-// Staging is the private area where clear-text downloads wait to be archived.
-// The portal writes complete files into its top level (and keeps partial
-// ones in a dot-directory there), exactly as `seftbot download` does, so a
-// manual download is picked up by the next fetch. Batch is where the files of
-// one run are moved before they are archived, so a download never mixes into
-// an archive in progress.
+// Staging is the private area where clear-text downloads wait to be
+// archived; its layout is package layout's. The portal writes complete files
+// into its top level, exactly as `seftbot download` does, so a manual
+// download into it is picked up by the next fetch.
 type Staging struct{ Dir string }
 
-func (s Staging) Incoming() string { return s.Dir }
-func (s Staging) Batch() string    { return filepath.Join(s.Dir, ".batch") }
+func (s Staging) l() layout.Staging { return layout.Staging{Dir: s.Dir} }
+func (s Staging) Incoming() string  { return s.l().Incoming() }
+func (s Staging) Batch() string     { return s.l().Batch() }
 
 // OpenStaging creates the staging area (0700) or checks an existing one is
-// private and ours: clear-text patient data must not sit where others can
-// read it or where another user planted a directory.
+// private and ours (layout.PrivateDir): clear-text patient data must not sit
+// where others can read it or where another user planted a directory.
 func OpenStaging(dir string) (Staging, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := layout.PrivateDir(dir); err != nil {
 		return Staging{}, fmt.Errorf("staging: %w", err)
 	}
-	if err := checkPrivateDir(dir); err != nil {
-		return Staging{}, err
-	}
 	s := Staging{Dir: dir}
-	if err := os.MkdirAll(s.Batch(), 0o700); err != nil {
+	if err := layout.PrivateDir(s.Batch()); err != nil {
 		return Staging{}, fmt.Errorf("staging: %w", err)
 	}
 	return s, nil
-}
-
-// checkPrivateDir refuses a directory that is a symlink, not ours, or open to others.
-func checkPrivateDir(dir string) error {
-	st, err := os.Lstat(dir)
-	if err != nil {
-		return err
-	}
-	if !st.IsDir() {
-		return usererr.Errorf("point the setting at a directory of its own", dir+" is not a directory")
-	}
-	if st.Mode().Perm()&0o077 != 0 {
-		return usererr.New(fmt.Errorf("%s is accessible by other users (mode %04o)", dir, st.Mode().Perm()),
-			"run: chmod 700 "+dir)
-	}
-	if sys, ok := st.Sys().(*syscall.Stat_t); ok && int(sys.Uid) != os.Getuid() {
-		return usererr.New(fmt.Errorf("%s belongs to uid %d, not to us (uid %d)", dir, sys.Uid, os.Getuid()),
-			"use a directory created by the user seftbot runs as")
-	}
-	return nil
 }
 
 // Files lists the regular files directly in dir, skipping dot-entries (the
@@ -112,7 +86,7 @@ func (s Staging) Leftovers() (files int, bytes int64) {
 // Dirs resolves the state and staging directories from configuration.
 func Dirs(stateDir, stagingDir string) (string, string) {
 	if stagingDir == "" {
-		stagingDir = portal.DefaultStagingDir(stateDir)
+		stagingDir = layout.DefaultStagingDir(stateDir)
 	}
 	return stateDir, stagingDir
 }

@@ -6,13 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/isaric/seftbot/internal/atomicfile"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/gofrs/flock"
 
+	"github.com/isaric/seftbot/internal/atomicfile"
+	"github.com/isaric/seftbot/internal/layout"
 	"github.com/isaric/seftbot/internal/notify"
 	"github.com/isaric/seftbot/internal/usererr"
 )
@@ -55,7 +55,11 @@ type Batch struct {
 	RemotePath    string             `json:"remote_path,omitempty"`
 	RelayCheck    string             `json:"relay_check,omitempty"`
 	RelayTemps    []string           `json:"relay_temps,omitempty"` // temporary paths created on the drop
-	Stages        []notify.StageTime `json:"stages,omitempty"`      // finished stages and their durations
+	// PassphraseSent is recorded as soon as the passphrase was handed to
+	// the mail server (or written for the operator), before the kept copy
+	// is removed: a run killed in between knows not to look for it again.
+	PassphraseSent bool               `json:"passphrase_sent,omitempty"`
+	Stages         []notify.StageTime `json:"stages,omitempty"` // finished stages and their durations
 }
 
 const batchSchema = 1
@@ -67,6 +71,39 @@ func (b *Batch) done(stage string) bool {
 		}
 	}
 	return false
+}
+
+// Stages lists every stage a batch goes through, in order.
+var Stages = []string{StageDownload, StageCollect, StageArchive, StageRelay, StageWipe, StagePassphrase, StageReport, StageRecord}
+
+// Describe says, for `seftbot status`, what an unfinished run has done
+// (facts the operator may need: the archive landed, the passphrase went
+// out) and which stages the next fetch still runs.
+func (b *Batch) Describe() (done []string, left []string) {
+	done = append(done, fmt.Sprintf("%d file(s) collected", len(b.Files)))
+	if b.done(StageArchive) {
+		done = append(done, "archive written and verified")
+	}
+	if b.done(StageRelay) {
+		done = append(done, "relayed as "+b.RemotePath)
+	} else if len(b.RelayTemps) > 0 {
+		done = append(done, "relay begun (its temporary file on the drop is removed by the next run)")
+	}
+	if b.done(StageWipe) {
+		done = append(done, "clear text wiped")
+	}
+	if b.PassphraseSent || b.done(StagePassphrase) {
+		done = append(done, "passphrase delivered")
+	}
+	if b.done(StageReport) {
+		done = append(done, "report sent")
+	}
+	for _, s := range Stages[2:] {
+		if !b.done(s) {
+			left = append(left, s)
+		}
+	}
+	return done, left
 }
 
 // Record is one finished (or failed) run of any verb, appended to
@@ -103,24 +140,23 @@ func (r Record) Succeeded() bool {
 	return r.ExitCode == 0 || r.ExitCode == 3
 }
 
-// State is seftbot's state directory.
+// State is seftbot's state directory; its layout is package layout's.
 type State struct{ Dir string }
 
-func (s State) batchPath() string      { return filepath.Join(s.Dir, "batch.json") }
-func (s State) runsPath() string       { return filepath.Join(s.Dir, "runs.jsonl") }
-func (s State) passphrasePath() string { return filepath.Join(s.Dir, "pending-passphrase") }
-func (s State) outbox() string         { return filepath.Join(s.Dir, "outbox") }
+func (s State) l() layout.State        { return layout.State{Dir: s.Dir} }
+func (s State) batchPath() string      { return s.l().Batch() }
+func (s State) runsPath() string       { return s.l().Runs() }
+func (s State) passphrasePath() string { return s.l().Passphrase() }
+func (s State) outbox() string         { return s.l().Outbox() }
 
-// Open creates the state directory, private, if needed.
+// Open creates the state directory, private, if needed, or refuses one
+// that is not (layout.PrivateDir).
 func Open(dir string) (State, error) {
 	if dir == "" {
 		return State{}, usererr.Errorf("set SEFTBOT_STATE_DIR", "no state directory configured")
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := layout.PrivateDir(dir); err != nil {
 		return State{}, fmt.Errorf("state directory: %w", err)
-	}
-	if err := checkPrivateDir(dir); err != nil {
-		return State{}, err
 	}
 	return State{Dir: dir}, nil
 }
@@ -129,7 +165,7 @@ func Open(dir string) (State, error) {
 // The lock is released by the kernel if the process dies, so a kill -9
 // never leaves a stale lock behind.
 func (s State) Lock() (unlock func(), err error) {
-	l := flock.New(filepath.Join(s.Dir, "lock"))
+	l := flock.New(s.l().Lock())
 	ok, err := l.TryLock()
 	if err != nil {
 		return nil, fmt.Errorf("lock %s: %w", l.Path(), err)
@@ -148,15 +184,17 @@ func (s State) LoadBatch() (*Batch, error) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, layout.Integrity(fmt.Errorf("%s cannot be read: %w", s.batchPath(), err),
+			"check the state directory's permissions and disk")
 	}
 	var bt Batch
 	if err := json.Unmarshal(b, &bt); err != nil {
-		return nil, usererr.New(fmt.Errorf("%s is corrupt: %w", s.batchPath(), err),
-			"inspect it; `seftbot clean --force` discards the pending batch")
+		return nil, layout.Integrity(fmt.Errorf("%s is corrupt: %w", s.batchPath(), err),
+			"inspect it; `seftbot clean --force` discards the pending batch (its files are then fetched again only with `seftbot download --all`)")
 	}
 	if bt.Schema != batchSchema {
-		return nil, fmt.Errorf("%s: schema %d, this seftbot reads %d", s.batchPath(), bt.Schema, batchSchema)
+		return nil, layout.Integrity(fmt.Errorf("%s: schema %d, this seftbot reads %d", s.batchPath(), bt.Schema, batchSchema),
+			"finish the run with the seftbot that started it")
 	}
 	return &bt, nil
 }
@@ -202,6 +240,20 @@ func (s State) AppendRecord(r Record) error {
 		return err
 	}
 	return f.Close()
+}
+
+// Recorded reports whether runs.jsonl holds a record of run id.
+func (s State) Recorded(id string) (bool, error) {
+	recs, err := s.Records(1 << 30)
+	if err != nil {
+		return false, err
+	}
+	for _, r := range recs {
+		if r.RunID == id {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // Records returns the last n run records, oldest first. A torn last line (a

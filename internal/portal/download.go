@@ -67,7 +67,7 @@ func Download(ctx context.Context, o Options) (res *DownloadResult, err error) {
 	if err := privateDir(o.StateDir); err != nil {
 		return res, fmt.Errorf("state directory: %w", err)
 	}
-	m, err := loadManifest(o.StateDir)
+	m, err := loadManifest(o.StateDir, o.StagingDir)
 	if err != nil {
 		return res, err
 	}

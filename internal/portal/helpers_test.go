@@ -103,7 +103,7 @@ func checkStaging(t *testing.T, s *sim.Sim, o Options) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, _ := loadManifest(o.StateDir)
+	m, _ := loadManifest(o.StateDir, o.StagingDir)
 	inManifest := map[string]bool{}
 	for i, f := range files {
 		inManifest[f.LocalName] = true

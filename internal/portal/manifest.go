@@ -6,16 +6,18 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/isaric/seftbot/internal/atomicfile"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/isaric/seftbot/internal/atomicfile"
+	"github.com/isaric/seftbot/internal/layout"
 )
 
-// PartialDir is the subdirectory of the staging directory where Chromium
+// PartialDir (layout.Staging.Partial) is the subdirectory of the staging directory where Chromium
 // writes downloads in progress. Everything else in staging is a complete,
 // verified file; the nightly job must ignore PartialDir. Download empties it
 // at start and at the end.
@@ -31,6 +33,12 @@ type File struct {
 	Size      int64     `json:"size"`
 	SHA256    string    `json:"sha256"`
 	FetchedAt time.Time `json:"fetched_at"`
+	// Delivered names the archive that carried the file to the analysts,
+	// recorded by the nightly job once the relay was confirmed. Only a
+	// delivered file, or one still waiting in staging, counts as had: a
+	// manual download elsewhere can never hide a file from the nightly job.
+	Delivered   string    `json:"delivered,omitempty"`
+	DeliveredAt time.Time `json:"delivered_at,omitzero"`
 }
 
 type manifestEntry struct {
@@ -43,30 +51,51 @@ type manifestDoc struct {
 	Files   []manifestEntry `json:"files"`
 }
 
+// manifestVersion 2 records delivery. A version 1 manifest predates that:
+// its entries were either relayed by the nightly job or are still staged,
+// so they are read as delivered rather than fetched and sent a second time.
+const manifestVersion = 2
+
+// legacyDelivered marks entries of a version 1 manifest.
+const legacyDelivered = "(recorded before delivery was tracked)"
+
 // manifest records every file fetched so far. It is rewritten after every
 // file (temp, fsync, rename, fsync dir), so a crash loses at most the file
 // in flight and a re-run fetches only what is missing.
 type manifest struct {
 	path    string
+	staging layout.Staging // where a fetched, undelivered file waits
 	mu      sync.Mutex
 	entries []manifestEntry
 	index   map[string]int // entryKey -> position in entries
 }
 
-func loadManifest(stateDir string) (*manifest, error) {
-	m := &manifest{path: filepath.Join(stateDir, ManifestName), index: map[string]int{}}
+// loadManifest reads the manifest of stateDir; stagingDir is where the
+// files of this run are staged (a file not delivered counts as had only
+// while it waits there).
+func loadManifest(stateDir, stagingDir string) (*manifest, error) {
+	m := &manifest{path: layout.State{Dir: stateDir}.Manifest(), staging: layout.Staging{Dir: stagingDir}, index: map[string]int{}}
 	b, err := os.ReadFile(m.path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return m, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, layout.Integrity(fmt.Errorf("manifest %s cannot be read: %w", m.path, err),
+			"check the state directory's permissions and disk")
 	}
 	var doc manifestDoc
 	if err := json.Unmarshal(b, &doc); err != nil {
-		return nil, fmt.Errorf("manifest %s is damaged: %w", m.path, err)
+		return nil, layout.Integrity(fmt.Errorf("manifest %s is damaged: %w", m.path, err),
+			"restore it from a backup, or move it aside: every file still listed on the portal is then fetched and sent again")
+	}
+	if doc.Version > manifestVersion {
+		return nil, layout.Integrity(fmt.Errorf("manifest %s has version %d; this seftbot reads up to %d", m.path, doc.Version, manifestVersion),
+			"run the seftbot that wrote it")
 	}
 	for _, e := range doc.Files {
+		if doc.Version < 2 && e.Delivered == "" {
+			e.Delivered = legacyDelivered
+		}
 		m.put(e)
 	}
 	return m, nil
@@ -74,7 +103,7 @@ func loadManifest(stateDir string) (*manifest, error) {
 
 // LoadManifest returns every file the manifest lists as complete.
 func LoadManifest(stateDir string) ([]File, error) {
-	m, err := loadManifest(stateDir)
+	m, err := loadManifest(stateDir, "")
 	if err != nil {
 		return nil, err
 	}
@@ -95,13 +124,38 @@ func (m *manifest) put(e manifestEntry) {
 	m.entries = append(m.entries, e)
 }
 
-// has reports whether the entry was fetched before, with the same size.
-// A listed size of -1 (unknown) matches any size.
+// has reports whether the entry was fetched before, with the same size, and
+// is either delivered or still waiting in this run's staging. A listed size
+// of -1 (unknown) matches any size. A file fetched into another directory
+// (`download --out`) and never delivered is not had: the nightly job
+// fetches it again rather than lose it.
 func (m *manifest) has(name string, ordinal int, size int64) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	i, ok := m.index[entryKey(name, ordinal)]
-	return ok && (size < 0 || m.entries[i].Size == size)
+	if !ok {
+		return false
+	}
+	e := m.entries[i]
+	if size >= 0 && e.Size != size {
+		return false
+	}
+	return e.Delivered != "" || m.staged(e.File)
+}
+
+// staged reports whether f waits, complete, in staging or in the batch of
+// a run that has not relayed it yet.
+func (m *manifest) staged(f File) bool {
+	if m.staging.Dir == "" || f.LocalName == "" {
+		return false
+	}
+	for _, dir := range []string{m.staging.Incoming(), m.staging.Batch()} {
+		st, err := os.Lstat(filepath.Join(dir, f.LocalName))
+		if err == nil && st.Mode().IsRegular() && st.Size() == f.Size {
+			return true
+		}
+	}
+	return false
 }
 
 // localNames returns the local names already used, so new files never take
@@ -111,7 +165,11 @@ func (m *manifest) localNames() map[string]bool {
 	defer m.mu.Unlock()
 	t := map[string]bool{}
 	for _, e := range m.entries {
-		t[e.LocalName] = true
+		// A file fetched elsewhere and never delivered is fetched again
+		// under its own name, not a suffixed one.
+		if e.Delivered != "" || m.staged(e.File) {
+			t[e.LocalName] = true
+		}
 	}
 	return t
 }
@@ -126,41 +184,70 @@ func (m *manifest) localNameOf(name string, ordinal int) (string, bool) {
 	return m.entries[i].LocalName, true
 }
 
-// add records a completed file and saves the manifest.
+// add records a completed file and saves the manifest. A file fetched again
+// (--all) with the same content stays delivered: sending it again takes an
+// explicit `fetch --resend`.
 func (m *manifest) add(e manifestEntry) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.put(e)
-	b, err := json.MarshalIndent(manifestDoc{Version: 1, Files: m.entries}, "", "  ")
-	if err != nil {
-		return err
-	}
-	return atomicfile.WriteFile(m.path, append(b, '\n'), 0o600)
-}
-
-// privateDir creates dir (and parents) if needed and makes sure it is a real
-// directory, owned by us and closed to everyone else (0700).
-func privateDir(dir string) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	st, err := os.Lstat(dir)
-	if err != nil {
-		return err
-	}
-	if !st.IsDir() {
-		return fmt.Errorf("%s is not a directory", dir)
-	}
-	if st.Mode().Perm() != 0o700 {
-		if err := os.Chmod(dir, 0o700); err != nil {
-			return err
+	if i, ok := m.index[entryKey(e.Name, e.Ordinal)]; ok && e.Delivered == "" {
+		if old := m.entries[i]; old.SHA256 == e.SHA256 {
+			e.Delivered, e.DeliveredAt = old.Delivered, old.DeliveredAt
 		}
 	}
-	if uid, ok := fileOwner(st); ok && uid != os.Geteuid() {
-		return fmt.Errorf("%s belongs to uid %d, not to us", dir, uid)
+	m.put(e)
+	return m.save()
+}
+
+// save writes the manifest crash-safely; m.mu is held.
+func (m *manifest) save() error {
+	b, err := json.MarshalIndent(manifestDoc{Version: manifestVersion, Files: m.entries}, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.WriteFile(m.path, append(b, '\n'), 0o600); err != nil {
+		return fmt.Errorf("%w: writing the manifest: %w", ErrLocal, err)
 	}
 	return nil
 }
+
+// MarkDelivered records that files (by local name and sha256) reached the
+// analysts in archive. The nightly job calls it once the relay is
+// confirmed and before the clear text is wiped; it is idempotent, so a run
+// killed around it simply calls it again.
+func MarkDelivered(stateDir string, files []File, archive string, at time.Time) error {
+	m, err := loadManifest(stateDir, "")
+	if err != nil {
+		return err
+	}
+	want := make(map[string]string, len(files))
+	for _, f := range files {
+		want[f.LocalName] = f.SHA256
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	changed := false
+	for i, e := range m.entries {
+		if sum, ok := want[e.LocalName]; ok && sum == e.SHA256 && e.Delivered != archive {
+			m.entries[i].Delivered, m.entries[i].DeliveredAt = archive, at.UTC()
+			changed = true
+		}
+	}
+	if !changed {
+		return nil
+	}
+	return m.save()
+}
+
+// privateDir applies the one private-directory rule (package layout): it
+// creates dir 0700, or refuses one that is a symlink, not ours, or open to
+// others. It never chmods what it finds.
+func privateDir(dir string) error { return layout.PrivateDir(dir) }
+
+// ErrLocal marks a failure of this machine's disk or files (staging, the
+// manifest), not of the portal: it is not retried as if the portal might
+// answer better next time.
+var ErrLocal = errors.New("local file error")
 
 // prepareStaging makes the private staging directory and an empty PartialDir
 // inside it, and returns the PartialDir path.
@@ -168,10 +255,10 @@ func prepareStaging(staging string) (string, error) {
 	if err := privateDir(staging); err != nil {
 		return "", fmt.Errorf("staging: %w", err)
 	}
-	partial := filepath.Join(staging, PartialDir)
+	partial := layout.Staging{Dir: staging}.Partial()
 	// Leftovers of a crashed run are incomplete by definition.
 	if err := os.RemoveAll(partial); err != nil {
-		return "", fmt.Errorf("staging: %w", err)
+		return "", fmt.Errorf("%w: staging: %w", ErrLocal, err)
 	}
 	if err := privateDir(partial); err != nil {
 		return "", fmt.Errorf("staging: %w", err)
@@ -185,28 +272,28 @@ func prepareStaging(staging string) (string, error) {
 func commitFile(tmp, staging, local string, want int64) (int64, string, error) {
 	f, err := os.Open(tmp)
 	if err != nil {
-		return 0, "", err
+		return 0, "", err // the browser's file: a download that went wrong
 	}
 	defer f.Close()
 	h := sha256.New()
 	n, err := io.Copy(h, f)
 	if err != nil {
-		return 0, "", err
+		return 0, "", fmt.Errorf("%w: reading %s: %w", ErrLocal, tmp, err)
 	}
 	if want >= 0 && n != want {
 		return n, "", fmt.Errorf("%w: got %d bytes, want %d", errShort, n, want)
 	}
 	if err := f.Chmod(0o600); err != nil {
-		return 0, "", err
+		return 0, "", fmt.Errorf("%w: %w", ErrLocal, err)
 	}
 	if err := f.Sync(); err != nil {
-		return 0, "", err
+		return 0, "", fmt.Errorf("%w: %w", ErrLocal, err)
 	}
 	if err := os.Rename(tmp, filepath.Join(staging, local)); err != nil {
-		return 0, "", err
+		return 0, "", fmt.Errorf("%w: %w", ErrLocal, err)
 	}
 	if err := atomicfile.SyncDir(staging); err != nil {
-		return 0, "", err
+		return 0, "", fmt.Errorf("%w: %w", ErrLocal, err)
 	}
 	return n, hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/isaric/seftbot/internal/config"
+	"github.com/isaric/seftbot/internal/layout"
 	"github.com/isaric/seftbot/internal/usererr"
 )
 
@@ -123,15 +124,9 @@ func ProfileSetting(src *config.Source, site string) string {
 	return src.Get("SEFTBOT_PROFILE")
 }
 
-// DefaultStagingDir prefers memory (/dev/shm) for clear-text patient data,
-// so nothing lingers on disk; it falls back to the state directory. The
-// download verb and the nightly job both use it, so they share one staging.
-func DefaultStagingDir(stateDir string) string {
-	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
-		return fmt.Sprintf("/dev/shm/seftbot-%d", os.Geteuid())
-	}
-	return filepath.Join(stateDir, "staging")
-}
+// DefaultStagingDir is layout.DefaultStagingDir: the download verb and the
+// nightly job share one staging.
+func DefaultStagingDir(stateDir string) string { return layout.DefaultStagingDir(stateDir) }
 
 // normalise fills defaults and checks what a run cannot do without.
 func (o *Options) normalise() error {

@@ -1,0 +1,176 @@
+// Package layout owns where seftbot keeps things on disk, and the one rule
+// for a private directory. The state directory holds what must survive
+// between runs (manifest, pending batch, run records, lock, the kept
+// passphrase, the outbox, the cohort ledger, debug bundles); the staging
+// area holds clear text only while a run needs it. Every other package asks
+// here for a path, so a layout change is made in one place and the sweep of
+// a killed run's leftovers knows every temporary name.
+package layout
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	"github.com/isaric/seftbot/internal/usererr"
+)
+
+// ErrIntegrity means something seftbot recorded or staged is no longer what
+// it recorded: a staged file whose sha256 changed, a kept passphrase that
+// is gone, a state file that cannot be read. A re-run cannot fix it; a
+// person must look (exit 13).
+var ErrIntegrity = errors.New("integrity")
+
+// Integrity wraps err as an integrity failure with a hint for the operator.
+func Integrity(err error, hint string) error {
+	return usererr.New(fmt.Errorf("%w: %w", ErrIntegrity, err), hint)
+}
+
+// State is seftbot's state directory.
+type State struct{ Dir string }
+
+func (s State) Manifest() string    { return filepath.Join(s.Dir, "manifest.json") }
+func (s State) Batch() string       { return filepath.Join(s.Dir, "batch.json") }
+func (s State) Runs() string        { return filepath.Join(s.Dir, "runs.jsonl") }
+func (s State) Lock() string        { return filepath.Join(s.Dir, "lock") }
+func (s State) Passphrase() string  { return filepath.Join(s.Dir, "pending-passphrase") }
+func (s State) Outbox() string      { return filepath.Join(s.Dir, "outbox") }
+func (s State) Passphrases() string { return filepath.Join(s.Dir, "passphrases") }
+func (s State) Debug() string       { return filepath.Join(s.Dir, "debug") }
+func (s State) Cohort() string      { return filepath.Join(s.Dir, "cohort") }
+
+// Staging is the private area for clear text. Complete, verified downloads
+// sit in its top level (the portal renames them there), downloads in
+// progress in Partial, and the files of the run being archived in Batch, so
+// a download never mixes into an archive in progress.
+type Staging struct{ Dir string }
+
+func (s Staging) Incoming() string { return s.Dir }
+func (s Staging) Partial() string  { return filepath.Join(s.Dir, ".partial") }
+func (s Staging) Batch() string    { return filepath.Join(s.Dir, ".batch") }
+
+// DefaultStagingDir prefers memory (/dev/shm) for clear-text patient data,
+// so nothing lingers on disk; it falls back to the state directory.
+func DefaultStagingDir(stateDir string) string {
+	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
+		return fmt.Sprintf("/dev/shm/seftbot-%d", os.Geteuid())
+	}
+	return filepath.Join(stateDir, "staging")
+}
+
+// PrivateDir makes sure dir is a private directory: it creates it (and
+// missing parents) 0700, or checks that an existing one is a real directory
+// (a symlink is not followed) owned by the user seftbot runs as. Only then
+// may it tighten the directory's own mode to 0700, through a descriptor
+// opened without following links; a directory of another user is refused
+// untouched, because that user may have planted it to read what we write.
+func PrivateDir(dir string) error {
+	if dir == "" {
+		return usererr.Errorf("set SEFTBOT_STATE_DIR (and SEFTBOT_STAGING_DIR if wanted)", "no directory configured")
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return usererr.New(fmt.Errorf("private directory: %w", err), "check the parent directory exists and is writable by this user")
+	}
+	st, err := os.Lstat(dir)
+	if err != nil {
+		return usererr.New(fmt.Errorf("private directory: %w", err), "check the directory setting")
+	}
+	if err := checkDir(dir, st); err != nil {
+		return err
+	}
+	if st.Mode().Perm()&0o077 == 0 {
+		return nil
+	}
+	fd, err := syscall.Open(dir, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return usererr.New(fmt.Errorf("private directory %s: %w", dir, err), "point the setting at a real directory of this user")
+	}
+	f := os.NewFile(uintptr(fd), dir)
+	defer f.Close()
+	fst, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if err := checkDir(dir, fst); err != nil || !os.SameFile(st, fst) {
+		return usererr.New(fmt.Errorf("%s changed while it was checked", dir), "make sure nobody else can write its parent directory")
+	}
+	if err := f.Chmod(0o700); err != nil {
+		return usererr.New(fmt.Errorf("private directory %s: %w", dir, err), "run: chmod 700 "+dir)
+	}
+	return nil
+}
+
+// checkDir is the rule for a directory found in place: a real directory,
+// owned by this user.
+func checkDir(dir string, st fs.FileInfo) error {
+	if st.Mode()&fs.ModeSymlink != 0 {
+		return usererr.New(fmt.Errorf("%s is a symbolic link; seftbot does not follow one for private data", dir),
+			"point the setting at the real directory")
+	}
+	if !st.IsDir() {
+		return usererr.Errorf("point the setting at a directory of its own", dir+" is not a directory")
+	}
+	if uid, ok := Owner(st); ok && uid != os.Geteuid() {
+		return usererr.New(fmt.Errorf("%s belongs to uid %d, not to this user (uid %d)", dir, uid, os.Geteuid()),
+			"use a directory created by the user seftbot runs as; do not reuse one another user made")
+	}
+	return nil
+}
+
+// CheckSecretFile refuses a file of secrets (the env file, a *_FILE secret,
+// a key) that group or others may read or write, or that belongs to a user
+// other than seftbot's (or root): such a file could be swapped to set, say,
+// the Chromium binary.
+func CheckSecretFile(path string, st fs.FileInfo) error {
+	if st.Mode().Perm()&0o077 != 0 {
+		return usererr.New(fmt.Errorf("%s is accessible by other users (mode %04o) and holds secrets", path, st.Mode().Perm()),
+			fmt.Sprintf("run: chmod 600 %s", path))
+	}
+	if uid, ok := Owner(st); ok && uid != os.Geteuid() && uid != 0 {
+		return usererr.New(fmt.Errorf("%s belongs to uid %d, not to this user (uid %d), and holds secrets", path, uid, os.Geteuid()),
+			fmt.Sprintf("run: chown %d %s, as the user seftbot runs as", os.Geteuid(), path))
+	}
+	return nil
+}
+
+// Owner returns the uid that owns a file.
+func Owner(st fs.FileInfo) (int, bool) {
+	s, ok := st.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, false
+	}
+	return int(s.Uid), true
+}
+
+// Sweep removes the temporary files a run killed with SIGKILL could not
+// remove itself: crash-safe writes in the state directory
+// (.batch.json.tmp-*, .manifest.json.tmp-*, ...), half-written archives in
+// the outbox (.RUNID.7z.tmp-*) and half-written passphrase files. The
+// caller holds the state lock, so no live run owns them. It returns what
+// it removed.
+func (s State) Sweep() ([]string, error) {
+	var removed []string
+	var errs []error
+	for _, pattern := range []string{
+		filepath.Join(s.Dir, ".*.tmp-*"),
+		filepath.Join(s.Outbox(), ".*.tmp-*"),
+		filepath.Join(s.Passphrases(), ".passphrase-*"),
+	} {
+		matches, _ := filepath.Glob(pattern)
+		for _, p := range matches {
+			st, err := os.Lstat(p)
+			if err != nil || !st.Mode().IsRegular() {
+				continue
+			}
+			if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				errs = append(errs, err)
+				continue
+			}
+			removed = append(removed, p)
+		}
+	}
+	return removed, errors.Join(errs...)
+}

@@ -160,6 +160,10 @@ func (o *cohortOptions) openInput(name string) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, usererr.New(err, "check the file name")
 	}
+	if st, err := f.Stat(); err == nil && st.IsDir() {
+		f.Close()
+		return nil, usererr.Errorf("give a CSV or TSV file, or - for standard input", name+" is a directory")
+	}
 	return f, nil
 }
 

@@ -1,12 +1,12 @@
 package cli
 
 import (
-	"context"
 	"errors"
 
 	"github.com/isaric/seftbot/internal/archive"
 	"github.com/isaric/seftbot/internal/inbox"
 	"github.com/isaric/seftbot/internal/job"
+	"github.com/isaric/seftbot/internal/layout"
 	"github.com/isaric/seftbot/internal/mailauth"
 	"github.com/isaric/seftbot/internal/notify"
 	"github.com/isaric/seftbot/internal/portal"
@@ -29,10 +29,16 @@ const (
 	ExitMail        = 10
 	ExitProfile     = 11
 	ExitLoginUnsure = 12
+	ExitIntegrity   = 13
 	ExitHealth      = 14
 	ExitMailbox     = 15
 	ExitInterrupted = 130
 )
+
+// errInterrupted marks an error of a run stopped by SIGINT or SIGTERM. Only
+// the signal makes a run "interrupted": a browser that dies also cancels
+// contexts, and its context.Canceled is a failure, not an interruption.
+var errInterrupted = errors.New("interrupted")
 
 // exitTable is the one place that maps errors to exit codes. The first
 // entry that matches (errors.Is) wins, so more specific errors come first.
@@ -40,12 +46,14 @@ var exitTable = []struct {
 	err  error
 	code int
 }{
-	{context.Canceled, ExitInterrupted},
+	{errInterrupted, ExitInterrupted},
 	{job.ErrNothingNew, ExitNothingNew},
 	{job.ErrLocked, ExitLocked},
+	{layout.ErrIntegrity, ExitIntegrity},
 	{portal.ErrLoginUnknown, ExitLoginUnsure},
 	{portal.ErrLoginRejected, ExitLogin},
 	{portal.ErrProfile, ExitProfile},
+	{portal.ErrLocal, ExitUsage}, // this machine's disk, not the portal
 	{portal.ErrUploadUnknown, ExitPortal},
 	{portal.ErrUploadRefused, ExitPortal},
 	{relay.ErrHostKey, ExitHostKey},

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/isaric/seftbot/internal/config"
+	"github.com/isaric/seftbot/internal/portal"
 	"github.com/isaric/seftbot/internal/usererr"
 )
 
@@ -78,7 +79,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintln(stderr, "This is a bug in seftbot; please report it with the log above.")
 	default:
 		fmt.Fprintf(stderr, "seftbot: %v\n", err)
-		if h := usererr.Hint(err); h != "" {
+		h := usererr.Hint(err)
+		if h == "" && errors.Is(err, portal.ErrLocal) {
+			h = "check free space and permissions of the state and staging directories"
+		}
+		if h != "" {
 			fmt.Fprintf(stderr, "hint: %s\n", h)
 		}
 	}
@@ -88,8 +93,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 // interrupted marks err as an interruption when the run was signalled, so
 // it exits 130 whatever the stage made of the cancellation.
 func interrupted(ctx context.Context, err error) error {
-	if err != nil && ctx.Err() != nil && !errors.Is(err, context.Canceled) {
-		return fmt.Errorf("%w: %w", context.Canceled, err)
+	if err != nil && ctx.Err() != nil && !errors.Is(err, errInterrupted) {
+		return fmt.Errorf("%w: %w", errInterrupted, err)
 	}
 	return err
 }

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/isaric/seftbot/internal/layout"
 	"github.com/isaric/seftbot/internal/usererr"
 )
 
@@ -93,19 +94,11 @@ func Open(o Options) (*Store, error) {
 	return &Store{o: o, t: t, l: l, hh: hh, mm: mm}, nil
 }
 
-// privateDir creates dir 0700 or checks an existing one is private: step
-// files and the outbox hold patient identifiers.
+// privateDir is layout's one rule: step files and the outbox hold patient
+// identifiers.
 func privateDir(dir string) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := layout.PrivateDir(dir); err != nil {
 		return fmt.Errorf("cohort state: %w", err)
-	}
-	st, err := os.Stat(dir)
-	if err != nil {
-		return fmt.Errorf("cohort state: %w", err)
-	}
-	if !st.IsDir() || st.Mode().Perm()&0o077 != 0 {
-		return usererr.New(fmt.Errorf("%s is accessible by other users (mode %04o) and holds patient identifiers", dir, st.Mode().Perm()),
-			"run: chmod 700 "+dir)
 	}
 	return nil
 }
@@ -241,10 +234,12 @@ func (s *Store) confirm(st *Step, at time.Time, by string) error {
 func (s *Store) stepBytes(st *Step) ([]byte, error) {
 	b, err := os.ReadFile(s.stepPath(st.ID))
 	if err != nil {
-		return nil, fmt.Errorf("step %s: %w", st.ID, err)
+		return nil, layout.Integrity(fmt.Errorf("step %s: %w", st.ID, err),
+			"the planned step file is gone or unreadable; `seftbot cohort cancel` and plan again")
 	}
 	if sha256Hex(b) != st.SHA256 {
-		return nil, fmt.Errorf("step %s: its file has changed since it was planned (sha256 mismatch)", st.ID)
+		return nil, layout.Integrity(fmt.Errorf("step %s: its file has changed since it was planned (sha256 mismatch)", st.ID),
+			"find out what changed "+s.stepPath(st.ID)+"; `seftbot cohort cancel` and plan again")
 	}
 	return b, nil
 }

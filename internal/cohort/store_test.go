@@ -9,6 +9,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/isaric/seftbot/internal/layout"
+	"github.com/isaric/seftbot/internal/usererr"
 )
 
 const project = "NIC-402963-P0Y5D"
@@ -343,8 +346,8 @@ func TestBrokenFileNeverLeaves(t *testing.T) {
 	step := filepath.Join(h.dir, "steps", "S1.csv")
 	b, _ := os.ReadFile(step)
 	os.WriteFile(step, append(b, b[len(b)-30:]...), 0o600)
-	if _, err := h.store().Submit(context.Background(), false); err == nil || !strings.Contains(err.Error(), "sha256 mismatch") {
-		t.Fatalf("tampered file: %v", err)
+	if _, err := h.store().Submit(context.Background(), false); !errors.Is(err, layout.ErrIntegrity) || !strings.Contains(err.Error(), "sha256 mismatch") {
+		t.Fatalf("tampered file: %v, want an integrity error", err)
 	}
 	if len(h.uploads) != 0 {
 		t.Fatal("a broken file reached the portal")
@@ -534,9 +537,18 @@ func TestRefusesSharedDirAndOtherProject(t *testing.T) {
 	if _, err := Open(Options{Dir: h.dir, Project: "NIC-000000-OTHER", Header: DefaultHeader}); err == nil || !strings.Contains(err.Error(), "belongs to project "+project) {
 		t.Fatalf("other project: %v", err)
 	}
+	// Our own directory left open is closed again; a symlink is refused.
 	os.Chmod(h.dir, 0o755)
-	if _, err := Open(Options{Dir: h.dir, Project: project, Header: DefaultHeader}); err == nil || !strings.Contains(err.Error(), "accessible by other users") {
-		t.Fatalf("shared dir: %v", err)
+	if _, err := Open(Options{Dir: h.dir, Project: project, Header: DefaultHeader}); err != nil {
+		t.Fatalf("our own dir, mode 0755: %v", err)
+	}
+	if st, _ := os.Stat(h.dir); st.Mode().Perm() != 0o700 {
+		t.Errorf("cohort dir left %04o", st.Mode().Perm())
+	}
+	link := filepath.Join(t.TempDir(), "link")
+	os.Symlink(h.dir, link)
+	if _, err := Open(Options{Dir: link, Project: project, Header: DefaultHeader}); err == nil || !usererr.Is(err) {
+		t.Fatalf("symlinked dir: %v", err)
 	}
 	if _, err := Open(Options{Dir: filepath.Join(t.TempDir(), "c"), Project: "../x", Header: DefaultHeader}); err == nil {
 		t.Fatal("project ID with a path accepted")

@@ -43,18 +43,18 @@ type File struct {
 // STATE/batch.json from the moment files are collected until the run is
 // recorded, and is what makes every stage resumable.
 type Batch struct {
-	Schema        int                `json:"schema"`
-	RunID         string             `json:"run_id"`
-	Started       time.Time          `json:"started"`
-	Done          []string           `json:"done"` // finished stages, in order
-	Files         []File             `json:"files"`
-	Archive       string             `json:"archive,omitempty"`        // local path of the encrypted archive
-	ArchiveName   string             `json:"archive_name,omitempty"`   // base name, as relayed
-	ArchiveSHA256 string             `json:"archive_sha256,omitempty"` // of the encrypted archive
-	ArchiveSize   int64              `json:"archive_size,omitempty"`
-	RemotePath    string             `json:"remote_path,omitempty"`
-	RelayCheck    string             `json:"relay_check,omitempty"`
-	RelayTemps    []string           `json:"relay_temps,omitempty"` // temporary paths created on the drop
+	Schema        int       `json:"schema"`
+	RunID         string    `json:"run_id"`
+	Started       time.Time `json:"started"`
+	Done          []string  `json:"done"` // finished stages, in order
+	Files         []File    `json:"files"`
+	Archive       string    `json:"archive,omitempty"`        // local path of the encrypted archive
+	ArchiveName   string    `json:"archive_name,omitempty"`   // base name, as relayed
+	ArchiveSHA256 string    `json:"archive_sha256,omitempty"` // of the encrypted archive
+	ArchiveSize   int64     `json:"archive_size,omitempty"`
+	RemotePath    string    `json:"remote_path,omitempty"`
+	RelayCheck    string    `json:"relay_check,omitempty"`
+	RelayTemps    []string  `json:"relay_temps,omitempty"` // temporary paths created on the drop
 	// PassphraseSent is recorded as soon as the passphrase was handed to
 	// the mail server (or written for the operator), before the kept copy
 	// is removed: a run killed in between knows not to look for it again.

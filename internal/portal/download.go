@@ -421,7 +421,9 @@ func (r *run) clickChunk(ctx context.Context, t *tab, s *sched, c *chunk, inflig
 					r.fail(fmt.Errorf("internal error completing a download: %v\n%s", p, debug.Stack()))
 				}
 			}()
-			if err := r.complete(ctx, e, d); err != nil {
+			if err := r.complete(ctx, e, d); errors.Is(err, ErrLocal) {
+				r.fail(err) // this machine's disk: another attempt would not help
+			} else if err != nil {
 				s.retry(e, err)
 			}
 		}()

@@ -114,13 +114,14 @@ func cmdSimStart(ts *testscript.TestScript, neg bool, args []string) {
 	oauthTTL := fs.Duration("oauth-token-ttl", 0, "token lifetime")
 	autoApprove := fs.Bool("oauth-auto-approve", false, "approve device sign-ins at once")
 	name := fs.String("dir", "sim", "directory under $WORK, for a second seftsim in one script")
+	markup := fs.String("markup", "", "v1 (default), v2 or v3")
 	ts.Check(fs.Parse(args))
 	if _, err := exec.LookPath("chromium"); err != nil {
 		ts.Fatalf("chromium not installed (apt-get install chromium)")
 	}
 	dir := ts.MkAbs(*name)
 	s, err := sim.Start(context.Background(), sim.Options{
-		Dir: dir, Files: *files, FileSize: *size, Seed: 3, Faults: sim.Faults{SMTPDown: *smtpDown},
+		Dir: dir, Files: *files, FileSize: *size, Seed: 3, Faults: sim.Faults{SMTPDown: *smtpDown}, Markup: *markup,
 		SMTPAuth: *smtpAuth, OAuthTTL: *oauthTTL, OAuthAutoApprove: *autoApprove,
 	})
 	ts.Check(err)

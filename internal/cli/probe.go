@@ -16,23 +16,37 @@ type probeOptions struct {
 	*globalOptions
 	site    string
 	out     string
+	check   string
 	browser browserFlags
 }
 
 func newProbeCmd(g *globalOptions) *cobra.Command {
 	o := &probeOptions{globalOptions: g}
 	cmd := &cobra.Command{
-		Use:   "probe --site download|upload",
-		Short: "Log in and report a portal's pages, to help write a site profile",
-		Long: `Signs in to one site and writes a report of every page it sees: forms,
-inputs, buttons, links, tables and lists, with a screenshot of each. It never
-records a form value, so the report holds no password. Use it to write a site
-profile for a portal the bot has not seen (see docs/site-profile.md).`,
+		Use:   "probe --site download|upload [--profile FILE | --check FILE]",
+		Short: "Report a portal's pages (no profile needed), or check a site profile against it",
+		Long: `Without a profile, probe opens the site URL, finds the sign-in form by its
+password field (a login in two steps: a text field and its button, then the
+password field), signs in once and reports the page that follows. With
+--profile (or SEFTBOT_*_PROFILE) it signs in by the profile's steps and also
+reports the file list or upload form. Each page is read once it has gone
+quiet: repeated structures with a suggested row selector and one example row,
+the cells that look like a file name or a size, download and paging
+controls, iframes, fields (never a value) and the page's texts, with a
+screenshot. A refused or unanswered sign-in latches the password as any
+sign-in does. Probe exits 0 whenever it wrote a report, which says where it
+stopped and why.
+
+With --check FILE it signs in with that profile and walks the file list
+without downloading, printing for every selector and text of the profile
+whether it matched, how many elements, the first one's text and on which
+page; it exits 0 when all matched and 11 otherwise. See docs/site-profile.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return runProbe(cmd, o, args) },
 	}
 	cmd.Flags().StringVar(&o.site, "site", "", "site to probe: download or upload")
 	cmd.Flags().StringVar(&o.out, "out", "", "report directory (default: STATE_DIR/probe-TIME)")
+	cmd.Flags().StringVar(&o.check, "check", "", "check this site profile against the portal instead of reporting its pages")
 	o.browser.register(cmd)
 	return cmd
 }
@@ -40,6 +54,12 @@ profile for a portal the bot has not seen (see docs/site-profile.md).`,
 func runProbe(cmd *cobra.Command, o *probeOptions, _ []string) error {
 	if o.site != portal.SiteDownload && o.site != portal.SiteUpload {
 		return usererr.Errorf("use --site download or --site upload", fmt.Sprintf("probe: unknown site %q", o.site))
+	}
+	if o.check != "" {
+		if o.browser.profile != "" {
+			return usererr.Errorf("give the profile once, as --check FILE", "probe: --check and --profile both given")
+		}
+		return runCheck(cmd, o.globalOptions, &o.browser, o.site, o.check)
 	}
 	po, err := o.browser.options(o.globalOptions, o.site)
 	if err != nil {
@@ -53,8 +73,34 @@ func runProbe(cmd *cobra.Command, o *probeOptions, _ []string) error {
 		out = filepath.Join(po.StateDir, "probe-"+time.Now().UTC().Format("20060102T150405Z"))
 	}
 	report, err := portal.Probe(cmd.Context(), po, out)
-	if report != "" {
-		fmt.Fprintf(o.stdout, "probe report: %s\n", report)
+	if report == "" {
+		return err
+	}
+	// A report was written: it says where the probe stopped and why.
+	fmt.Fprintf(o.stdout, "probe report: %s\n", report)
+	if err != nil {
+		fmt.Fprintf(o.stdout, "probe stopped early (see the report): %v\n", err)
+	}
+	return nil
+}
+
+// runCheck checks a site profile against the portal: exit 0 when every
+// selector matched, 11 (profile mismatch) otherwise.
+func runCheck(cmd *cobra.Command, g *globalOptions, bf *browserFlags, site, file string) error {
+	prof, err := portal.LoadProfile(file, site)
+	if err != nil {
+		return err
+	}
+	po, err := bf.options(g, site)
+	if err != nil {
+		return err
+	}
+	po.Profile = prof
+	fmt.Fprintf(g.stdout, "checking profile %s (%q) against the %s site\n", file, prof.Name, site)
+	res, err := portal.Check(cmd.Context(), po)
+	res.Print(g.stdout)
+	if err == nil {
+		fmt.Fprintf(g.stdout, "all of the profile's selectors matched\n")
 	}
 	return err
 }

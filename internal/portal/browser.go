@@ -169,6 +169,10 @@ type browserRun struct {
 
 	driftMu sync.Mutex
 	drift   map[string]string // profile field -> the alternative that matched instead of the first
+
+	// onLocate, when set (profile check), sees every target a step looked
+	// for, before the step acts on it.
+	onLocate func(t *tab, field string, target Sel, at located)
 }
 
 // startBrowser launches Chromium with a fresh temporary profile (chromedp

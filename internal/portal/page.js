@@ -372,8 +372,10 @@
       return rows();
     case 'count': {
       // For profile checks: how many elements a target matches.
-      const { els, alt } = all(a.sel);
-      return { count: els.length, alt, text: els.length ? norm(textOf(els[0])).slice(0, 200) : '' };
+      const root = a.row !== undefined ? rowsNow()[a.row] : undefined;
+      if (a.row !== undefined && !root) return { count: 0, alt: -1, text: '' };
+      const { els, alt } = all(a.sel, root);
+      return { count: els.length, alt, text: els.length ? norm(textOf(els[0])).slice(0, 200) : '', url: location.href };
     }
     case 'validate': {
       // Selectors the browser cannot parse, named by profile field.

@@ -145,39 +145,6 @@ func TestUploadV1(t *testing.T) {
 	checkNoLeaks(t)
 }
 
-// TestProbe writes a report with the pages' structure and screenshots, and
-// never the password.
-func TestProbe(t *testing.T) {
-	s := startSim(t, sim.Options{Files: 30})
-	o := simOptions(t, s, SiteDownload)
-	out := filepath.Join(t.TempDir(), "probe")
-	report, err := Probe(context.Background(), o, out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	txt, err := os.ReadFile(report)
-	if err != nil {
-		t.Fatal(err)
-	}
-	js, _ := os.ReadFile(filepath.Join(out, "report.json"))
-	for _, want := range []string{"== login", "== files-page-1", "== files-page-2", `"id": "username"`, `"type": "password"`, "file-row", "sign-out"} {
-		if !strings.Contains(string(txt), want) {
-			t.Errorf("report lacks %q", want)
-		}
-	}
-	if strings.Contains(string(txt)+string(js), o.Password) {
-		t.Fatal("the report holds the password")
-	}
-	if strings.Contains(string(js), `"value"`) {
-		t.Error("the report records form values")
-	}
-	pngs, _ := filepath.Glob(filepath.Join(out, "*.png"))
-	if len(pngs) < 4 {
-		t.Errorf("%d screenshots, want one per page (>= 4)", len(pngs))
-	}
-	checkNoLeaks(t)
-}
-
 // TestDebugBundle: a failure leaves a bundle whose path is in the error,
 // with the form values redacted.
 func TestDebugBundle(t *testing.T) {

@@ -267,6 +267,9 @@ func (b *browserRun) locate(t *tab, field string, target Sel, need string, wait 
 	if at.OK {
 		b.noteAlt(field, target, at.Alt)
 	}
+	if b.onLocate != nil {
+		b.onLocate(t, field, target, at)
+	}
 	return at, nil
 }
 

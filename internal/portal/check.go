@@ -1,0 +1,317 @@
+package portal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"strings"
+
+	"github.com/isaric/seftbot/internal/usererr"
+)
+
+// CheckLine is what a profile check found for one selector or text.
+type CheckLine struct {
+	Field    string `json:"field"`
+	Selector string `json:"selector"`
+	// Status: "ok", "FAIL", or "n/a" for a text or element that belongs to
+	// a situation the check did not meet (a refusal, an empty list).
+	Status string `json:"status"`
+	Count  int    `json:"count"`
+	Text   string `json:"text,omitempty"` // the first match's text
+	Page   string `json:"page,omitempty"` // the path of the page it was looked for on
+	Note   string `json:"note,omitempty"`
+}
+
+// CheckResult is a whole profile check.
+type CheckResult struct {
+	Lines []CheckLine `json:"lines"`
+	Pages int         `json:"pages"` // listing pages walked
+	Rows  int         `json:"rows"`
+}
+
+// Failed counts the lines that did not match.
+func (r *CheckResult) Failed() int {
+	n := 0
+	for _, l := range r.Lines {
+		if l.Status == "FAIL" {
+			n++
+		}
+	}
+	return n
+}
+
+// Print writes the result, one line per selector or text.
+func (r *CheckResult) Print(w io.Writer) {
+	for _, l := range r.Lines {
+		fmt.Fprintf(w, "%-4s  %-28s %-40s", l.Status, l.Field, l.Selector)
+		if l.Status != "n/a" {
+			fmt.Fprintf(w, " %d found", l.Count)
+		}
+		if l.Text != "" {
+			fmt.Fprintf(w, ", first %q", l.Text)
+		}
+		if l.Page != "" {
+			fmt.Fprintf(w, " on %s", l.Page)
+		}
+		if l.Note != "" {
+			fmt.Fprintf(w, " (%s)", l.Note)
+		}
+		fmt.Fprintln(w)
+	}
+}
+
+// Check signs in to the site with o.Profile (as every run does: the
+// password is sent at most once, and the latch is respected) and looks for
+// every selector and text of the profile on the page where it belongs:
+// the login steps as they run, the signed-in marker, and on the download
+// site every page of the listing, walked without downloading. The result
+// holds what was found even when err is set; err wraps ErrProfile when a
+// selector did not match.
+func Check(ctx context.Context, o Options) (*CheckResult, error) {
+	res := &CheckResult{}
+	if o.Profile == nil {
+		return res, usererr.Errorf("give a profile to check", "profile check: no profile")
+	}
+	if err := o.normalise(); err != nil {
+		return res, err
+	}
+	p := o.Profile
+	b, err := startBrowser(ctx, &o, "")
+	if err != nil {
+		return res, err
+	}
+	defer b.close()
+	t, err := b.newTab(true)
+	if err != nil {
+		return res, err
+	}
+	seen := map[string]bool{}
+	add := func(l CheckLine) { res.Lines = append(res.Lines, l) }
+	// Every target a step looks for is reported as the step meets it.
+	b.onLocate = func(t *tab, field string, target Sel, at located) {
+		if seen[field] || field == "files.more.control" {
+			return
+		}
+		seen[field] = true
+		l := CheckLine{Field: field, Selector: target.String(), Status: "ok", Count: at.Count}
+		if !at.OK {
+			l.Status = "FAIL"
+			l.Note = at.Why
+			if strings.HasPrefix(field, "login.steps[") && isOptional(p, field) {
+				l.Status, l.Note = "n/a", "optional step; not shown this time"
+			}
+		} else {
+			c := countOn(t, Sel{target[at.Alt]}, -1)
+			l.Text, l.Page = c.Text, pathOf(c.URL)
+			if at.Alt > 0 {
+				l.Note = fmt.Sprintf("its first alternative no longer matches; %q did", target[at.Alt])
+			}
+		}
+		add(l)
+	}
+	loginErr := b.login(t)
+	// Steps the login never reached (it went on from a later one, or
+	// stopped) are reported too.
+	for i, s := range p.Login.Steps {
+		field := fmt.Sprintf("login.steps[%d]", i)
+		if tg := s.target(); tg != nil && !seen[field] {
+			st, note := "n/a", "not needed this time"
+			if loginErr != nil {
+				st, note = "FAIL", "not reached: sign-in stopped"
+			}
+			add(CheckLine{Field: field, Selector: tg.String(), Status: st, Note: note})
+		}
+	}
+	if loginErr != nil {
+		return res, loginErr
+	}
+	sel := func(field string, s Sel, row int, required bool, note string) {
+		if s.Empty() {
+			return
+		}
+		c := countOn(t, s, row)
+		l := CheckLine{Field: field, Selector: s.String(), Count: c.Count, Text: c.Text, Page: pathOf(c.URL), Status: "ok"}
+		switch {
+		case c.Count == 0 && required:
+			l.Status = "FAIL"
+		case c.Count == 0:
+			l.Status, l.Note = "n/a", note
+		case c.Alt > 0:
+			l.Note = fmt.Sprintf("its first alternative no longer matches; %q did", s[c.Alt])
+		}
+		add(l)
+	}
+	texts := func(field string, ss []string, note string) {
+		for i, x := range ss {
+			add(CheckLine{Field: fmt.Sprintf("%s[%d]", field, i), Selector: fmt.Sprintf("%q", x), Status: "n/a", Note: note})
+		}
+	}
+	sel("login.outcomes.signed_in", p.Login.Outcomes.SignedIn, -1, true, "")
+	texts("login.outcomes.refused", p.Login.Outcomes.Refused, "shown only after a refused password: not tried")
+	texts("login.outcomes.locked", p.Login.Outcomes.Locked, "shown only for a locked account")
+	texts("login.outcomes.password_expired", p.Login.Outcomes.PasswordExpired, "shown only when the password has expired")
+	texts("session_expired.text", p.Expired.Text, "shown only when a session ends")
+	sel("session_expired.dismiss", p.Expired.Dismiss, -1, false, "shown only when a session ends")
+	texts("transient_text", p.Transient, "shown only when the portal has trouble")
+	texts("link_expired_text", p.LinkExpired, "shown only for a used-up download link")
+
+	var err2 error
+	switch {
+	case o.Site == SiteDownload && p.Files != nil:
+		err2 = checkListing(ctx, b, t, &o, res, sel)
+	case o.Site == SiteUpload && p.Upload != nil:
+		u := p.Upload
+		if err := t.navigate(o.siteURL(u.Path)); err != nil {
+			return res, fmt.Errorf("%w: open the upload form: %w", ErrPortal, err)
+		}
+		for i, s := range u.Steps {
+			if tg := s.target(); tg != nil {
+				var at located
+				need := "visible"
+				if !s.File.Empty() {
+					need = "attached"
+				}
+				_ = t.await("locate", map[string]any{"sel": tg, "need": need}, o.StepTimeout, &at)
+				sel(fmt.Sprintf("upload.steps[%d]", i), tg, -1, !s.Optional, "optional step; not shown")
+			}
+		}
+		sel("upload.confirmed", u.Confirmed, -1, false, "shown only after a file was sent: not tried")
+		texts("upload.confirmed_text", u.ConfirmedText, "shown only after a file was sent")
+		texts("upload.refused_text", u.Refused, "shown only when a file is refused")
+	}
+	if err2 != nil {
+		return res, err2
+	}
+	if n := res.Failed(); n > 0 {
+		return res, usererr.New(fmt.Errorf("%w: %d of the profile's selectors did not match (lines marked FAIL)", ErrProfile, n),
+			"fix those lines of the profile (see docs/site-profile.md); seftbot probe shows what the page holds")
+	}
+	return res, nil
+}
+
+// checkListing walks every page of the listing, as a download would, and
+// checks the row, name, size and download selectors on each.
+func checkListing(ctx context.Context, b *browserRun, t *tab, o *Options, res *CheckResult,
+	sel func(field string, s Sel, row int, required bool, note string)) error {
+	f := o.Profile.Files
+	r := &run{b: b, o: o, res: &DownloadResult{}, sess: &session{}}
+	var names, sizes, moreSeen int
+	first := true
+	err := r.walk(ctx, t, func(entries []*entry) {
+		res.Pages++
+		res.Rows += len(entries)
+		for _, e := range entries {
+			if e.name != "" {
+				names++
+			}
+			if e.size >= 0 {
+				sizes++
+			}
+		}
+		if c := countOn(t, f.More.Control, -1); c.Count > 0 {
+			moreSeen++
+			if moreSeen == 1 {
+				sel("files.more.control", f.More.Control, -1, true, "")
+			}
+		}
+		if !first {
+			return
+		}
+		first = false
+		sel("files.row", f.Row, -1, len(entries) > 0, "no rows: the list is empty")
+		if len(entries) > 0 {
+			sel("files.name.in", f.Name.In, 0, true, "")
+			sel("files.size.in", f.Size.In, 0, true, "")
+			sel("files.download", f.Download, 0, true, "")
+		}
+		if len(entries) == 0 {
+			var st pageState
+			st, _ = t.state()
+			status := "FAIL"
+			if st.Empty != "" {
+				status = "ok"
+			}
+			res.Lines = append(res.Lines, CheckLine{Field: "files.empty_text", Selector: fmt.Sprintf("%q", f.Empty), Status: status, Text: st.Empty, Note: "no rows, so the empty-list text must show"})
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if res.Rows > 0 {
+		st := "ok"
+		if names < res.Rows {
+			st = "FAIL"
+		}
+		res.Lines = append(res.Lines, CheckLine{Field: "files.name", Selector: describeField(f.Name), Status: st, Count: names,
+			Note: fmt.Sprintf("a name read in %d of %d rows", names, res.Rows)})
+		if !f.Size.empty() {
+			st = "ok"
+			if sizes < res.Rows {
+				st = "FAIL"
+			}
+			res.Lines = append(res.Lines, CheckLine{Field: "files.size", Selector: describeField(f.Size), Status: st, Count: sizes,
+				Note: fmt.Sprintf("a size read in %d of %d rows", sizes, res.Rows)})
+		}
+	}
+	if f.More.Mode != MoreNone && moreSeen == 0 {
+		res.Lines = append(res.Lines, CheckLine{Field: "files.more.control", Selector: f.More.Control.String(), Status: "n/a",
+			Note: "never shown: right if the list fits on one page, wrong if the portal shows more pages"})
+	}
+	res.Lines = append(res.Lines, CheckLine{Field: "files (listing)", Selector: f.More.Mode, Status: "ok", Count: res.Rows,
+		Note: fmt.Sprintf("%d rows on %d pages, nothing downloaded", res.Rows, res.Pages)})
+	return nil
+}
+
+func describeField(f Field) string {
+	s := f.In.String()
+	if f.Attr != "" {
+		s += " @" + f.Attr
+	}
+	if f.Regex != "" {
+		s += " ~" + f.Regex
+	}
+	return strings.TrimSpace(s)
+}
+
+type counted struct {
+	Count int    `json:"count"`
+	Alt   int    `json:"alt"`
+	Text  string `json:"text"`
+	URL   string `json:"url"`
+}
+
+// countOn counts a target's elements in the page, or in its row'th row.
+func countOn(t *tab, s Sel, row int) counted {
+	var c counted
+	if s.Empty() {
+		return c
+	}
+	args := map[string]any{"sel": s}
+	if row >= 0 {
+		args["row"] = row
+	}
+	if err := t.eval("count", args, &c); err != nil {
+		return counted{}
+	}
+	return c
+}
+
+func pathOf(u string) string {
+	p, err := url.Parse(u)
+	if err != nil || u == "" {
+		return ""
+	}
+	return p.Path
+}
+
+func isOptional(p *Profile, field string) bool {
+	var i int
+	if _, err := fmt.Sscanf(field, "login.steps[%d]", &i); err != nil || i >= len(p.Login.Steps) {
+		return false
+	}
+	return p.Login.Steps[i].Optional
+}
+
+var _ = errors.Is

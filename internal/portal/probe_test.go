@@ -1,0 +1,152 @@
+package portal
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/isaric/seftbot/internal/sim"
+)
+
+// probeOnce runs a probe into a fresh directory and returns report.txt and
+// report.json.
+func probeOnce(t *testing.T, o Options) (txt, js string, err error) {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "probe")
+	report, err := Probe(context.Background(), o, out)
+	if report == "" {
+		t.Fatalf("no report written (err %v)", err)
+	}
+	a, rerr := os.ReadFile(report)
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	b, _ := os.ReadFile(filepath.Join(out, "report.json"))
+	if strings.Contains(string(a)+string(b), o.Password) {
+		t.Fatal("the report holds the password")
+	}
+	if os.Getenv("PROBE_SHOW") != "" {
+		t.Log(string(a))
+	}
+	if st, err := os.Stat(out); err != nil || st.Mode().Perm() != 0o700 {
+		t.Errorf("report dir mode %v %v, want 0700", st.Mode(), err)
+	}
+	return string(a), string(b), err
+}
+
+func wantAll(t *testing.T, what, s string, wants ...string) {
+	t.Helper()
+	for _, w := range wants {
+		if !strings.Contains(s, w) {
+			t.Errorf("%s lacks %q", what, w)
+		}
+	}
+}
+
+// TestProbeNoProfile: with no profile, probe finds the sign-in form by its
+// password field (v1, v2) or a text field then the password field (v3's
+// two steps), signs in once and reports the page that follows.
+func TestProbeNoProfile(t *testing.T) {
+	for _, markup := range []string{"v1", "v2", "v3"} {
+		t.Run(markup, func(t *testing.T) {
+			s := startSim(t, sim.Options{Files: 30, Markup: markup})
+			o := simOptions(t, s, SiteDownload)
+			o.Profile = nil
+			txt, _, err := probeOnce(t, o)
+			if err != nil {
+				t.Fatalf("probe stopped: %v\n%s", err, txt)
+			}
+			wantAll(t, "report", txt, "No site profile", "after-sign-in", "== stopped at after-sign-in: signed in")
+			if a := s.State().Accounts["download"]; a.PasswordPosts != 1 || a.Logins != 1 {
+				t.Errorf("password POSTs %d, logins %d; want 1 and 1", a.PasswordPosts, a.Logins)
+			}
+			switch markup {
+			case "v1":
+				wantAll(t, "report", txt, `suggested files.row: "#files tr.file-row"`, "looks like: file name", "looks like: size",
+					`"text=Download"`, `files.more {"mode": "navigate"`)
+			case "v2":
+				wantAll(t, "report", txt, `li.item`, "looks like: file name", `"text=Get file"`, "Next page")
+			case "v3":
+				wantAll(t, "report", txt, "login-step-2", "I have read the notice", `"role=button[name=\"Proceed\"]"`)
+			}
+			checkNoLeaks(t)
+		})
+	}
+}
+
+// TestProbeProfileV3: with a profile, probe follows its steps and reads
+// the list drawn by script once it has arrived: one example row and a
+// count, never 25 copies; the name in an attribute; the load-more control.
+func TestProbeProfileV3(t *testing.T) {
+	s := startSim(t, sim.Options{Files: 30, PageSize: 25, Markup: "v3"})
+	o := v3Options(t, s, SiteDownload)
+	txt, js, err := probeOnce(t, o)
+	if err != nil {
+		t.Fatalf("probe stopped: %v\n%s", err, txt)
+	}
+	wantAll(t, "report", txt, "== 3. files-page-1", `25 x <div>   suggested files.row: "#parcels div.parcel"`,
+		"row attribute data-file=", `files.name: {"attr": "data-file"}`, `files.size: ".parcel-weight"`,
+		`"role=button[name=\"Collect\"]"`, `"Show more": files.more {"mode": "append"`, "30 x <div>", "== stopped at end: done")
+	if n := strings.Count(txt, "parcel-weight\"   (e.g."); n > 3 {
+		t.Errorf("the example row is repeated %d times", n)
+	}
+	if strings.Contains(js, `"value":"`) && strings.Contains(js, o.User) {
+		t.Error("the report records a form value")
+	}
+	checkNoLeaks(t)
+}
+
+// TestProbeRefused: a wrong password is sent once, the latch is set, the
+// report says so and probe still reports; the next probe sends nothing.
+func TestProbeRefused(t *testing.T) {
+	for _, markup := range []string{"v1", "v3"} {
+		t.Run(markup, func(t *testing.T) {
+			s := startSim(t, sim.Options{Files: 3, Markup: markup})
+			o := simOptions(t, s, SiteDownload)
+			o.Profile, o.Password = nil, "wrong-password-1"
+			txt, _, err := probeOnce(t, o)
+			if !errors.Is(err, ErrLoginRejected) {
+				t.Fatalf("err %v, want ErrLoginRejected\n%s", err, txt)
+			}
+			wantAll(t, "report", txt, "sign-in refused, and the login latch is set")
+			l, _ := ReadLatch(o.StateDir, SiteDownload)
+			if l == nil || l.Kind != LatchRefused {
+				t.Fatalf("latch %+v, want refused", l)
+			}
+			txt, _, err = probeOnce(t, o)
+			if !errors.Is(err, ErrLatched) {
+				t.Fatalf("second probe: err %v, want ErrLatched", err)
+			}
+			wantAll(t, "report", txt, "login latch is set, so the password is not sent", "== 1. start")
+			if a := s.State().Accounts["download"]; a.PasswordPosts != 1 {
+				t.Errorf("%d password POSTs, want 1", a.PasswordPosts)
+			}
+			checkNoLeaks(t)
+		})
+	}
+}
+
+// TestProbeMismatch: a profile that does not fit the portal (v2's on v3)
+// gives a report that says so, and nothing is sent.
+func TestProbeMismatch(t *testing.T) {
+	s := startSim(t, sim.Options{Files: 3, Markup: "v3"})
+	o := simOptions(t, s, SiteDownload)
+	p, err := LoadProfile("testdata/profile-v2.json", SiteDownload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Profile = p
+	o.StepTimeout = 3 * time.Second
+	txt, _, err := probeOnce(t, o)
+	if !errors.Is(err, ErrProfile) {
+		t.Fatalf("err %v, want ErrProfile", err)
+	}
+	wantAll(t, "report", txt, "profile mismatch", "Account name")
+	if a := s.State().Accounts["download"]; a.PasswordPosts != 0 {
+		t.Errorf("%d password POSTs, want 0", a.PasswordPosts)
+	}
+}

@@ -145,7 +145,7 @@ func privateFile(path string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := config.CheckPrivate(path, st.Mode()); err != nil {
+	if err := config.CheckPrivate(path, st); err != nil {
 		return "", err
 	}
 	return path + " is private", nil

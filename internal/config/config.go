@@ -15,6 +15,7 @@ import (
 
 	"github.com/joho/godotenv"
 
+	"github.com/isaric/seftbot/internal/layout"
 	"github.com/isaric/seftbot/internal/usererr"
 )
 
@@ -133,7 +134,7 @@ func Load(path string, explicit bool, getenv func(string) string) (*Source, erro
 		}
 		return nil, usererr.New(fmt.Errorf("env file: %w", err), "check --env-file")
 	}
-	if err := CheckPrivate(path, st.Mode()); err != nil {
+	if err := CheckPrivate(path, st); err != nil {
 		return nil, err
 	}
 	m, err := godotenv.Read(path)
@@ -144,14 +145,10 @@ func Load(path string, explicit bool, getenv func(string) string) (*Source, erro
 	return s, nil
 }
 
-// CheckPrivate refuses a secrets file readable or writable by group or others.
-func CheckPrivate(path string, mode fs.FileMode) error {
-	if mode.Perm()&0o077 != 0 {
-		return usererr.New(fmt.Errorf("%s is accessible by other users (mode %04o) and holds secrets", path, mode.Perm()),
-			fmt.Sprintf("run: chmod 600 %s", path))
-	}
-	return nil
-}
+// CheckPrivate refuses a secrets file that group or others may read or
+// write, or that belongs to another user than seftbot's (or root): as root,
+// a 0600 env file of another user could otherwise set SEFTBOT_CHROMIUM.
+func CheckPrivate(path string, st fs.FileInfo) error { return layout.CheckSecretFile(path, st) }
 
 // Set records a flag value, which beats everything else.
 func (s *Source) Set(key, value string) { s.flags[key] = value }
@@ -193,7 +190,7 @@ func ReadSecretFile(path string) (string, error) {
 	if err != nil {
 		return "", usererr.New(fmt.Errorf("secret file: %w", err), "check the *_FILE setting")
 	}
-	if err := CheckPrivate(path, st.Mode()); err != nil {
+	if err := CheckPrivate(path, st); err != nil {
 		return "", err
 	}
 	b, err := os.ReadFile(path)

@@ -137,3 +137,27 @@ func TestReadmeDocumentsEverySetting(t *testing.T) {
 		t.Errorf("README documents %s, which is not in Settings", k)
 	}
 }
+
+// TestSecretFilesOfAnotherUser: a 0600 env file or *_FILE secret owned by
+// another user is refused, even when seftbot runs as root and can read it
+// (such a file could set SEFTBOT_CHROMIUM).
+func TestSecretFilesOfAnotherUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to make a file owned by another user; CI runs as root")
+	}
+	dir := t.TempDir()
+	f := filepath.Join(dir, "x.env")
+	writeFile(t, f, "SEFTBOT_CHROMIUM=/tmp/evil\n", 0o600)
+	if err := os.Chown(f, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(f, true, env(nil)); err == nil || !usererr.Is(err) || !strings.Contains(err.Error(), "belongs to uid 65534") {
+		t.Errorf("another user's env file: %v", err)
+	}
+	secret := filepath.Join(dir, "pw")
+	writeFile(t, secret, "x\n", 0o600)
+	os.Chown(secret, 65534, 65534)
+	if _, err := ReadSecretFile(secret); err == nil || !strings.Contains(err.Error(), "belongs to uid 65534") {
+		t.Errorf("another user's secret file: %v", err)
+	}
+}

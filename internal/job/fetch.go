@@ -490,7 +490,7 @@ func (r *run) passphrase(ctx context.Context) error {
 		}
 		r.log.Info("passphrase written for the operator to send", "path", path)
 	default:
-		if err := notify.SendPassphrase(ctx, r.o.Mail, pm); err != nil {
+		if err := notify.SendPassphrase(ctx, r.mail(), pm); err != nil {
 			return err
 		}
 		r.log.Info("passphrase mail sent", "recipients", len(r.o.Mail.PassphraseTo))
@@ -542,9 +542,16 @@ func (r *run) report(ctx context.Context, rec Record, runErr error) {
 		r.log.Info("no report recipients configured (SEFTBOT_REPORT_TO); report not mailed")
 		return
 	}
-	if err := notify.SendReport(ctx, r.o.Mail, rep); err != nil {
+	if err := notify.SendReport(ctx, r.mail(), rep); err != nil {
 		r.log.Warn("operator report not sent", "err", err)
 	}
+}
+
+// mail is the mail configuration with the run's logger.
+func (r *run) mail() notify.Config {
+	c := r.o.Mail
+	c.Log = r.log
+	return c
 }
 
 func (r *run) record(err error) Record {

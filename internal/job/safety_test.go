@@ -2,11 +2,13 @@ package job_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -51,6 +53,30 @@ func TestManualDownloadElsewhereDoesNotHide(t *testing.T) {
 		t.Errorf("fetch delivered %d files, want 3", res.Record.Files)
 	}
 	sameFiles(t, w.checkDelivered(1), want)
+	checkLogLines(t, w.log.String())
+}
+
+// checkLogLines: every line is one JSON object, and the mail lines are
+// there with the run's id (they used to go to the package-level logger).
+func checkLogLines(t *testing.T, logs string) {
+	t.Helper()
+	mails := 0
+	for _, line := range strings.Split(strings.TrimSpace(logs), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Errorf("log line is not JSON: %q", line)
+			continue
+		}
+		if m["msg"] == "mail sent" {
+			mails++
+			if m["run_id"] == nil {
+				t.Errorf("mail line without run_id: %q", line)
+			}
+		}
+	}
+	if mails == 0 {
+		t.Error("no \"mail sent\" line in the run's log")
+	}
 }
 
 // TestDownloadAllDoesNotResend: `download --all` after a delivery fetches

@@ -310,7 +310,7 @@ func readCache(path string) (*cached, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := config.CheckPrivate(path, st.Mode()); err != nil {
+	if err := config.CheckPrivate(path, st); err != nil {
 		return nil, err
 	}
 	b, err := os.ReadFile(path)

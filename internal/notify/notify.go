@@ -46,6 +46,10 @@ type Config struct {
 	PassphraseTo []string
 	ReportTo     []string
 	Timeout      time.Duration // 0 means DefaultTimeout
+	// Log is the run's logger (with its run_id); nil logs nothing. A mail
+	// line never goes to the package-level logger, whose plain lines would
+	// break a JSON log.
+	Log *slog.Logger
 }
 
 // SMTP authentication, as SEFTBOT_SMTP_AUTH spells it.
@@ -186,7 +190,9 @@ func send(ctx context.Context, cfg Config, kind string, to []string, subject, bo
 	if err := client.DialAndSendWithContext(ctx, m); err != nil {
 		return classify(fail(err), cfg)
 	}
-	slog.Info("mail sent", "kind", kind, "recipients", len(to), "message_id", messageID)
+	if cfg.Log != nil {
+		cfg.Log.Info("mail sent", "kind", kind, "recipients", len(to), "message_id", messageID)
+	}
 	return nil
 }
 

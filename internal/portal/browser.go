@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/url"
 	"os"
@@ -203,6 +204,10 @@ func startBrowser(ctx context.Context, o *Options, downloadDir string) (*browser
 		// The sandbox cannot work as root; everywhere else it stays on.
 		chromedp.Flag("no-sandbox", os.Geteuid() == 0),
 		chromedp.WindowSize(1280, 1024),
+		// Only what a browser needs: a password given to seftbot through
+		// the environment must not sit in every renderer's /proc/PID/environ.
+		chromedp.NoInheritEnv,
+		chromedp.Env(browserEnv(os.Environ())...),
 	)
 	if pin != "" {
 		opts = append(opts, chromedp.Flag("ignore-certificate-errors-spki-list", pin))
@@ -212,7 +217,14 @@ func startBrowser(ctx context.Context, o *Options, downloadDir string) (*browser
 	}
 	allocCtx, allocCancel := chromedp.NewExecAllocator(context.WithoutCancel(ctx), opts...)
 	b := &browserRun{o: o, allocCancel: allocCancel, hub: newDownloadHub()}
-	b.root, b.rootCancel = chromedp.NewContext(allocCtx)
+	// chromedp's own messages go to the run's logger, not log.Printf.
+	logf := func(level slog.Level) func(string, ...any) {
+		return func(format string, args ...any) {
+			o.Log.Log(context.Background(), level, "chromedp: "+fmt.Sprintf(format, args...))
+		}
+	}
+	b.root, b.rootCancel = chromedp.NewContext(allocCtx,
+		chromedp.WithLogf(logf(slog.LevelDebug)), chromedp.WithErrorf(logf(slog.LevelWarn)))
 	// Cancelling the caller's context (SIGINT, SIGTERM) ends the browser.
 	b.stopWatch = context.AfterFunc(ctx, b.close)
 	ok := false
@@ -538,4 +550,26 @@ var errNotFound = errors.New("element not found")
 
 func (t *tab) navigate(u string) error {
 	return t.step(chromedp.Navigate(u))
+}
+
+// browserEnvKeys are the only environment variables Chromium is given.
+var browserEnvKeys = map[string]bool{
+	"PATH": true, "HOME": true, "TMPDIR": true, "TZ": true, "LANG": true, "LANGUAGE": true,
+	"DISPLAY": true, "WAYLAND_DISPLAY": true, "XAUTHORITY": true, "XDG_RUNTIME_DIR": true,
+	"XDG_CONFIG_HOME": true, "XDG_CACHE_HOME": true, "FONTCONFIG_FILE": true, "FONTCONFIG_PATH": true,
+	"HTTP_PROXY": true, "HTTPS_PROXY": true, "NO_PROXY": true, "ALL_PROXY": true,
+	"http_proxy": true, "https_proxy": true, "no_proxy": true, "all_proxy": true,
+}
+
+// browserEnv keeps the entries of env that Chromium needs (and the LC_*
+// locale settings), nothing else.
+func browserEnv(env []string) []string {
+	var out []string
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		if browserEnvKeys[k] || strings.HasPrefix(k, "LC_") {
+			out = append(out, kv)
+		}
+	}
+	return out
 }

@@ -1,16 +1,19 @@
 package portal
 
 import (
+	"context"
 	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/isaric/seftbot/internal/config"
 	"github.com/isaric/seftbot/internal/layout"
+	"github.com/isaric/seftbot/internal/sim"
 	"github.com/isaric/seftbot/internal/usererr"
 )
 
@@ -334,5 +337,38 @@ func TestFindChromiumByMode(t *testing.T) {
 	_, err := findChromium("", false)
 	if !usererr.Is(err) || !strings.Contains(usererr.Hint(err), "apt-get install chromium") {
 		t.Errorf("with no browser at all: %v, want a user error with an apt-get hint", err)
+	}
+}
+
+// TestBrowserEnvOnlyWhatItNeeds: Chromium and its children get PATH, HOME
+// and the like, never a seftbot setting or secret from the environment.
+func TestBrowserEnvOnlyWhatItNeeds(t *testing.T) {
+	s := startSim(t, sim.Options{Files: 2})
+	o := simOptions(t, s, SiteDownload)
+	const canary = "canary-3f9a1c-in-the-environment"
+	t.Setenv("SEFTBOT_DOWNLOAD_PASSWORD", canary)
+	t.Setenv("SOME_OTHER_TOKEN", canary)
+	checked := 0
+	testHookAfterClick = func(*tab) {
+		for _, pid := range ourBrowsers() {
+			env, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
+			if err != nil {
+				continue // exited meanwhile
+			}
+			checked++
+			if strings.Contains(string(env), canary) || strings.Contains(string(env), "SEFTBOT_") {
+				t.Errorf("browser process %d inherited seftbot's environment", pid)
+			}
+			if !strings.Contains(string(env), "PATH=") {
+				t.Errorf("browser process %d has no PATH", pid)
+			}
+		}
+	}
+	defer func() { testHookAfterClick = nil }()
+	if _, err := Download(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	if checked == 0 {
+		t.Fatal("no browser process was inspected; the test proved nothing")
 	}
 }

@@ -84,7 +84,7 @@ func readKey(path, passphrase string) (ssh.Signer, error) {
 	if err != nil {
 		return nil, usererr.New(fmt.Errorf("SFTP key: %w", err), "check SEFTBOT_SFTP_KEY_FILE")
 	}
-	if err := config.CheckPrivate(path, st.Mode()); err != nil {
+	if err := config.CheckPrivate(path, st); err != nil {
 		return nil, err
 	}
 	pem, err := os.ReadFile(path)

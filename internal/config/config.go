@@ -70,6 +70,8 @@ var Settings = []Setting{
 	{Key: "SEFTBOT_OAUTH_DEVICE_URL", Help: "device authorization endpoint for the device flow, e.g. https://login.microsoftonline.com/TENANT/oauth2/v2.0/devicecode"},
 	{Key: "SEFTBOT_OAUTH_CLIENT_ID", Help: "the app registration's application (client) ID"},
 	{Key: "SEFTBOT_OAUTH_CLIENT_SECRET", Secret: true, Help: "the app registration's client secret (client-credentials; optional for device)"},
+	{Key: "SEFTBOT_OAUTH_CLIENT_CERT_FILE", Help: "instead of a client secret: the certificate (PEM) uploaded to the app registration; client-credentials only"},
+	{Key: "SEFTBOT_OAUTH_CLIENT_KEY_FILE", Help: "the RSA private key (PEM, mode 0600) of SEFTBOT_OAUTH_CLIENT_CERT_FILE; seftbot signs a short-lived client assertion with it for each token"},
 	{Key: "SEFTBOT_OAUTH_SCOPE", Help: "space-separated scopes; empty = https://outlook.office365.com/.default (client-credentials), or SMTP.Send, IMAP.AccessAsUser.All and offline_access on outlook.office365.com (device)"},
 	{Key: "SEFTBOT_OAUTH_CA_FILE", Help: "PEM file of extra CA certificates to trust for the token endpoint"},
 	{Key: "SEFTBOT_IMAP_HOST", Help: "IMAP server of the mailbox NHS England's notices arrive in (NHSmail: outlook.office365.com); empty = notices are not read, and a cohort step is confirmed by silence alone"},

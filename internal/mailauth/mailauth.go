@@ -59,9 +59,12 @@ type Config struct {
 	DeviceURL    string // device authorization endpoint (device flow)
 	ClientID     string
 	ClientSecret string // never printed; optional for the device flow
-	Scopes       []string
-	CAFile       string // extra CA certificates trusted for the endpoints
-	CacheFile    string // the delegated sign-in, 0600 (device flow)
+	// CertFile and KeyFile, instead of a secret: the app registration's
+	// certificate credential (client credentials only).
+	CertFile, KeyFile string
+	Scopes            []string
+	CAFile            string // extra CA certificates trusted for the endpoints
+	CacheFile         string // the delegated sign-in, 0600 (device flow)
 }
 
 // String describes the configuration without the secret.
@@ -89,7 +92,15 @@ func FromSource(src *config.Source) (Config, error) {
 	scope := DefaultAppScope
 	switch c.Flow {
 	case FlowClientCredentials:
-		keys = append(keys, "SEFTBOT_OAUTH_CLIENT_SECRET")
+		c.CertFile, c.KeyFile = src.Get("SEFTBOT_OAUTH_CLIENT_CERT_FILE"), src.Get("SEFTBOT_OAUTH_CLIENT_KEY_FILE")
+		if c.CertFile == "" && c.KeyFile == "" {
+			keys = append(keys, "SEFTBOT_OAUTH_CLIENT_SECRET")
+		} else {
+			keys = append(keys, "SEFTBOT_OAUTH_CLIENT_CERT_FILE", "SEFTBOT_OAUTH_CLIENT_KEY_FILE")
+			if _, err := loadClientCert(c.CertFile, c.KeyFile); err != nil {
+				return c, err
+			}
+		}
 	case FlowDevice:
 		keys = append(keys, "SEFTBOT_OAUTH_DEVICE_URL", "SEFTBOT_STATE_DIR")
 		scope = DefaultUserScope
@@ -176,7 +187,8 @@ var (
 // For returns the process's one Source for cfg, so SMTP and IMAP in one run
 // share a token and refresh it once.
 func For(cfg Config, log *slog.Logger) *Source {
-	key := strings.Join([]string{cfg.Flow, cfg.TokenURL, cfg.DeviceURL, cfg.ClientID, cfg.ClientSecret, strings.Join(cfg.Scopes, " "), cfg.CAFile, cfg.CacheFile}, "\x00")
+	key := strings.Join([]string{cfg.Flow, cfg.TokenURL, cfg.DeviceURL, cfg.ClientID, cfg.ClientSecret, cfg.CertFile, cfg.KeyFile,
+		strings.Join(cfg.Scopes, " "), cfg.CAFile, cfg.CacheFile}, "\x00")
 	sharedMu.Lock()
 	defer sharedMu.Unlock()
 	if s := shared[key]; s != nil {
@@ -244,9 +256,24 @@ func (s *Source) clientCredentials(ctx context.Context, now time.Time) error {
 	}
 	cc := clientcredentials.Config{ClientID: s.cfg.ClientID, ClientSecret: s.cfg.ClientSecret, TokenURL: s.cfg.TokenURL,
 		Scopes: s.cfg.Scopes, AuthStyle: oauth2.AuthStyleInParams}
+	hint := "check SEFTBOT_OAUTH_CLIENT_ID and SEFTBOT_OAUTH_CLIENT_SECRET with your NHSmail administrator"
+	if s.cfg.CertFile != "" || s.cfg.KeyFile != "" {
+		// A certificate credential: a new signed assertion per request.
+		cert, err := loadClientCert(s.cfg.CertFile, s.cfg.KeyFile)
+		if err != nil {
+			return err
+		}
+		jwt, err := cert.assertion(s.cfg.ClientID, s.cfg.TokenURL, now)
+		if err != nil {
+			return err
+		}
+		cc.ClientSecret = ""
+		cc.EndpointParams = url.Values{"client_assertion_type": {AssertionType}, "client_assertion": {jwt}}
+		hint = "check SEFTBOT_OAUTH_CLIENT_ID, and that the certificate in SEFTBOT_OAUTH_CLIENT_CERT_FILE is the one uploaded to the app registration"
+	}
 	tok, err := cc.Token(ctx)
 	if err != nil {
-		return explain(err, "check SEFTBOT_OAUTH_CLIENT_ID and SEFTBOT_OAUTH_CLIENT_SECRET with your NHSmail administrator")
+		return explain(err, hint)
 	}
 	s.tok, s.renewAt = tok, renewal(now, tok)
 	return nil

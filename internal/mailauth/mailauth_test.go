@@ -162,3 +162,34 @@ func TestClientCredentialsRefused(t *testing.T) {
 		t.Fatalf("untrusted endpoint: %v", err)
 	}
 }
+
+// TestClientCertificate: the certificate credential of client credentials,
+// a signed client assertion instead of a secret; the endpoint checks the
+// signature, so a key of another certificate is refused.
+func TestClientCertificate(t *testing.T) {
+	clk := &clock{t: time.Now()}
+	s, o := mailsinktest.StartOAuth(t, time.Minute, clk.Now)
+	cfg := mailauth.Config{Flow: mailauth.FlowClientCredentials, TokenURL: o.TokenURL(), ClientID: o.ClientID,
+		CertFile: o.CertFile, KeyFile: o.KeyFile, CAFile: s.CAFile}
+	tok, err := mailauth.New(cfg, nil, clk.Now).Token(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !o.Check("seftbot@nhs.test", tok) {
+		t.Fatal("the token from a client assertion is not accepted")
+	}
+	// Another certificate and key (of a second endpoint's client): refused.
+	_, o2 := mailsinktest.StartOAuth(t, time.Minute, nil)
+	cfg.CertFile, cfg.KeyFile = o2.CertFile, o2.KeyFile
+	_, err = mailauth.New(cfg, nil, clk.Now).Token(context.Background())
+	if !errors.Is(err, mailauth.ErrToken) || !strings.Contains(err.Error(), "invalid_client") ||
+		!strings.Contains(usererr.Hint(err), "SEFTBOT_OAUTH_CLIENT_CERT_FILE") {
+		t.Fatalf("foreign certificate: %v (hint %q)", err, usererr.Hint(err))
+	}
+	// A key file others can read is refused before anything is sent.
+	os.Chmod(o.KeyFile, 0o644)
+	cfg.CertFile, cfg.KeyFile = o.CertFile, o.KeyFile
+	if _, err := mailauth.New(cfg, nil, clk.Now).Token(context.Background()); !usererr.Is(err) || !strings.Contains(err.Error(), "accessible by other users") {
+		t.Fatalf("shared key file: %v", err)
+	}
+}

@@ -3,6 +3,9 @@ package sim
 import (
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -91,7 +94,14 @@ func (s *Sim) startExternals() (_ *externals, err error) {
 	if err := atomicfile.WriteFile(filepath.Join(s.dir, "known_hosts"), []byte(line+"\n"), 0o644); err != nil {
 		return nil, err
 	}
+	var clientCert *x509.Certificate
+	if s.opts.SMTPAuth == "xoauth2" {
+		if clientCert, err = s.writeClientCert(); err != nil {
+			return nil, err
+		}
+	}
 	e.oauth, err = oauthsrv.Start(oauthsrv.Options{
+		ClientCert:   clientCert,
 		TLS:          s.pki.serverTLS(),
 		ClientID:     "seftsim-" + strings.ToLower(rand.Text()[:12]),
 		ClientSecret: rand.Text(),
@@ -163,6 +173,32 @@ func (e *externals) deliverNewData(project string, files int, at time.Time) erro
 	b.WriteString("MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n")
 	fmt.Fprintf(&b, "There is new data for project %s: %d files. Sign in to SEFT to download them.\r\n", project, files)
 	return e.mail.Deliver(noticeFrom, []string{ReportTo}, []byte(b.String()))
+}
+
+// writeClientCert makes the app registration's certificate credential:
+// DIR/oauth-client.pem and its RSA key DIR/oauth-client.key (0600).
+func (s *Sim) writeClientCert() (*x509.Certificate, error) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, err
+	}
+	tmpl := &x509.Certificate{SerialNumber: serial(), Subject: pkix.Name{CommonName: "seftbot app registration"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(90 * 24 * time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return nil, err
+	}
+	kb, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, err
+	}
+	if err := atomicfile.WriteFile(filepath.Join(s.dir, "oauth-client.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		return nil, err
+	}
+	if err := atomicfile.WriteFile(filepath.Join(s.dir, "oauth-client.key"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
+		return nil, err
+	}
+	return x509.ParseCertificate(der)
 }
 
 // OAuthStats counts the tokens seftsim's endpoint has issued, by grant.

@@ -10,6 +10,7 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,6 +29,9 @@ type Options struct {
 	TLS          *tls.Config // nil = plain HTTP (tests of the refusal only)
 	ClientID     string
 	ClientSecret string
+	// ClientCert, if set, is a certificate credential registered for the
+	// client: a client assertion signed with its key works as the secret.
+	ClientCert *x509.Certificate
 	// User is the mailbox a device-code sign-in stands for; tokens from the
 	// client-credentials grant are good for any mailbox (app-only access).
 	User string
@@ -222,6 +226,18 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	grant := r.PostFormValue("grant_type")
 	switch grant {
 	case GrantClientCredentials:
+		if r.PostFormValue("client_assertion_type") == clientAssertionType {
+			if err := s.checkAssertion(r.PostFormValue("client_assertion")); err != nil || r.PostFormValue("client_id") != s.o.ClientID {
+				msg := "unknown client"
+				if err != nil {
+					msg = err.Error()
+				}
+				oauthError(w, http.StatusUnauthorized, "invalid_client", msg)
+				return
+			}
+			s.issue(w, grant, "", false)
+			return
+		}
 		if _, ok := s.clientOK(r); !ok {
 			oauthError(w, http.StatusUnauthorized, "invalid_client", "AADSTS7000215: Invalid client secret provided.")
 			return

@@ -6,6 +6,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -43,6 +44,9 @@ func Start(t testing.TB, plain bool) *Sink {
 type OAuth struct {
 	*oauthsrv.Server
 	ClientID, ClientSecret string
+	// CertFile and KeyFile are the client's certificate credential (PEM;
+	// the key 0600), registered with the endpoint.
+	CertFile, KeyFile string
 }
 
 // StartOAuth starts a sink that, like Exchange Online once Basic
@@ -53,16 +57,17 @@ func StartOAuth(t testing.TB, ttl time.Duration, now func() time.Time) (*Sink, *
 	t.Helper()
 	var o *OAuth
 	s := start(t, false, func(ca *CA) func(user, token string) bool {
+		cert, certFile, keyFile := clientCert(t)
 		srv, err := oauthsrv.Start(oauthsrv.Options{
 			TLS:      &tls.Config{Certificates: []tls.Certificate{ca.Leaf(t, "127.0.0.1")}, MinVersion: tls.VersionTLS12},
-			ClientID: "client-" + rand.Text()[:8], ClientSecret: "secret-" + rand.Text(),
+			ClientID: "client-" + rand.Text()[:8], ClientSecret: "secret-" + rand.Text(), ClientCert: cert,
 			User: "seftbot@nhs.test", TTL: ttl, Now: now,
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { srv.Close() })
-		o = &OAuth{Server: srv}
+		o = &OAuth{Server: srv, CertFile: certFile, KeyFile: keyFile}
 		return srv.Check
 	})
 	o.ClientID, o.ClientSecret = o.Server.ClientID(), o.Server.ClientSecret()
@@ -160,4 +165,31 @@ func newKey(t testing.TB) *ecdsa.PrivateKey {
 		t.Fatal(err)
 	}
 	return k
+}
+
+// clientCert makes a self-signed RSA certificate, as an app registration's
+// certificate credential, and writes it and its key (0600).
+func clientCert(t testing.TB) (*x509.Certificate, string, string) {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(3), Subject: pkix.Name{CommonName: "seftbot app"},
+		NotBefore: time.Now().Add(-time.Minute), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "app.pem"), filepath.Join(dir, "app.key")
+	kb, _ := x509.MarshalPKCS8PrivateKey(key)
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return cert, certFile, keyFile
 }

@@ -2,8 +2,10 @@ package cli
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -212,7 +214,7 @@ func checkSignInPage(ctx context.Context, src *config.Source, site, key string) 
 	if prof.Login.Path == "" {
 		page = base
 	}
-	cfg, err := tlsConfig(src.Get("SEFTBOT_PORTAL_CA_FILE"), base.Hostname())
+	cfg, err := portalTLS(src, base.Hostname())
 	if err != nil {
 		return "", err
 	}
@@ -239,6 +241,35 @@ func checkSignInPage(ctx context.Context, src *config.Source, site, key string) 
 			"check "+key+" and the profile's login path; a 5xx means the portal is down")
 	}
 	return fmt.Sprintf("sign-in page %s answered 200, no maintenance text", page), nil
+}
+
+// portalTLS trusts the portal as a run does (portal.trustedPins): the
+// system roots plus SEFTBOT_PORTAL_CA_FILE, or, with only
+// SEFTBOT_PORTAL_SPKI_PIN, exactly the key it names; a pin set beside a CA
+// file must match too.
+func portalTLS(src *config.Source, host string) (*tls.Config, error) {
+	cfg, err := tlsConfig(src.Get("SEFTBOT_PORTAL_CA_FILE"), host)
+	if err != nil {
+		return nil, err
+	}
+	pin := src.Get("SEFTBOT_PORTAL_SPKI_PIN")
+	if pin == "" {
+		return cfg, nil
+	}
+	if src.Get("SEFTBOT_PORTAL_CA_FILE") == "" {
+		cfg.InsecureSkipVerify = true // only the pin vouches for the server, checked below
+	}
+	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+		if len(cs.PeerCertificates) == 0 {
+			return errors.New("no certificate")
+		}
+		sum := sha256.Sum256(cs.PeerCertificates[0].RawSubjectPublicKeyInfo)
+		if live := base64.StdEncoding.EncodeToString(sum[:]); live != pin {
+			return fmt.Errorf("the portal's certificate key %s does not match SEFTBOT_PORTAL_SPKI_PIN", live)
+		}
+		return nil
+	}
+	return cfg, nil
 }
 
 // checkSMTP signs in to the SMTP server exactly as a mail would be sent

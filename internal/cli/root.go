@@ -124,6 +124,7 @@ func newRootCmd(g *globalOptions) *cobra.Command {
 		newVersionCmd(g),
 		newDownloadCmd(g),
 		newProbeCmd(g),
+		newRecordCmd(g),
 		newArchiveCmd(g),
 		newRelayCmd(g),
 		newCohortCmd(g),

@@ -314,6 +314,74 @@
       return loginForm();
     case 'report':
       return report();
+    case 'record': {
+      // Runs in an isolated world of every document (seftbot record): it
+      // reports each fill and click an operator makes through the binding
+      // a.binding, with locators. No field's value ever leaves: a password
+      // field becomes {password}, the field holding the configured user
+      // name {user}, and any other typed text is only reported as typed.
+      if (window.__seftbotRecording) return true;
+      window.__seftbotRecording = true;
+      const send = (m) => { try { window[a.binding](JSON.stringify(Object.assign({ url: location.href }, m))); } catch (x) { /* binding gone */ } };
+      const rowOf = (el) => {
+        for (let x = el; x && x.parentElement && x !== document.body; x = x.parentElement) {
+          if (!rowTags.test(x.tagName)) continue;
+          const sibs = Array.from(x.parentElement.children).filter((s) => sig(s) === sig(x));
+          if (sibs.length >= 3) return { row: x, parent: x.parentElement, sibs };
+        }
+        return null;
+      };
+      const textField = (e) => e.tagName === 'TEXTAREA' || (e.tagName === 'INPUT' && /^(text|email|tel|url|search|password|number|)$/i.test(e.getAttribute('type') || ''));
+      document.addEventListener('change', (ev) => {
+        const e = ev.target;
+        if (!ev.isTrusted || !e || !e.tagName) return;
+        if (e.tagName === 'INPUT' && /^(checkbox|radio)$/i.test(e.type)) {
+          if (e.checked) send({ kind: 'check', locators: locators(e) });
+          return;
+        }
+        if (e.tagName === 'SELECT') {
+          const o = e.options[e.selectedIndex];
+          send({ kind: 'select', locators: locators(e), option: o ? norm(o.textContent) : '' });
+          return;
+        }
+        if (e.tagName === 'INPUT' && e.type === 'file') { send({ kind: 'file', locators: locators(e) }); return; }
+        if (textField(e)) {
+          const ph = e.type === 'password' ? '{password}' : (a.user && e.value === a.user ? '{user}' : '');
+          send({ kind: 'fill', with: ph, locators: locators(e) });
+        }
+      }, true);
+      document.addEventListener('keydown', (ev) => {
+        const e = ev.target;
+        if (ev.isTrusted && ev.key === 'Enter' && e && e.tagName && textField(e)) send({ kind: 'press', key: 'Enter', locators: locators(e), password: e.type === 'password' });
+      }, true);
+      document.addEventListener('click', (ev) => {
+        if (!ev.isTrusted || !ev.target || !ev.target.closest) return;
+        if (ev.target.closest('label')) return; // a label's click reaches its control, reported by change
+        const t = ev.target.closest(clickable);
+        if (!t || (t.tagName === 'INPUT' && !/^(submit|button|image)$/i.test(t.type))) return;
+        const r = rowOf(t);
+        if (r) {
+          const g = describeGroup(rowSelector(r.parent, r.sibs), r.sibs);
+          send({ kind: 'row', row: g.selector, rows: r.sibs.length, name: g.name || null, size: g.size || null, locators: locators(t, r.row), text: cut(textOf(t), 60) });
+          return;
+        }
+        send({ kind: 'click', locators: locators(t), text: cut(textOf(t) || t.value, 60) });
+      }, true);
+      return true;
+    }
+    case 'signedIn': {
+      // A sign-out control marks a signed-in page. It may be in the page,
+      // hidden, before sign-in, hence :not([hidden]).
+      const so = Array.from(document.querySelectorAll(clickable)).find((e) => visible(e) && /^(sign|log)\s?(out|off)$/i.test(norm(textOf(e) || e.value)));
+      return so ? [css(so) + ':not([hidden])'] : [];
+    }
+    case 'rowsNow': {
+      const els = a.sel.startsWith('role=') ? byRole(a.sel) : Array.from(document.querySelectorAll(a.sel));
+      const f = els[0];
+      let first = '';
+      if (f && a.name) first = a.name.attr ? f.getAttribute(a.name.attr) || '' : (a.name.in ? norm(textOf(f.querySelector(a.name.in))) : '');
+      return { count: els.length, first, url: location.href };
+    }
     case 'locators': {
       const e = first(a.sel);
       return e ? locators(e) : [];

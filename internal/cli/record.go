@@ -1,0 +1,106 @@
+package cli
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/isaric/seftbot/internal/portal"
+	"github.com/isaric/seftbot/internal/usererr"
+)
+
+// recordOptions holds the flags of seftbot record.
+type recordOptions struct {
+	*globalOptions
+	site    string
+	out     string
+	browser browserFlags
+}
+
+func newRecordCmd(g *globalOptions) *cobra.Command {
+	o := &recordOptions{globalOptions: g}
+	cmd := &cobra.Command{
+		Use:   "record --site download|upload --out PROFILE",
+		Short: "Write a site profile by watching you use the portal in a browser window",
+		Long: `Opens a visible Chromium at the site's URL. Sign in, click through any notice,
+download one file, then go to the next page or load more. seftbot watches each
+fill and click and drafts a site profile from them: several locators per step
+(label, role and name, text, id, CSS), the row structure of the file list from
+the download you clicked, and how the list pages. What you type into the user
+name and password fields is never recorded or logged: it becomes {user} and
+{password}.
+
+Close the window or press Enter here when done. The profile is written (0600)
+to --out and checked at once, as seftbot probe --check does: exit 0 when every
+selector matched, 11 otherwise. See docs/site-profile.md.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error { return runRecord(cmd, o) },
+	}
+	cmd.Flags().StringVar(&o.site, "site", "", "site to record: download or upload")
+	cmd.Flags().StringVar(&o.out, "out", "", "profile file to write (must not exist)")
+	o.browser.register(cmd)
+	return cmd
+}
+
+func runRecord(cmd *cobra.Command, o *recordOptions) error {
+	if o.site != portal.SiteDownload && o.site != portal.SiteUpload {
+		return usererr.Errorf("use --site download or --site upload", fmt.Sprintf("record: unknown site %q", o.site))
+	}
+	if o.out == "" {
+		return usererr.Errorf("give --out FILE, e.g. --out download-profile.json", "record: nowhere to write the profile")
+	}
+	if _, err := os.Stat(o.out); err == nil {
+		return usererr.Errorf("choose another --out, or move the old profile away", "record: "+o.out+" exists; not overwriting it")
+	}
+	if st, err := os.Stat(filepath.Dir(o.out)); err != nil || !st.IsDir() {
+		return usererr.Errorf("create the directory first", "record: no directory for "+o.out)
+	}
+	o.browser.headful = true // the operator uses the window
+	po, err := o.browser.options(o.globalOptions, o.site)
+	if err != nil {
+		return err
+	}
+	po.Profile = nil
+	rec, err := portal.StartRecord(cmd.Context(), po)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(o.stdout, "Recording. In the browser window: sign in, pass any notice, download one file, then show the next page or more files.\n")
+	fmt.Fprintf(o.stdout, "Then close the window or press Enter here.\n")
+	enter := make(chan struct{})
+	go func() {
+		_, _ = bufio.NewReader(o.stdin).ReadString('\n')
+		close(enter)
+	}()
+	select {
+	case <-enter:
+	case <-rec.Done():
+	case <-cmd.Context().Done():
+	}
+	p, notes, err := rec.Stop()
+	for _, n := range notes {
+		fmt.Fprintf(o.stdout, "note: %s\n", n)
+	}
+	if err != nil && p == nil {
+		return err
+	}
+	if p != nil {
+		if werr := portal.WriteProfile(o.out, p); werr != nil {
+			return werr
+		}
+		fmt.Fprintf(o.stdout, "profile written: %s\n", o.out)
+	}
+	if err != nil {
+		return usererr.New(err, "the draft was written anyway: complete it by hand (see the notes above and docs/site-profile.md)")
+	}
+	if cmd.Context().Err() != nil {
+		return errors.New("record: interrupted before the check")
+	}
+	fmt.Fprintf(o.stdout, "checking it (no window):\n")
+	o.browser.headful = false
+	return runCheck(cmd, o.globalOptions, &o.browser, o.site, o.out)
+}

@@ -1,0 +1,149 @@
+package portal
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/input"
+	"github.com/chromedp/chromedp"
+
+	"github.com/isaric/seftbot/internal/sim"
+)
+
+// operator drives the recorded browser as a person would: real mouse
+// events at an element's centre, and typed text.
+type operator struct {
+	t   *testing.T
+	ctx context.Context
+}
+
+// click waits for css to be visible and clicks its centre with the mouse.
+func (op operator) click(css string) {
+	op.t.Helper()
+	var pt []float64
+	js := fmt.Sprintf(`(() => { const e = document.querySelector(%q); e.scrollIntoView({block: 'center'}); const r = e.getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height / 2]; })()`, css)
+	if _, err := chromedp.Run(op.ctx, chromedp.WaitVisible(chromedp.CSS(css))); err != nil {
+		op.t.Fatalf("wait for %s: %v", css, err)
+	}
+	var err error
+	if pt, err = chromedp.Run(op.ctx, chromedp.Evaluate[[]float64](js)); err != nil {
+		op.t.Fatalf("find %s: %v", css, err)
+	}
+	if err := chromedp.Do(op.ctx, chromedp.MouseClickXY(pt[0], pt[1])); err != nil {
+		op.t.Fatalf("click %s: %v", css, err)
+	}
+}
+
+// typeInto clicks a field and types text into it (Input.insertText).
+func (op operator) typeInto(css, text string) {
+	op.t.Helper()
+	op.click(css)
+	if err := chromedp.Do(op.ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, input.InsertText, input.InsertTextParams{Text: text})
+		return err
+	})); err != nil {
+		op.t.Fatal(err)
+	}
+}
+
+// wait waits until css is visible.
+func (op operator) wait(css string) {
+	op.t.Helper()
+	if _, err := chromedp.Run(op.ctx, chromedp.WaitVisible(chromedp.CSS(css))); err != nil {
+		op.t.Fatalf("wait for %s: %v", css, err)
+	}
+}
+
+// TestRecord: an operator signs in, passes the notice (v3), downloads one
+// file and pages on, in a recorded browser; the profile recorded, with no
+// hand edits, passes the check and downloads every file byte-exact. The
+// password never reaches the profile.
+func TestRecord(t *testing.T) {
+	for _, markup := range []string{"v1", "v2", "v3", "v3-inplace"} {
+		t.Run(markup, func(t *testing.T) {
+			paging := ""
+			if markup == "v3-inplace" {
+				markup, paging = "v3", sim.PagingInPlace
+			}
+			s := startSim(t, sim.Options{Files: 12, PageSize: 5, Markup: markup, Paging: paging})
+			o := simOptions(t, s, SiteDownload)
+			rec, err := StartRecord(context.Background(), o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			op := operator{t, rec.Context()}
+			switch markup {
+			case "v1":
+				op.typeInto("#username", o.User)
+				op.typeInto("#password", o.Password)
+				op.click("#sign-in")
+				op.click("#files tr.file-row .download")
+				op.click("a.next")
+			case "v2":
+				op.typeInto("#user", o.User)
+				op.typeInto("#pass", o.Password)
+				op.click("form.login button")
+				op.click("ul.downloads li.item .get")
+				op.click(".pager-next")
+			case "v3":
+				op.typeInto("#account-name", o.User)
+				op.click("#next-step")
+				op.typeInto("#passphrase", o.Password)
+				op.click("#enter")
+				op.click("#notice-read")
+				op.click("#proceed")
+				op.click("#parcels .parcel .collect")
+				if paging == sim.PagingInPlace {
+					op.click("#page-older")
+				} else {
+					op.click("#show-more")
+				}
+			}
+			p, notes, err := rec.Stop()
+			if err != nil {
+				t.Fatalf("%v (notes: %v)", err, notes)
+			}
+			path := filepath.Join(t.TempDir(), "recorded.json")
+			if err := WriteProfile(path, p); err != nil {
+				t.Fatal(err)
+			}
+			raw, _ := os.ReadFile(path)
+			t.Logf("recorded profile:\n%s\nnotes: %v", raw, notes)
+			if strings.Contains(string(raw), o.Password) || strings.Contains(string(raw), o.User) {
+				t.Fatal("the profile holds the password or the user name")
+			}
+			if st, _ := os.Stat(path); st.Mode().Perm() != 0o600 {
+				t.Errorf("profile mode %v, want 0600", st.Mode())
+			}
+			wantMode := map[string]string{"v1": MoreNavigate, "v2": MoreNavigate, "v3": MoreAppend}[markup]
+			if paging == sim.PagingInPlace {
+				wantMode = MoreInPlace
+			}
+			if p.Files == nil || p.Files.More == nil || p.Files.More.Mode != wantMode {
+				t.Fatalf("paging not recorded as %s: %+v", wantMode, p.Files)
+			}
+			loaded, err := LoadProfile(path, SiteDownload)
+			if err != nil {
+				t.Fatal(err)
+			}
+			o.Profile = loaded
+			res, err := Check(context.Background(), o)
+			if err != nil {
+				t.Fatalf("check: %v\n%s", err, printed(res))
+			}
+			got, err := Download(context.Background(), o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := checkStaging(t, s, o); n != 12 || len(got.New) != 12 {
+				t.Fatalf("staging %d, new %d; want 12", n, len(got.New))
+			}
+			checkNoLeaks(t)
+		})
+	}
+}

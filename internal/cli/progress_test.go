@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/isaric/seftbot/internal/sim"
 )
 
 // screen replays what a terminal does with the meter's output: \r returns
@@ -206,5 +208,58 @@ func TestTTYShowsBar(t *testing.T) {
 	}
 	if !strings.Contains(string(b), "archive: "+out) {
 		t.Errorf("no summary:\n%q", b)
+	}
+}
+
+// TestDownloadTTY downloads from seftsim with real Chromium, with seftbot on
+// a pseudo-terminal (script(1)), and replays what the terminal shows: the
+// bar reached all the files, every log line stands on a line of its own
+// (none drawn through the bar), and the bar is gone before the summary.
+func TestDownloadTTY(t *testing.T) {
+	script, err := exec.LookPath("script")
+	if err != nil {
+		t.Fatal("script (util-linux) is needed to run seftbot on a pseudo-terminal")
+	}
+	if _, err := exec.LookPath("chromium"); err != nil {
+		t.Fatal("chromium not installed (scripts/install-deps.sh)")
+	}
+	exe, err := exec.LookPath("seftbot")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := sim.Start(context.Background(), sim.Options{Dir: filepath.Join(t.TempDir(), "sim"), Files: 6, FileSize: 64 << 10, Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	cmd := exec.Command(script, "-qefc", exe+" --env-file "+s.EnvFile()+" download", "/dev/null")
+	cmd.Env = append(os.Environ(), "TERM=xterm", "COLUMNS=200")
+	cmd.Stdin = strings.NewReader("")
+	b, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%q", err, b)
+	}
+	out := strings.ReplaceAll(string(b), "\r\n", "\n") // the pty's own newline translation
+	if !regexp.MustCompile(`\x1b\[Kdownloading +100% \|[^|]+\| \(6/6\) files, \d+\.\d kB`).MatchString(out) {
+		t.Errorf("the bar never showed 6/6 files:\n%q", out)
+	}
+	lines := screen(out)
+	logs := 0
+	for _, l := range lines {
+		if strings.Contains(l, "level=") {
+			logs++
+			if strings.Contains(l, "downloading ") || strings.Contains(l, "files, ") {
+				t.Errorf("a log line drawn through the bar: %q", l)
+			}
+		}
+		if strings.Contains(l, "%") && strings.Contains(l, " files, ") {
+			t.Errorf("bar left on the screen: %q", l)
+		}
+	}
+	if logs == 0 {
+		t.Errorf("no log lines on the terminal: nothing was checked\n%s", strings.Join(lines, "\n"))
+	}
+	if !strings.Contains(out, "new 6, skipped 0, failed 0") {
+		t.Errorf("no summary:\n%s", strings.Join(lines, "\n"))
 	}
 }

@@ -375,6 +375,15 @@
       const so = Array.from(document.querySelectorAll(clickable)).find((e) => visible(e) && /^(sign|log)\s?(out|off)$/i.test(norm(textOf(e) || e.value)));
       return so ? [css(so) + ':not([hidden])'] : [];
     }
+    case 'confirmation': {
+      // After a file was sent: the visible message that says it arrived.
+      const said = /received|uploaded|success|thank you|has been sent|accepted/i;
+      const cands = Array.from(document.querySelectorAll('[role=status],[role=alert],.alert,.success,.notice,.message,p,div,span,h1,h2'))
+        .filter((e) => visible(e) && said.test(norm(textOf(e))) && norm(textOf(e)).length < 200);
+      // The innermost element that says it.
+      const e = cands.filter((c) => !cands.some((d) => d !== c && c.contains(d)))[0];
+      return e ? { sel: css(e), text: cut(textOf(e), 120) } : { sel: '', text: '' };
+    }
     case 'rowsNow': {
       const els = a.sel.startsWith('role=') ? byRole(a.sel) : Array.from(document.querySelectorAll(a.sel));
       const f = els[0];

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -69,6 +70,7 @@ type Recorder struct {
 	signedIn Sel
 	files    *Files
 	filesURL string
+	upload   *UploadForm // from the first file step on
 	before   struct {
 		count int
 		first string
@@ -199,6 +201,35 @@ func (r *Recorder) take(re recEvent) {
 		return
 	}
 	loc := sel2(re.Locators)
+	if re.Kind == "file" && r.upload == nil && r.o.Site == SiteUpload {
+		r.upload = &UploadForm{Path: r.rel(re.URL)}
+		// A "Choose file" button clicked just before only opened the
+		// chooser: the file step sets the input itself.
+		if n := len(r.steps); n > 0 && r.steps[n-1].Optional && chooser.MatchString(r.steps[n-1].Click.String()) {
+			r.notes = append(r.notes, fmt.Sprintf("the click on %s before choosing the file was left out: the file step sets the file input directly", r.steps[n-1].Click))
+			r.steps = r.steps[:n-1]
+		}
+		var so []string
+		if err := r.pr.eval("signedIn", nil, r.o.StepTimeout, &so); err == nil && len(so) > 0 {
+			r.signedIn = Sel(so)
+		}
+	}
+	if u := r.upload; u != nil { // the upload form
+		switch re.Kind {
+		case "file":
+			u.Steps = append(u.Steps, Step{File: loc})
+		case "click", "press":
+			if u.Confirmed.Empty() && len(u.ConfirmedText) == 0 {
+				if re.Kind == "press" {
+					u.Steps = append(u.Steps, Step{Press: "Enter", In: loc})
+				} else {
+					u.Steps = append(u.Steps, Step{Click: loc})
+				}
+				r.confirmation()
+			}
+		}
+		return
+	}
 	if r.files != nil { // after the download: paging
 		if re.Kind == "click" && r.files.More == nil {
 			r.files.More = &More{Mode: r.pagingMode(loc), Control: loc}
@@ -237,6 +268,24 @@ func (r *Recorder) take(re recEvent) {
 	case "row":
 		r.rowClicked(re, loc)
 	}
+}
+
+// chooser matches the locators of a button that opens a file chooser.
+var chooser = regexp.MustCompile(`(?i)choose|browse|select file|attach|pick`)
+
+// confirmation finds, once the page has answered the upload, the message
+// that says the file arrived.
+func (r *Recorder) confirmation() {
+	r.pr.quiet(r.o.StepTimeout)
+	var c struct {
+		Sel  string `json:"sel"`
+		Text string `json:"text"`
+	}
+	if err := r.pr.eval("confirmation", nil, r.o.StepTimeout, &c); err != nil || c.Sel == "" {
+		r.notes = append(r.notes, "no message saying the file was received was seen after sending it: set upload.confirmed by hand")
+		return
+	}
+	r.upload.Confirmed = Sel{c.Sel}
 }
 
 // markSent notes the step that sent the password: the first click or key
@@ -360,6 +409,14 @@ func (r *Recorder) profile() (*Profile, []string, error) {
 		} else if p.Files.More == nil {
 			p.Files.More = &More{Mode: MoreNone}
 			notes = append(notes, "no paging control was clicked after the download: files.more is none (right only if every file fits on one page)")
+		}
+	}
+	if r.o.Site == SiteUpload {
+		p.Upload = r.upload
+		if p.Upload == nil {
+			notes = append(notes, "no file was chosen for upload: the upload section is missing")
+		} else {
+			notes = append(notes, "upload.refused_text is empty: add the portal's wording for a refused file when seen")
 		}
 	}
 	b, err := json.MarshalIndent(p, "", "  ")

@@ -144,6 +144,7 @@ func (s *Server) UIDValidity() uint32 { return s.uidValidity }
 // Close stops the server and drops open connections.
 func (s *Server) Close() error {
 	err := s.srv.Close()
+	s.ln.Close() // Serve may not have registered the listener with go-imap yet
 	<-s.done
 	return err
 }

@@ -127,3 +127,18 @@ func TestXOAUTH2Only(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestCloseAtOnce: a server closed straight after it starts stops (the
+// listener may not be registered with go-imap yet).
+func TestCloseAtOnce(t *testing.T) {
+	for range 50 {
+		s, _, _ := start(t, nil)
+		done := make(chan error, 1)
+		go func() { done <- s.Close() }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("Close hung")
+		}
+	}
+}

@@ -90,6 +90,7 @@ var Settings = []Setting{
 	{Key: "SEFTBOT_REPORT_TO", Help: "comma-separated recipients of the operator report"},
 	{Key: "SEFTBOT_PASSPHRASE_DELIVERY", Default: "smtp", Help: "smtp, or file: write the passphrase 0600 into the state dir for the operator to send"},
 	{Key: "SEFTBOT_PASSPHRASE", Secret: true, Help: "archive passphrase supplied by the operator (default: generated per archive)"},
+	{Key: "SEFTBOT_RETRY_WINDOW", Default: "2h", Help: "how long the nightly job keeps retrying a portal that is down (backoff from 30s to 15m, a log line per attempt); 0 = no retry; a refused or unknown sign-in is never retried"},
 	{Key: "SEFTBOT_ARCHIVE_METHOD", Default: "deflate", Help: "7z compression: deflate, lzma2 or copy"},
 	{Key: "SEFTBOT_COHORT_HEADER_FILE", Help: "file holding the exact 24-column header row NHS England gave you; empty = built-in reconstruction"},
 	{Key: "SEFTBOT_COHORT_CONFIRM_AT", Default: "09:00", Help: "HH:MM Europe/London on the day after a cohort upload when, with no error notice recorded, it counts as confirmed"},

@@ -7,3 +7,11 @@ func SetTestHookPassphraseRemoved(f func()) func() {
 	testHookPassphraseRemoved = f
 	return func() { testHookPassphraseRemoved = old }
 }
+
+// SetTestHookRetry sets the hook run before each wait between download
+// attempts; it returns a restore func.
+func SetTestHookRetry(f func(attempt int)) func() {
+	old := testHookRetry
+	testHookRetry = f
+	return func() { testHookRetry = old }
+}

@@ -47,6 +47,10 @@ type Options struct {
 	// A mailbox that cannot be read never stops the download (files
 	// expire); the run then ends with its error once everything else is done.
 	Notices Notices
+	// RetryWindow bounds how long a download the portal fails is retried
+	// (SEFTBOT_RETRY_WINDOW); 0 means no retry. RetryFirst is the first
+	// wait (default DefaultRetryFirst), doubling up to RetryMax.
+	RetryWindow, RetryFirst time.Duration
 	// Resend also sends files the manifest records as delivered (fetched
 	// again with `download --all`); without it they stay in staging.
 	Resend bool
@@ -264,10 +268,15 @@ func (r *run) download(ctx context.Context) error {
 	po.StagingDir = r.stg.Incoming()
 	po.StateDir = r.st.Dir
 	po.Log = r.log
-	res, err := portal.Download(ctx, po)
-	if res != nil {
-		r.portalWarnings = res.Warnings
-	}
+	var res *portal.DownloadResult
+	err := r.withRetry(ctx, func(ctx context.Context) error {
+		var err error
+		res, err = portal.Download(ctx, po)
+		if res != nil {
+			r.portalWarnings = res.Warnings
+		}
+		return err
+	})
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package job
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/isaric/seftbot/internal/archive"
 	"github.com/isaric/seftbot/internal/config"
@@ -54,5 +55,14 @@ func OptionsFromSource(src *config.Source) (Options, error) {
 	o.StateDir, o.StagingDir = Dirs(src.Get("SEFTBOT_STATE_DIR"), src.Get("SEFTBOT_STAGING_DIR"))
 	o.Project = src.Get("SEFTBOT_PROJECT_ID")
 	o.ArchiveMethod = src.Get("SEFTBOT_ARCHIVE_METHOD")
+	o.RetryWindow = DefaultRetryWindow
+	if v := src.Get("SEFTBOT_RETRY_WINDOW"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 || d > 24*time.Hour {
+			return o, usererr.Errorf("set SEFTBOT_RETRY_WINDOW to a duration such as 2h or 30m (0 = no retry, at most 24h)",
+				fmt.Sprintf("bad SEFTBOT_RETRY_WINDOW %q", v))
+		}
+		o.RetryWindow = d
+	}
 	return o, nil
 }

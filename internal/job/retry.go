@@ -1,0 +1,93 @@
+package job
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/isaric/seftbot/internal/layout"
+	"github.com/isaric/seftbot/internal/portal"
+	"github.com/isaric/seftbot/internal/usererr"
+)
+
+// DefaultRetryWindow is how long a run keeps retrying a portal that is down
+// (a maintenance window, a bad night) before it gives up: long enough for
+// a planned outage, short enough to finish before the working day.
+const DefaultRetryWindow = 2 * time.Hour
+
+// Retry waits: the first after DefaultRetryFirst, doubling up to RetryMax.
+const (
+	DefaultRetryFirst = 30 * time.Second
+	RetryMax          = 15 * time.Minute
+)
+
+// retryable says whether a failed download stage may be run again: only a
+// portal or browser failure that a later attempt could cure. Never a login
+// that was refused, latched or whose outcome is unknown (the whole run
+// must never send a password twice), a profile that no longer matches, a
+// certificate the browser refused, this machine's disk, an integrity
+// failure, a configuration error or an interruption.
+func retryable(ctx context.Context, err error) bool {
+	switch {
+	case ctx.Err() != nil,
+		!errors.Is(err, portal.ErrPortal),
+		errors.Is(err, portal.ErrLoginRejected),
+		errors.Is(err, portal.ErrLoginUnknown),
+		errors.Is(err, portal.ErrProfile),
+		errors.Is(err, portal.ErrLocal),
+		errors.Is(err, layout.ErrIntegrity),
+		usererr.Is(err),
+		certificateError(err):
+		return false
+	}
+	return true
+}
+
+// certificateError recognises a TLS certificate the browser or Go refused:
+// a configuration problem (CA file, pin) or an attack, not an outage.
+func certificateError(err error) bool {
+	s := err.Error()
+	return strings.Contains(s, "ERR_CERT_") || strings.Contains(s, "x509:") ||
+		strings.Contains(s, "ERR_SSL_") || strings.Contains(s, "certificate")
+}
+
+// testHookRetry, when set by a test, runs before each wait between attempts.
+var testHookRetry func(attempt int)
+
+// withRetry runs f, and again after a backoff while its failure is
+// retryable and the window allows, logging every attempt. A latch set by
+// the failed attempt (a refusal or unknown outcome) also ends it.
+func (r *run) withRetry(ctx context.Context, f func(context.Context) error) error {
+	window, wait := r.o.RetryWindow, r.o.RetryFirst
+	if wait <= 0 {
+		wait = DefaultRetryFirst
+	}
+	deadline := time.Now().Add(window)
+	for attempt := 1; ; attempt++ {
+		err := f(ctx)
+		if err == nil || !retryable(ctx, err) {
+			return err
+		}
+		if l, lerr := portal.ReadLatch(r.st.Dir, portal.SiteDownload); l != nil || lerr != nil {
+			return err
+		}
+		if window <= 0 || time.Now().Add(wait).After(deadline) {
+			r.log.Error("portal still failing; giving up", "attempts", attempt, "retry_window", window.String(), "err", err)
+			return err
+		}
+		r.log.Warn("portal failure; retrying the download", "attempt", attempt, "next_in", wait.String(),
+			"window_left", time.Until(deadline).Round(time.Second).String(), "err", err)
+		if testHookRetry != nil {
+			testHookRetry(attempt)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		wait = min(2*wait, RetryMax)
+	}
+}

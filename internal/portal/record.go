@@ -134,8 +134,18 @@ func StartRecord(ctx context.Context, o Options) (*Recorder, error) {
 		b.close()
 		return nil, err
 	}
+	// The operator closing the window detaches the tab, or ends the
+	// browser with it.
+	detached, err := chromedp.Detached(t.ctx)
+	if err != nil {
+		b.close()
+		return nil, err
+	}
 	go func() {
-		<-t.ctx.Done()
+		select {
+		case <-detached:
+		case <-t.ctx.Done():
+		}
 		once.Do(func() { close(r.done) })
 	}()
 	if err := t.step(chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/input"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"github.com/isaric/seftbot/internal/sim"
@@ -215,4 +216,41 @@ func TestRecordUpload(t *testing.T) {
 			checkNoLeaks(t)
 		})
 	}
+}
+
+// TestRecordWindowClosed: closing the browser window ends the recording
+// (Done), and what was recorded up to then is the draft.
+func TestRecordWindowClosed(t *testing.T) {
+	s := startSim(t, sim.Options{Files: 12, PageSize: 5})
+	o := simOptions(t, s, SiteDownload)
+	rec, err := StartRecord(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	op := operator{t, rec.Context()}
+	op.typeInto("#username", o.User)
+	op.typeInto("#password", o.Password)
+	op.click("#sign-in")
+	op.click("#files tr.file-row .download")
+	op.click("a.next")
+	op.wait("a.prev") // page 2 is shown
+	if err := chromedp.Do(op.ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, page.Close, cdp.Empty{})
+		return err
+	})); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-rec.Done():
+	case <-time.After(20 * time.Second):
+		t.Fatal("closing the window did not end the recording")
+	}
+	p, notes, err := rec.Stop()
+	if err != nil {
+		t.Fatalf("%v (notes %v)", err, notes)
+	}
+	if p.Files == nil || p.Files.More == nil || p.Files.More.Mode != MoreNavigate || len(p.Login.Steps) != 3 {
+		t.Fatalf("draft %+v, files %+v", p.Login.Steps, p.Files)
+	}
+	checkNoLeaks(t)
 }

@@ -21,10 +21,10 @@ vet:
 	$(GO) vet ./...
 
 race:
-	$(GO) test -race -count=1 -timeout 10m $(RACE_PKGS)
+	$(GO) test -race -count=1 -timeout 25m $(RACE_PKGS)
 
 test: deps vet
-	$(GO) test -count=1 -timeout 12m ./...
+	$(GO) test -count=1 -timeout 25m ./...
 	$(MAKE) race
 
 demo: deps build

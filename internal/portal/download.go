@@ -97,7 +97,8 @@ type run struct {
 	partial string
 	sess    *session
 
-	mu    sync.Mutex // guards res and done
+	mu         sync.Mutex // guards res and done
+	progressMu sync.Mutex // serialises calls of Options.Progress
 	done  int
 	total int
 	fail  func(error)     // ends the run with this error
@@ -228,7 +229,11 @@ func (r *run) plan(entries []*entry) []*entry {
 	return todo
 }
 
+// progress reports to Options.Progress, one call at a time and in order,
+// so that a progress bar (or a test) needs no locking of its own.
 func (r *run) progress(addBytes int64) {
+	r.progressMu.Lock()
+	defer r.progressMu.Unlock()
 	r.mu.Lock()
 	r.res.Bytes += addBytes
 	done, total, bytes := r.done, r.total, r.res.Bytes

@@ -148,6 +148,7 @@ func TestSignalsNoLeak(t *testing.T) {
 	s := startSim(t, sim.Options{Files: 30, Faults: sim.Faults{Latency: 100 * time.Millisecond}})
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
 		cmd, _, stderr := seftbotCmd(t, s, nil, "download", "--all")
+		started := time.Now()
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -155,7 +156,21 @@ func TestSignalsNoLeak(t *testing.T) {
 		for len(ourBrowsers()) == 0 && time.Now().Before(deadline) {
 			time.Sleep(50 * time.Millisecond)
 		}
-		time.Sleep(1500 * time.Millisecond) // signed in and clicking
+		// Signal once it is signed in and clicking (a signal during the
+		// answer to the password would rightly latch the login).
+		o := simOptions(t, s, SiteDownload)
+		clicking := func() bool {
+			files, _ := LoadManifest(o.StateDir)
+			for _, f := range files {
+				if f.FetchedAt.After(started) {
+					return true
+				}
+			}
+			return false
+		}
+		for !clicking() && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
 		_ = cmd.Process.Signal(sig)
 		err := cmd.Wait()
 		if code := exitCode(err); code != 130 {

@@ -224,13 +224,16 @@ func (r *run) step(ctx context.Context, name string, f func(context.Context) err
 	d := time.Since(t).Round(time.Millisecond)
 	r.b.Stages = append(r.b.Stages, notify.StageTime{Name: name, Duration: d})
 	r.b.Done = append(r.b.Done, name)
-	r.log.Info("stage done", "stage", name, "duration", d)
-	// Download and collect leave nothing to resume until files are collected;
-	// from then on the batch file is the truth.
-	if name == StageDownload {
-		return nil
+	// Download leaves nothing to resume until files are collected; from
+	// then on the batch file is the truth, and "stage done" is logged only
+	// once it is recorded there.
+	if name != StageDownload {
+		if err := r.st.SaveBatch(r.b); err != nil {
+			return err
+		}
 	}
-	return r.st.SaveBatch(r.b)
+	r.log.Info("stage done", "stage", name, "duration", d)
+	return nil
 }
 
 func (r *run) do(ctx context.Context) error {

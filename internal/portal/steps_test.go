@@ -137,17 +137,15 @@ func TestLoginSteps(t *testing.T) {
 }
 
 // TestLoginRefusedInPlace: a refusal shown by script, with no page load, is
-// recognised at once (not after a timeout), sent once, and latched.
+// recognised as a refusal (not an unknown outcome), sent once, and latched.
 func TestLoginRefusedInPlace(t *testing.T) {
 	srv, n := stepsServer(t)
 	o := stepsOptions(t, srv.URL, "wrong")
-	start := time.Now()
 	_, err := signIn(t, o)
-	if !errors.Is(err, ErrLoginRejected) || errors.Is(err, ErrLatched) {
+	// Read once instead of watched, the page would show no outcome and the
+	// run would end "unknown" after the outcome timeout.
+	if !errors.Is(err, ErrLoginRejected) || errors.Is(err, ErrLatched) || errors.Is(err, ErrLoginUnknown) {
 		t.Fatalf("err = %v, want a refusal", err)
-	}
-	if took := time.Since(start); took > o.StepTimeout {
-		t.Errorf("the refusal took %s to recognise", took)
 	}
 	if n.Load() != 1 {
 		t.Errorf("%d password POSTs, want 1", n.Load())

@@ -261,10 +261,11 @@ func TestPermanentNotRetried(t *testing.T) {
 	cfg.RemoteDir = filepath.Join(s.drop, "no-such-dir")
 	cfg.Retries = 3
 	local, _ := randomFile(t, 5000)
-	start := time.Now()
 	_, err := Relay(context.Background(), cfg, local)
-	if !errors.Is(err, ErrRelay) || !usererr.Is(err) || time.Since(start) > backoffBase {
-		t.Fatalf("got %v after %v; want an immediate user ErrRelay", err, time.Since(start))
+	// A retried failure says "after N attempts" (wrapFinal); this one must
+	// have been given up after the first, whatever the machine's load.
+	if !errors.Is(err, ErrRelay) || !usererr.Is(err) || strings.Contains(err.Error(), "attempts") {
+		t.Fatalf("got %v; want a user ErrRelay after one attempt", err)
 	}
 }
 

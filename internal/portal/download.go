@@ -99,11 +99,11 @@ type run struct {
 
 	mu         sync.Mutex // guards res and done
 	progressMu sync.Mutex // serialises calls of Options.Progress
-	done  int
-	total int
-	fail  func(error)     // ends the run with this error
-	bg    sync.WaitGroup  // downloads being completed
-	taken map[string]bool // local names in use
+	done       int
+	total      int
+	fail       func(error)     // ends the run with this error
+	bg         sync.WaitGroup  // downloads being completed
+	taken      map[string]bool // local names in use
 }
 
 // testHookAfterClick, when set by a test, runs after every download click.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -153,25 +152,6 @@ func privateFile(path string) (string, error) {
 	return path + " is private", nil
 }
 
-// tlsConfig trusts the system roots plus an optional extra CA file, as every
-// seftbot TLS client does; there is no way to skip verification.
-func tlsConfig(caFile, host string) (*tls.Config, error) {
-	pool, err := x509.SystemCertPool()
-	if err != nil {
-		pool = x509.NewCertPool()
-	}
-	if caFile != "" {
-		pem, err := os.ReadFile(caFile)
-		if err != nil {
-			return nil, err
-		}
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, usererr.Errorf("the file must hold PEM certificates", caFile+": no certificates found")
-		}
-	}
-	return &tls.Config{RootCAs: pool, ServerName: host, MinVersion: tls.VersionTLS12}, nil
-}
-
 // checkPortal fetches each configured site's sign-in page, as a run's
 // browser would first do, and fails when it does not answer 200 or shows one
 // of the profile's transient texts (maintenance, server error). It reads
@@ -248,10 +228,11 @@ func checkSignInPage(ctx context.Context, src *config.Source, site, key string) 
 // SEFTBOT_PORTAL_SPKI_PIN, exactly the key it names; a pin set beside a CA
 // file must match too.
 func portalTLS(src *config.Source, host string) (*tls.Config, error) {
-	cfg, err := tlsConfig(src.Get("SEFTBOT_PORTAL_CA_FILE"), host)
+	pool, err := config.CertPool("SEFTBOT_PORTAL_CA_FILE", src.Get("SEFTBOT_PORTAL_CA_FILE"))
 	if err != nil {
 		return nil, err
 	}
+	cfg := &tls.Config{RootCAs: pool, ServerName: host, MinVersion: tls.VersionTLS12}
 	pin := src.Get("SEFTBOT_PORTAL_SPKI_PIN")
 	if pin == "" {
 		return cfg, nil

@@ -12,7 +12,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -23,7 +22,6 @@ import (
 	"mime/quotedprintable"
 	"net"
 	"net/mail"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -152,18 +150,9 @@ func DefaultPatterns() Patterns {
 }
 
 func (c Config) tlsConfig() (*tls.Config, error) {
-	pool, err := x509.SystemCertPool()
+	pool, err := config.CertPool("SEFTBOT_IMAP_CA_FILE", c.CAFile)
 	if err != nil {
-		pool = x509.NewCertPool()
-	}
-	if c.CAFile != "" {
-		pem, err := os.ReadFile(c.CAFile)
-		if err != nil {
-			return nil, usererr.New(fmt.Errorf("SEFTBOT_IMAP_CA_FILE: %w", err), "point SEFTBOT_IMAP_CA_FILE at a readable PEM file, or unset it")
-		}
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, usererr.Errorf("SEFTBOT_IMAP_CA_FILE must hold PEM \"CERTIFICATE\" blocks", "SEFTBOT_IMAP_CA_FILE holds no certificate")
-		}
+		return nil, err
 	}
 	return &tls.Config{RootCAs: pool, ServerName: c.Host, MinVersion: tls.VersionTLS12}, nil
 }

@@ -10,7 +10,6 @@ package mailauth
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -135,18 +134,9 @@ func FromSource(src *config.Source) (Config, error) {
 
 // httpClient trusts the system roots plus CAFile; verification is never off.
 func (c Config) httpClient() (*http.Client, error) {
-	pool, err := x509.SystemCertPool()
+	pool, err := config.CertPool("SEFTBOT_OAUTH_CA_FILE", c.CAFile)
 	if err != nil {
-		pool = x509.NewCertPool()
-	}
-	if c.CAFile != "" {
-		pem, err := os.ReadFile(c.CAFile)
-		if err != nil {
-			return nil, usererr.New(fmt.Errorf("SEFTBOT_OAUTH_CA_FILE: %w", err), "point SEFTBOT_OAUTH_CA_FILE at a readable PEM file, or unset it")
-		}
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, usererr.Errorf("SEFTBOT_OAUTH_CA_FILE must hold PEM \"CERTIFICATE\" blocks", "SEFTBOT_OAUTH_CA_FILE holds no certificate")
-		}
+		return nil, err
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}

@@ -14,7 +14,6 @@ import (
 	"log/slog"
 	"net/mail"
 	"net/textproto"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -146,19 +145,9 @@ func FromSource(src *config.Source) (Config, error) {
 
 // tlsConfig trusts the system roots plus CAFile, and verifies the host name.
 func (c Config) tlsConfig() (*tls.Config, error) {
-	pool, err := x509.SystemCertPool()
+	pool, err := config.CertPool("SEFTBOT_SMTP_CA_FILE", c.CAFile)
 	if err != nil {
-		pool = x509.NewCertPool()
-	}
-	if c.CAFile != "" {
-		pem, err := os.ReadFile(c.CAFile)
-		if err != nil {
-			return nil, usererr.New(fmt.Errorf("SEFTBOT_SMTP_CA_FILE: %w", err), "point SEFTBOT_SMTP_CA_FILE at a readable PEM file, or unset it")
-		}
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, usererr.Errorf("SEFTBOT_SMTP_CA_FILE must hold PEM \"CERTIFICATE\" blocks",
-				"SEFTBOT_SMTP_CA_FILE "+c.CAFile+" holds no certificate")
-		}
+		return nil, err
 	}
 	return &tls.Config{RootCAs: pool, ServerName: c.Host, MinVersion: tls.VersionTLS12}, nil
 }

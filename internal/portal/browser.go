@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
-	"crypto/x509"
 	_ "embed"
 	"encoding/base64"
 	"encoding/json"
@@ -27,6 +26,7 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
+	"github.com/isaric/seftbot/internal/config"
 	"github.com/isaric/seftbot/internal/usererr"
 )
 
@@ -114,16 +114,9 @@ func trustedPins(ctx context.Context, o *Options) (string, error) {
 	}
 	cfg := &tls.Config{ServerName: u.Hostname(), MinVersion: tls.VersionTLS12}
 	if o.CAFile != "" {
-		pem, err := os.ReadFile(o.CAFile)
+		pool, err := config.CertPool("SEFTBOT_PORTAL_CA_FILE", o.CAFile)
 		if err != nil {
-			return "", usererr.New(fmt.Errorf("portal CA file: %w", err), "check SEFTBOT_PORTAL_CA_FILE")
-		}
-		pool, err := x509.SystemCertPool()
-		if err != nil {
-			pool = x509.NewCertPool()
-		}
-		if !pool.AppendCertsFromPEM(pem) {
-			return "", usererr.Errorf("check SEFTBOT_PORTAL_CA_FILE", "portal CA file "+o.CAFile+" holds no PEM certificate")
+			return "", err
 		}
 		cfg.RootCAs = pool
 	} else {

@@ -182,9 +182,9 @@ func (o *cohortOptions) withInput(name string, run func(*cohort.Store, io.Reader
 	return run(s, in)
 }
 
-func runCohortImport(_ *cobra.Command, o *cohortOptions, name string) error {
+func runCohortImport(cmd *cobra.Command, o *cohortOptions, name string) error {
 	return o.withInput(name, func(s *cohort.Store, in io.Reader) error {
-		res, err := s.ImportHeld(in, name)
+		res, err := s.ImportHeld(cmd.Context(), in, name)
 		if err != nil {
 			return err
 		}
@@ -193,23 +193,23 @@ func runCohortImport(_ *cobra.Command, o *cohortOptions, name string) error {
 	})
 }
 
-func runCohortAdd(_ *cobra.Command, o *cohortOptions, name string) error {
+func runCohortAdd(cmd *cobra.Command, o *cohortOptions, name string) error {
 	return o.withInput(name, func(s *cohort.Store, in io.Reader) error {
-		res, err := s.Add(in, name)
+		res, err := s.Add(cmd.Context(), in, name)
 		return o.printPlan(s, res, err)
 	})
 }
 
-func runCohortRemove(_ *cobra.Command, o *cohortOptions, name string) error {
+func runCohortRemove(cmd *cobra.Command, o *cohortOptions, name string) error {
 	return o.withInput(name, func(s *cohort.Store, in io.Reader) error {
-		res, err := s.Remove(in, name)
+		res, err := s.Remove(cmd.Context(), in, name)
 		return o.printPlan(s, res, err)
 	})
 }
 
-func runCohortReplace(_ *cobra.Command, o *cohortOptions, name string) error {
+func runCohortReplace(cmd *cobra.Command, o *cohortOptions, name string) error {
 	return o.withInput(name, func(s *cohort.Store, in io.Reader) error {
-		res, err := s.Replace(in, name, cohort.Strategy(o.strategy))
+		res, err := s.Replace(cmd.Context(), in, name, cohort.Strategy(o.strategy))
 		if err == nil {
 			fmt.Fprintf(o.stdout, "unchanged: %d identifiers stay held\n", res.Unchanged)
 		}

@@ -52,7 +52,7 @@ func benchAdd(b *testing.B, checkToo bool) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				res, err := s.Add(bytes.NewReader(in), "bench.csv")
+				res, err := s.Add(context.Background(), bytes.NewReader(in), "bench.csv")
 				if err != nil || res.Steps[0].Count != 1_000_000 {
 					b.Fatal(err)
 				}
@@ -84,7 +84,7 @@ func BenchmarkReplaceDiff1M(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := s.ImportHeld(bytes.NewReader(held), "held"); err != nil {
+		if _, err := s.ImportHeld(context.Background(), bytes.NewReader(held), "held"); err != nil {
 			b.Fatal(err)
 		}
 		b.StartTimer()
@@ -92,7 +92,7 @@ func BenchmarkReplaceDiff1M(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		res, err := s.Replace(bytes.NewReader(next.Bytes()), "next", Diff)
+		res, err := s.Replace(context.Background(), bytes.NewReader(next.Bytes()), "next", Diff)
 		if err != nil || len(res.Steps) != 2 {
 			b.Fatal(err)
 		}

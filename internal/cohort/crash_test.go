@@ -2,6 +2,7 @@ package cohort
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"github.com/isaric/seftbot/internal/atomicfile"
 	"os"
@@ -49,7 +50,7 @@ func TestCrashHelper(t *testing.T) {
 		if i%2 == 1 {
 			in = small
 		}
-		if _, err := s.ImportHeld(strings.NewReader(in), "held.txt"); err != nil {
+		if _, err := s.ImportHeld(context.Background(), strings.NewReader(in), "held.txt"); err != nil {
 			fmt.Println("error", err)
 			os.Exit(1)
 		}

@@ -86,7 +86,7 @@ func TestEndToEndSeftsim(t *testing.T) {
 	}
 
 	// Day 1: the first cohort, 0..29.
-	if _, err := open().Add(strings.NewReader(ids(0, 30)), "first.csv"); err != nil {
+	if _, err := open().Add(context.Background(), strings.NewReader(ids(0, 30)), "first.csv"); err != nil {
 		t.Fatal(err)
 	}
 	submit(true)
@@ -94,7 +94,7 @@ func TestEndToEndSeftsim(t *testing.T) {
 	nextMorning()
 
 	// Days 2 and 3: replace with 10..39 by diff: DELETE 0..9, then ADD 30..39.
-	res, err := open().Replace(strings.NewReader(ids(10, 30)), "next.csv", cohort.Diff)
+	res, err := open().Replace(context.Background(), strings.NewReader(ids(10, 30)), "next.csv", cohort.Diff)
 	if err != nil || len(res.Steps) != 2 || res.Steps[0].Count != 10 || res.Steps[1].Count != 10 {
 		t.Fatalf("replace: %+v %v", res, err)
 	}
@@ -117,7 +117,7 @@ func TestEndToEndSeftsim(t *testing.T) {
 	}
 
 	// A deliberately broken file is caught before it leaves.
-	if _, err := open().Add(strings.NewReader(ids(100, 2)), "more.csv"); err != nil {
+	if _, err := open().Add(context.Background(), strings.NewReader(ids(100, 2)), "more.csv"); err != nil {
 		t.Fatal(err)
 	}
 	before := len(s.Uploads())

@@ -36,8 +36,11 @@ const maxLine = 1<<30 - 1
 // subset of the template's columns (any case; NHS_NUMBER for NHS_NO), or a
 // plain list of NHS numbers. It returns the rows in input order and every
 // problem found; today (YYYYMMDD, Europe/London) bounds dates. The error is
-// for I/O failures only.
+// for I/O failures and for an input past the bounds of input.go.
 func (t *Template) parse(r io.Reader, today int) (rowSet, []Problem, error) {
+	if _, ok := r.(*boundedReader); !ok {
+		r = &boundedReader{r: r, name: "the input"}
+	}
 	br := bufio.NewReaderSize(r, 64<<10)
 	if b, _ := br.Peek(3); bytes.Equal(b, []byte("\xef\xbb\xbf")) {
 		_, _ = br.Discard(3)

@@ -106,6 +106,9 @@ func fieldProblems(ps []Problem, line int, col, v string) []Problem {
 	if v == "" {
 		return ps
 	}
+	if len(v) > MaxFieldBytes {
+		return append(ps, Problem{Line: line, Column: col, Msg: fmt.Sprintf("is %d bytes long; a field may be at most %d", len(v), MaxFieldBytes)})
+	}
 	var seen uint8
 	for i := 0; i < len(v); i++ {
 		seen |= byteClass[v[i]]

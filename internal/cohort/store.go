@@ -281,7 +281,7 @@ type ImportResult struct{ Before, After int }
 // ImportHeld replaces the held set with a list the operator knows NHS
 // England holds. It is refused while any step is open, since those were
 // planned against the old set.
-func (s *Store) ImportHeld(r io.Reader, name string) (ImportResult, error) {
+func (s *Store) ImportHeld(ctx context.Context, r io.Reader, name string) (ImportResult, error) {
 	now := s.o.Now()
 	if err := s.begin(now); err != nil {
 		return ImportResult{}, err
@@ -290,12 +290,15 @@ func (s *Store) ImportHeld(r io.Reader, name string) (ImportResult, error) {
 		return ImportResult{}, err
 	}
 	h := sha256.New()
-	rs, ps, err := s.t.parse(io.TeeReader(r, h), s.today(now))
+	rs, ps, err := s.t.parse(io.TeeReader(input(ctx, r, name), h), s.today(now))
 	if err != nil {
 		return ImportResult{}, fmt.Errorf("%s: %w", name, err)
 	}
 	if len(ps) > 0 {
 		return ImportResult{}, problemsErr(name, ps)
+	}
+	if err := ctx.Err(); err != nil {
+		return ImportResult{}, err // a signal: the held set stays as it was
 	}
 	ids := make([]uint64, len(rs.rows))
 	for i, rw := range rs.rows {
@@ -356,8 +359,8 @@ type PlanResult struct {
 
 // Add plans one ADD step for the identifiers in r, none of which may already
 // be held.
-func (s *Store) Add(r io.Reader, name string) (*PlanResult, error) {
-	return s.plan(r, name, "add", func(rs rowSet, ps []Problem) ([]stepRows, []Problem, int) {
+func (s *Store) Add(ctx context.Context, r io.Reader, name string) (*PlanResult, error) {
+	return s.plan(ctx, r, name, "add", func(rs rowSet, ps []Problem) ([]stepRows, []Problem, int) {
 		for _, rw := range rs.rows {
 			if s.l.Held.has(rw.nhs) {
 				ps = append(ps, Problem{Line: int(rw.line), Column: s.t.NHSColumn(), Msg: "already held (per the ledger); adding it again is refused"})
@@ -369,8 +372,8 @@ func (s *Store) Add(r io.Reader, name string) (*PlanResult, error) {
 
 // Remove plans one DELETE step for the identifiers in r, all of which must
 // be held.
-func (s *Store) Remove(r io.Reader, name string) (*PlanResult, error) {
-	return s.plan(r, name, "remove", func(rs rowSet, ps []Problem) ([]stepRows, []Problem, int) {
+func (s *Store) Remove(ctx context.Context, r io.Reader, name string) (*PlanResult, error) {
+	return s.plan(ctx, r, name, "remove", func(rs rowSet, ps []Problem) ([]stepRows, []Problem, int) {
 		for _, rw := range rs.rows {
 			if !s.l.Held.has(rw.nhs) {
 				ps = append(ps, Problem{Line: int(rw.line), Column: s.t.NHSColumn(), Msg: "not held (per the ledger), so it cannot be deleted"})
@@ -382,11 +385,11 @@ func (s *Store) Remove(r io.Reader, name string) (*PlanResult, error) {
 
 // Replace plans the change from the held set to the cohort in r: a DELETE
 // step, then an ADD step on a later day, each left out when empty.
-func (s *Store) Replace(r io.Reader, name string, strategy Strategy) (*PlanResult, error) {
+func (s *Store) Replace(ctx context.Context, r io.Reader, name string, strategy Strategy) (*PlanResult, error) {
 	if strategy != Diff && strategy != Full {
 		return nil, usererr.Errorf("use --strategy diff or --strategy full", fmt.Sprintf("unknown strategy %q", strategy))
 	}
-	return s.plan(r, name, "replace --strategy "+string(strategy), func(rs rowSet, ps []Problem) ([]stepRows, []Problem, int) {
+	return s.plan(ctx, r, name, "replace --strategy "+string(strategy), func(rs rowSet, ps []Problem) ([]stepRows, []Problem, int) {
 		ids := make([]uint64, len(rs.rows))
 		for i, rw := range rs.rows {
 			ids[i] = rw.nhs
@@ -422,9 +425,10 @@ func idRows(ids idSet) rowSet {
 }
 
 // plan validates r, lets decide split it into steps, writes each step's file
-// and then the ledger. Nothing is written if any problem is found, and the
-// step files are removed again if the ledger cannot be saved.
-func (s *Store) plan(r io.Reader, name, kind string, decide func(rowSet, []Problem) ([]stepRows, []Problem, int)) (*PlanResult, error) {
+// and then the ledger. Nothing is written if any problem is found or ctx is
+// done (SIGINT, SIGTERM), and the step files are removed again if the ledger
+// cannot be saved.
+func (s *Store) plan(ctx context.Context, r io.Reader, name, kind string, decide func(rowSet, []Problem) ([]stepRows, []Problem, int)) (*PlanResult, error) {
 	now := s.o.Now()
 	if err := s.begin(now); err != nil {
 		return nil, err
@@ -432,7 +436,7 @@ func (s *Store) plan(r io.Reader, name, kind string, decide func(rowSet, []Probl
 	if err := s.idle(); err != nil {
 		return nil, err
 	}
-	rs, ps, err := s.t.parse(r, s.today(now))
+	rs, ps, err := s.t.parse(input(ctx, r, name), s.today(now))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
@@ -474,6 +478,9 @@ func (s *Store) plan(r io.Reader, name, kind string, decide func(rowSet, []Probl
 	}
 	if len(res.Steps) == 0 {
 		return res, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return fail(err) // a signal before the ledger names the steps: no plan
 	}
 	oldNext, oldSteps := s.l.NextStep, s.l.Steps
 	s.l.NextStep = next

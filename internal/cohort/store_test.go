@@ -73,7 +73,7 @@ func (h *harness) upload(_ context.Context, path string) (string, error) {
 
 func (h *harness) importHeld(in string) {
 	h.t.Helper()
-	if _, err := h.store().ImportHeld(strings.NewReader(fill(in)), "held.txt"); err != nil {
+	if _, err := h.store().ImportHeld(context.Background(), strings.NewReader(fill(in)), "held.txt"); err != nil {
 		h.t.Fatal(err)
 	}
 }
@@ -138,7 +138,7 @@ func rowsOf(t *testing.T, b []byte) (letters string, actions map[string]int) {
 func TestReplaceDiffOverDays(t *testing.T) {
 	h := newHarness(t, "2026-11-20T10:00:00Z")
 	h.importHeld("{A}\n{B}\n{C}\n")
-	res, err := h.store().Replace(strings.NewReader(fill("NHS_NO\n{B}\n{C}\n{D}\n{E}\n")), "new.csv", Diff)
+	res, err := h.store().Replace(context.Background(), strings.NewReader(fill("NHS_NO\n{B}\n{C}\n{D}\n{E}\n")), "new.csv", Diff)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +193,7 @@ func TestReplaceDiffOverDays(t *testing.T) {
 func TestReplaceFull(t *testing.T) {
 	h := newHarness(t, "2026-11-20T10:00:00Z")
 	h.importHeld("{A}\n{B}\n")
-	res, err := h.store().Replace(strings.NewReader(fill("{B}\n{C}\n")), "new.txt", Full)
+	res, err := h.store().Replace(context.Background(), strings.NewReader(fill("{B}\n{C}\n")), "new.txt", Full)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,7 +215,7 @@ func TestReplaceFull(t *testing.T) {
 func TestReplaceNoChange(t *testing.T) {
 	h := newHarness(t, "2026-11-20T10:00:00Z")
 	h.importHeld("{A}\n")
-	res, err := h.store().Replace(strings.NewReader(fill("{A}\n")), "same.txt", Diff)
+	res, err := h.store().Replace(context.Background(), strings.NewReader(fill("{A}\n")), "same.txt", Diff)
 	if err != nil || len(res.Steps) != 0 {
 		t.Fatalf("%v %v", res, err)
 	}
@@ -244,7 +244,7 @@ func TestOnePerLondonDay(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t, tc.first)
-			if _, err := h.store().Add(strings.NewReader(fill("{A}\n")), "a.txt"); err != nil {
+			if _, err := h.store().Add(context.Background(), strings.NewReader(fill("{A}\n")), "a.txt"); err != nil {
 				t.Fatal(err)
 			}
 			if r := h.submit(); !r.Uploaded {
@@ -253,7 +253,7 @@ func TestOnePerLondonDay(t *testing.T) {
 			if _, err := h.store().Confirm("S1"); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := h.store().Add(strings.NewReader(fill("{B}\n")), "b.txt"); err != nil {
+			if _, err := h.store().Add(context.Background(), strings.NewReader(fill("{B}\n")), "b.txt"); err != nil {
 				t.Fatal(err)
 			}
 			h.at(tc.second)
@@ -296,7 +296,7 @@ func TestQuietPeriodAcrossClockChanges(t *testing.T) {
 		{"2026-07-01T23:30:00Z", "2026-07-03T08:00:00Z", "2026-07-03 09:00 BST"}, // 00:30 BST on 2 July
 	} {
 		h := newHarness(t, tc.upload)
-		if _, err := h.store().Add(strings.NewReader(fill("{A}\n")), "a.txt"); err != nil {
+		if _, err := h.store().Add(context.Background(), strings.NewReader(fill("{A}\n")), "a.txt"); err != nil {
 			t.Fatal(err)
 		}
 		r := h.submit()
@@ -333,7 +333,7 @@ func TestConfirmAtSetting(t *testing.T) {
 // uploader, and the ledger records no submission.
 func TestBrokenFileNeverLeaves(t *testing.T) {
 	h := newHarness(t, "2026-11-20T22:00:00Z")
-	if _, err := h.store().Add(strings.NewReader(fill("{A}\n{B}\n")), "a.txt"); err != nil {
+	if _, err := h.store().Add(context.Background(), strings.NewReader(fill("{A}\n{B}\n")), "a.txt"); err != nil {
 		t.Fatal(err)
 	}
 	h.hook = func(b []byte) []byte { return []byte(strings.Replace(string(b), "\r\n", "\n", 2)) }
@@ -363,7 +363,7 @@ func TestBrokenFileNeverLeaves(t *testing.T) {
 
 func TestUploadErrors(t *testing.T) {
 	h := newHarness(t, "2026-11-20T22:00:00Z")
-	if _, err := h.store().Add(strings.NewReader(fill("{A}\n")), "a.txt"); err != nil {
+	if _, err := h.store().Add(context.Background(), strings.NewReader(fill("{A}\n")), "a.txt"); err != nil {
 		t.Fatal(err)
 	}
 	// Certainly not sent: the step stays pending and the day is not used.
@@ -400,7 +400,7 @@ func TestUploadErrors(t *testing.T) {
 // the next one treats the outcome as unknown and the day as used.
 func TestInterruptedUpload(t *testing.T) {
 	h := newHarness(t, "2026-11-20T22:00:00Z")
-	h.store().Add(strings.NewReader(fill("{A}\n")), "a.txt")
+	h.store().Add(context.Background(), strings.NewReader(fill("{A}\n")), "a.txt")
 	h.upErr = nil
 	s := h.store()
 	s.o.Uploader = func() (Uploader, error) {
@@ -422,7 +422,7 @@ func TestInterruptedUpload(t *testing.T) {
 func TestRejectStopsThePlan(t *testing.T) {
 	h := newHarness(t, "2026-11-20T10:00:00Z")
 	h.importHeld("{A}\n{B}\n")
-	if _, err := h.store().Replace(strings.NewReader(fill("{B}\n{C}\n")), "n.txt", Diff); err != nil {
+	if _, err := h.store().Replace(context.Background(), strings.NewReader(fill("{B}\n{C}\n")), "n.txt", Diff); err != nil {
 		t.Fatal(err)
 	}
 	h.at("2026-11-20T22:00:00Z")
@@ -448,7 +448,7 @@ func TestRejectStopsThePlan(t *testing.T) {
 func TestLateReject(t *testing.T) {
 	h := newHarness(t, "2026-11-20T22:00:00Z")
 	h.importHeld("{A}\n")
-	h.store().Add(strings.NewReader(fill("{B}\n")), "b.txt")
+	h.store().Add(context.Background(), strings.NewReader(fill("{B}\n")), "b.txt")
 	h.submit()
 	h.at("2026-11-21T11:00:00Z")
 	if h.held() != "AB" {
@@ -463,28 +463,28 @@ func TestLateReject(t *testing.T) {
 func TestLedgerChecksAndOpenPlans(t *testing.T) {
 	h := newHarness(t, "2026-11-20T10:00:00Z")
 	h.importHeld("{A}\n{B}\n")
-	_, err := h.store().Add(strings.NewReader(fill("{C}\n{A}\n")), "add.txt")
+	_, err := h.store().Add(context.Background(), strings.NewReader(fill("{C}\n{A}\n")), "add.txt")
 	if err == nil || !strings.Contains(err.Error(), "line 2, column NHS_NO: already held (per the ledger); adding it again is refused") {
 		t.Fatalf("add held: %v", err)
 	}
-	_, err = h.store().Remove(strings.NewReader(fill("{A}\n{C}\n")), "rm.txt")
+	_, err = h.store().Remove(context.Background(), strings.NewReader(fill("{A}\n{C}\n")), "rm.txt")
 	if err == nil || !strings.Contains(err.Error(), "line 2, column NHS_NO: not held (per the ledger), so it cannot be deleted") {
 		t.Fatalf("remove unheld: %v", err)
 	}
 	assertNoIdentifiers(t, []string{err.Error()})
-	if _, err := h.store().Remove(strings.NewReader(fill("{A}\n")), "rm.txt"); err != nil {
+	if _, err := h.store().Remove(context.Background(), strings.NewReader(fill("{A}\n")), "rm.txt"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.store().Add(strings.NewReader(fill("{C}\n")), "add.txt"); err == nil || !strings.Contains(err.Error(), "step S1: is still pending") {
+	if _, err := h.store().Add(context.Background(), strings.NewReader(fill("{C}\n")), "add.txt"); err == nil || !strings.Contains(err.Error(), "step S1: is still pending") {
 		t.Fatalf("second plan while one is open: %v", err)
 	}
-	if _, err := h.store().ImportHeld(strings.NewReader(fill("{C}\n")), "h.txt"); err == nil {
+	if _, err := h.store().ImportHeld(context.Background(), strings.NewReader(fill("{C}\n")), "h.txt"); err == nil {
 		t.Fatal("import-held while a plan is open")
 	}
 	if ids, err := h.store().Cancel(); err != nil || len(ids) != 1 {
 		t.Fatalf("cancel: %v %v", ids, err)
 	}
-	if _, err := h.store().Add(strings.NewReader(fill("{C}\n")), "add.txt"); err != nil {
+	if _, err := h.store().Add(context.Background(), strings.NewReader(fill("{C}\n")), "add.txt"); err != nil {
 		t.Fatalf("plan after cancel: %v", err)
 	}
 }
@@ -493,7 +493,7 @@ func TestLedgerChecksAndOpenPlans(t *testing.T) {
 // writes private files only.
 func TestNothingLeftBehind(t *testing.T) {
 	h := newHarness(t, "2026-11-20T10:00:00Z")
-	if _, err := h.store().Add(strings.NewReader(fill("{A}\n{X}\n")), "bad.txt"); err == nil {
+	if _, err := h.store().Add(context.Background(), strings.NewReader(fill("{A}\n{X}\n")), "bad.txt"); err == nil {
 		t.Fatal("bad input planned")
 	}
 	var files []string
@@ -506,7 +506,7 @@ func TestNothingLeftBehind(t *testing.T) {
 	if len(files) != 0 {
 		t.Fatalf("a refused plan left %v", files)
 	}
-	h.store().Add(strings.NewReader(fill("{A}\n")), "good.txt")
+	h.store().Add(context.Background(), strings.NewReader(fill("{A}\n")), "good.txt")
 	res, err := h.store().Submit(context.Background(), true)
 	if err != nil || res.Path == "" || res.Uploaded || len(h.uploads) != 0 {
 		t.Fatalf("dry run: %+v %v", res, err)
@@ -558,7 +558,7 @@ func TestRefusesSharedDirAndOtherProject(t *testing.T) {
 func TestStatusText(t *testing.T) {
 	h := newHarness(t, "2026-11-20T10:00:00Z")
 	h.importHeld("{A}\n{B}\n{C}\n")
-	h.store().Replace(strings.NewReader(fill("{B}\n{C}\n{D}\n")), "n.txt", Diff)
+	h.store().Replace(context.Background(), strings.NewReader(fill("{B}\n{C}\n{D}\n")), "n.txt", Diff)
 	h.at("2026-11-20T22:00:00Z")
 	h.submit()
 	h.at("2026-11-21T06:00:00Z")
@@ -611,7 +611,7 @@ func TestLedgerSchemaAndCorruption(t *testing.T) {
 func TestRejectNotice(t *testing.T) {
 	h := newHarness(t, "2026-11-20T10:00:00Z")
 	h.importHeld("{A}\n{B}\n")
-	if _, err := h.store().Replace(strings.NewReader(fill("{B}\n{C}\n")), "n.txt", Diff); err != nil {
+	if _, err := h.store().Replace(context.Background(), strings.NewReader(fill("{B}\n{C}\n")), "n.txt", Diff); err != nil {
 		t.Fatal(err)
 	}
 	h.at("2026-11-20T22:00:00Z")
@@ -649,7 +649,7 @@ func TestConfirmWaitsForInbox(t *testing.T) {
 	h := newHarness(t, "2026-11-20T22:00:00Z")
 	h.inbox = &InboxRead{At: mustTime(t, "2026-11-20T21:00:00Z")}
 	h.importHeld("{A}\n")
-	h.store().Add(strings.NewReader(fill("{B}\n")), "b.txt")
+	h.store().Add(context.Background(), strings.NewReader(fill("{B}\n")), "b.txt")
 	h.submit()
 	h.at("2026-11-21T11:00:00Z")
 	h.inbox = &InboxRead{At: mustTime(t, "2026-11-21T08:30:00Z"), Problem: "IMAP login refused"}

@@ -248,7 +248,7 @@ func TestDovecotInterop(t *testing.T) {
 		return s
 	}
 	ctx := context.Background()
-	if _, err := store(nil).Add(strings.NewReader("9990000018\n9990000077\n"), "ids.txt"); err != nil {
+	if _, err := store(nil).Add(context.Background(), strings.NewReader("9990000018\n9990000077\n"), "ids.txt"); err != nil {
 		t.Fatal(err)
 	}
 	if res, err := store(nil).Submit(ctx, false); err != nil || !res.Uploaded {

@@ -120,6 +120,57 @@ func TestFetchKilledMidUpload(t *testing.T) {
 	}
 }
 
+// TestFetchKilledInRenameGap kill -9s seftbot in the one gap README names:
+// the drop has renamed the archive to its isaric-* name and routed it, but
+// its reply never reached seftbot (the drop holds it), so batch.json cannot
+// have recorded the relay. The re-run relays the same archive again under
+// the next free name: every file arrives at most twice, each archive whole,
+// one passphrase opens both, and no clear text is left.
+func TestFetchKilledInRenameGap(t *testing.T) {
+	w := newWorld(t, sim.Options{Files: 12, FileSize: 16 << 10, Faults: sim.Faults{SFTPLoseRenameReply: true}})
+	want := w.published()
+	drop := filepath.Join(w.sim.Dir(), "sftp")
+	killed := w.killWhen(func() bool {
+		m, _ := filepath.Glob(filepath.Join(drop, "isaric-*"))
+		return len(m) > 0
+	})
+	if !killed {
+		t.Fatalf("the run ended without reaching the rename\n%s", w.log)
+	}
+	if n := len(w.routed()); n != 1 {
+		t.Fatalf("%d archives routed before the kill, want 1", n)
+	}
+	res, err := w.fetch()
+	if err != nil {
+		t.Fatalf("re-run after kill -9 in the rename gap: %v\n%s", err, w.log)
+	}
+	if !res.Resumed {
+		t.Error("the re-run did not resume the killed run")
+	}
+	routed := w.routed()
+	secure, _ := w.mails()
+	if len(routed) != 2 {
+		t.Fatalf("%d archives routed, want 2 (the same archive again)", len(routed))
+	}
+	if routed[0].Name == routed[1].Name {
+		t.Errorf("the second copy overwrote the first: %s", routed[0].Name)
+	}
+	if routed[0].SHA256 != routed[1].SHA256 {
+		t.Errorf("the re-run sent a different archive, not the same one again")
+	}
+	if len(secure) != 1 {
+		t.Fatalf("%d passphrase mails, want 1", len(secure))
+	}
+	pass := passphraseOf(t, secure[0])
+	for _, r := range routed {
+		_, sums := extract(t, filepath.Join(drop, filepath.Base(r.Name)), pass)
+		sameFiles(t, sums, want)
+	}
+	if n := w.stagingFiles(); n != 0 {
+		t.Errorf("%d clear-text files left in staging", n)
+	}
+}
+
 // TestFetchLocked: a second run while one holds the state is refused at once.
 func TestFetchLocked(t *testing.T) {
 	w := newWorld(t, sim.Options{Files: 1, FileSize: 1 << 10})

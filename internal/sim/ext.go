@@ -221,7 +221,7 @@ func (s *Sim) applyExternalFaults(f Faults) {
 		return
 	}
 	if s.ext.sftp != nil {
-		s.ext.sftp.SetFaults(sftpdrop.Faults{DropAfter: f.SFTPDropAfter, NoOverwrite: f.SFTPNoOverwrite})
+		s.ext.sftp.SetFaults(sftpdrop.Faults{DropAfter: f.SFTPDropAfter, NoOverwrite: f.SFTPNoOverwrite, LoseRenameReply: f.SFTPLoseRenameReply})
 	}
 	if s.ext.mail != nil {
 		s.ext.mail.SetDown(f.SMTPDown)
@@ -235,7 +235,7 @@ func (e *externals) readFaults(f *Faults) {
 		return
 	}
 	sf := e.sftp.Faults()
-	f.SFTPDropAfter, f.SFTPNoOverwrite = sf.DropAfter, sf.NoOverwrite
+	f.SFTPDropAfter, f.SFTPNoOverwrite, f.SFTPLoseRenameReply = sf.DropAfter, sf.NoOverwrite, sf.LoseRenameReply
 }
 
 func (e *externals) close() error {

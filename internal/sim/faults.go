@@ -22,7 +22,10 @@ type Faults struct {
 	SlowLogin       time.Duration // delay on every login POST
 	SFTPDropAfter   int64         // the next SFTP upload is cut after this many bytes (once)
 	SFTPNoOverwrite bool          // renames onto an existing name fail
-	SMTPDown        bool          // the SMTP server refuses connections
+	// SFTPLoseRenameReply: the next rename onto an isaric-* name is done and
+	// routed, but its reply never comes (once).
+	SFTPLoseRenameReply bool
+	SMTPDown            bool // the SMTP server refuses connections
 }
 
 const maxDelay = time.Minute
@@ -79,6 +82,7 @@ type faultsJSON struct {
 	SlowLogin       *duration `json:"slow_login"`
 	SFTPDropAfter   *int64    `json:"sftp_drop_after"`
 	SFTPNoOverwrite *bool     `json:"sftp_no_overwrite"`
+	SFTPLoseReply   *bool     `json:"sftp_lose_rename_reply"`
 	SMTPDown        *bool     `json:"smtp_down"`
 }
 
@@ -86,7 +90,7 @@ type faultsJSON struct {
 func (f Faults) MarshalJSON() ([]byte, error) {
 	lat, slow := duration(f.Latency), duration(f.SlowLogin)
 	return json.Marshal(faultsJSON{&lat, &f.ErrorRate, &f.TruncateRate, &f.ExpireAfter, &f.Maintenance,
-		&slow, &f.SFTPDropAfter, &f.SFTPNoOverwrite, &f.SMTPDown})
+		&slow, &f.SFTPDropAfter, &f.SFTPNoOverwrite, &f.SFTPLoseRenameReply, &f.SMTPDown})
 }
 
 // apply returns f with the fields present in p changed.
@@ -114,6 +118,9 @@ func (p faultsJSON) apply(f Faults) Faults {
 	}
 	if p.SFTPNoOverwrite != nil {
 		f.SFTPNoOverwrite = *p.SFTPNoOverwrite
+	}
+	if p.SFTPLoseReply != nil {
+		f.SFTPLoseRenameReply = *p.SFTPLoseReply
 	}
 	if p.SMTPDown != nil {
 		f.SMTPDown = *p.SMTPDown

@@ -97,7 +97,7 @@ func (h *handlers) Filecmd(r *sftp.Request) error {
 	case "Setstat":
 		return h.setstat(r)
 	case "Rename":
-		return h.rename(r.Filepath, r.Target, false)
+		return h.held(h.rename(r.Filepath, r.Target, false))
 	case "Mkdir":
 		s.nsMu.Lock()
 		defer s.nsMu.Unlock()
@@ -129,8 +129,29 @@ func (h *handlers) Filecmd(r *sftp.Request) error {
 // PosixRename is posix-rename@openssh.com: it replaces an existing target,
 // unless the NoOverwrite fault is on.
 func (h *handlers) PosixRename(r *sftp.Request) error {
-	return h.rename(r.Filepath, r.Target, true)
+	return h.held(h.rename(r.Filepath, r.Target, true))
 }
+
+// errReplyLost is what a rename answers, once its client has gone, under
+// the LoseRenameReply fault.
+var errReplyLost = errors.New("rename reply held by sftp_lose_rename_reply fault")
+
+// held answers a rename, unless it routed a file under the LoseRenameReply
+// fault: then the reply waits until the connection is gone.
+func (h *handlers) held(err error) error {
+	if err != errRouted {
+		return err
+	}
+	if h.s.takeLoseReply() {
+		_ = h.conn.Wait()
+		return errReplyLost
+	}
+	return nil
+}
+
+// errRouted is rename's answer for a file the routing picked up; held turns
+// it into the reply.
+var errRouted = errors.New("routed")
 
 func (h *handlers) rename(from, to string, overwrite bool) error {
 	s := h.s
@@ -161,6 +182,7 @@ func (h *handlers) rename(from, to string, overwrite bool) error {
 	s.logs.event("rename", to, from, fi.Size())
 	if fi.Mode().IsRegular() && routes(to) {
 		s.route(to)
+		return errRouted
 	}
 	return nil
 }

@@ -41,6 +41,10 @@ type Faults struct {
 	// NoOverwrite makes every rename onto an existing name fail, including
 	// posix-rename@openssh.com, as some hardened servers do.
 	NoOverwrite bool `json:"sftp_no_overwrite"`
+	// LoseRenameReply arms a one-shot fault: the next rename onto an
+	// isaric-* name is done and routed, but its reply is held until the
+	// client goes away, as when a connection dies at the worst instant.
+	LoseRenameReply bool `json:"sftp_lose_rename_reply"`
 }
 
 // Server is a running drop.
@@ -148,6 +152,15 @@ func (s *Server) takeDrop() int64 {
 	n := s.faults.DropAfter
 	s.faults.DropAfter = 0
 	return n
+}
+
+// takeLoseReply disarms and returns the one-shot LoseRenameReply fault.
+func (s *Server) takeLoseReply() bool {
+	s.faultMu.Lock()
+	defer s.faultMu.Unlock()
+	v := s.faults.LoseRenameReply
+	s.faults.LoseRenameReply = false
+	return v
 }
 
 func (s *Server) noOverwrite() bool {

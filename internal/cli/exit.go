@@ -57,6 +57,7 @@ var exitTable = []struct {
 	{portal.ErrUploadUnknown, ExitPortal},
 	{portal.ErrUploadRefused, ExitPortal},
 	{relay.ErrHostKey, ExitHostKey},
+	{portal.ErrCertificate, ExitHostKey},
 	{archive.ErrVerify, ExitVerify},
 	{portal.ErrPortal, ExitPortal},
 	{relay.ErrRelay, ExitRelay},

@@ -114,6 +114,8 @@ func TestExitCodeTable(t *testing.T) {
 		{"archive did not verify", fmt.Errorf("archive: %w", fmt.Errorf("%w: file 3 differs", archive.ErrVerify)), ExitVerify},
 		{"relay failed", fmt.Errorf("relay: %w", fmt.Errorf("%w: connection reset", relay.ErrRelay)), ExitRelay},
 		{"host key changed", fmt.Errorf("relay: %w", fmt.Errorf("%w: %w", relay.ErrRelay, relay.ErrHostKey)), ExitHostKey},
+		{"portal certificate refused, under the sign-in wrapper", fmt.Errorf("download: %w", fmt.Errorf("%w: open login page: %w", portal.ErrPortal,
+			fmt.Errorf("%w: page load error net::ERR_CERT_AUTHORITY_INVALID", portal.ErrCertificate))), ExitHostKey},
 		{"mail down", fmt.Errorf("passphrase: %w", fmt.Errorf("%w: dial tcp: refused", notify.ErrMail)), ExitMail},
 		{"a plain bug", errors.New("index out of range"), ExitBug},
 	}

@@ -36,6 +36,7 @@ func retryable(ctx context.Context, err error) bool {
 		errors.Is(err, portal.ErrLoginUnknown),
 		errors.Is(err, portal.ErrProfile),
 		errors.Is(err, portal.ErrLocal),
+		errors.Is(err, portal.ErrCertificate),
 		errors.Is(err, layout.ErrIntegrity),
 		usererr.Is(err),
 		certificateError(err):

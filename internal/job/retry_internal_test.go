@@ -24,6 +24,7 @@ func TestRetryable(t *testing.T) {
 	}{
 		{"maintenance page", live, fmt.Errorf("%w: could not open the listing after 6 attempts: 503", portal.ErrPortal), true},
 		{"browser died", live, fmt.Errorf("%w: %w", portal.ErrPortal, context.Canceled), true},
+		{"certificate refused (typed)", live, fmt.Errorf("%w: open login page: %w", portal.ErrPortal, portal.ErrCertificate), false},
 		{"certificate refused", live, fmt.Errorf("%w: navigate: page load error net::ERR_CERT_AUTHORITY_INVALID", portal.ErrPortal), false},
 		{"login refused", live, fmt.Errorf("%w: %w", portal.ErrPortal, portal.ErrLoginRejected), false},
 		{"login latched", live, portal.ErrLatched, false},

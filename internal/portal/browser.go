@@ -127,14 +127,15 @@ func trustedPins(ctx context.Context, o *Options) (string, error) {
 	defer cancel()
 	conn, err := (&tls.Dialer{Config: cfg}).DialContext(dctx, "tcp", host)
 	if err != nil {
-		return "", fmt.Errorf("%w: TLS check of %s: %w", ErrPortal, host, err)
+		return "", certError(fmt.Errorf("%w: TLS check of %s: %w", ErrPortal, host, err))
 	}
 	defer conn.Close()
 	leaf := conn.(*tls.Conn).ConnectionState().PeerCertificates[0]
 	sum := sha256.Sum256(leaf.RawSubjectPublicKeyInfo)
 	live := base64.StdEncoding.EncodeToString(sum[:])
 	if o.SPKIPin != "" && o.SPKIPin != live {
-		return "", fmt.Errorf("%w: the portal's certificate key does not match SEFTBOT_PORTAL_SPKI_PIN (got %s)", ErrPortal, live)
+		return "", usererr.New(fmt.Errorf("%w: its key does not match SEFTBOT_PORTAL_SPKI_PIN (got %s)", ErrCertificate, live),
+			"ask NHS England whether the portal's certificate changed; once confirmed, set SEFTBOT_PORTAL_SPKI_PIN to the new pin, or remove it to rely on SEFTBOT_PORTAL_CA_FILE")
 	}
 	return live, nil
 }
@@ -542,7 +543,7 @@ func asUserGesture(p *runtime.EvaluateParams) { p.UserGesture = new(true) }
 var errNotFound = errors.New("element not found")
 
 func (t *tab) navigate(u string) error {
-	return t.step(chromedp.Navigate(u))
+	return certError(t.step(chromedp.Navigate(u)))
 }
 
 // browserEnvKeys are the only environment variables Chromium is given.

@@ -6,8 +6,12 @@
 package portal
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"strings"
+
+	"github.com/isaric/seftbot/internal/usererr"
 )
 
 var (
@@ -32,6 +36,30 @@ var (
 	// ErrUploadRefused means the portal answered the upload with one of
 	// the profile's refusal texts.
 	ErrUploadRefused = errors.New("upload refused by the portal")
+	// ErrCertificate means the portal's TLS certificate was refused: not
+	// trusted, or not the pinned key. That is a configuration problem or an
+	// interception, never an outage: it is not retried, and there is no
+	// switch to skip the check.
+	ErrCertificate = errors.New("the portal's TLS certificate was refused")
 	// ErrPortal is any other failure of the portal or the browser.
 	ErrPortal = errors.New("portal failure")
 )
+
+// certHint is the operator's next step for a certificate nobody trusts.
+const certHint = "if your organisation inspects TLS, put its CA certificate in SEFTBOT_PORTAL_CA_FILE; " +
+	"otherwise treat it as a possible interception and ask NHS England whether the portal's certificate changed"
+
+// certError marks a refused certificate in err, from Chromium (net::ERR_CERT_*,
+// a pinned key missing) or from Go's own TLS check; any other error is
+// returned as it is.
+func certError(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ve *tls.CertificateVerificationError
+	s := err.Error()
+	if errors.As(err, &ve) || strings.Contains(s, "net::ERR_CERT_") || strings.Contains(s, "ERR_SSL_PINNED_KEY_NOT_IN_CERT_CHAIN") {
+		return usererr.New(fmt.Errorf("%w: %w", ErrCertificate, err), certHint)
+	}
+	return err
+}

@@ -94,6 +94,9 @@ var errTransient = errors.New("transient portal failure")
 func (b *browserRun) loginOnce(t *tab) error {
 	p := b.o.Profile
 	if err := t.navigate(b.o.siteURL(p.Login.Path)); err != nil {
+		if errors.Is(err, ErrCertificate) {
+			return fmt.Errorf("open login page: %w", err) // not transient: nothing to wait for
+		}
 		return fmt.Errorf("%w: open login page: %w", errTransient, err)
 	}
 	steps := p.Login.Steps

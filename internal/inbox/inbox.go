@@ -36,7 +36,12 @@ type NewData struct {
 	Received  time.Time `json:"received"`
 }
 
-const keepApplied = 500
+// The state keeps the newest entries only: it is read on every run, and
+// an old notice no longer decides anything.
+const (
+	keepApplied   = 500
+	keepUnmatched = 50
+)
 
 // LoadState reads STATE/inbox.json; a missing file is a fresh state.
 func LoadState(stateDir string) (*State, error) {
@@ -59,6 +64,9 @@ func LoadState(stateDir string) (*State, error) {
 func (st *State) Save(stateDir string) error {
 	if len(st.Applied) > keepApplied {
 		st.Applied = st.Applied[len(st.Applied)-keepApplied:]
+	}
+	if len(st.Unmatched) > keepUnmatched {
+		st.Unmatched = st.Unmatched[len(st.Unmatched)-keepUnmatched:]
 	}
 	b, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {

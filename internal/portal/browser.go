@@ -504,6 +504,21 @@ func (t *tab) state() (pageState, error) {
 	return s, err
 }
 
+// pageSaysWait bounds how long a page shown instead of a download is given
+// to say what it is. It is a failure path, so waiting costs little, and a
+// page read too early sends seftbot back into a dead session.
+const pageSaysWait = 5 * time.Second
+
+// pageSays reads a page shown instead of a download once it says what it
+// is (expired, signed out, a transient error, ...), or after pageSaysWait.
+func (t *tab) pageSays() (pageState, error) {
+	var v struct {
+		State pageState `json:"state"`
+	}
+	err := t.await("pageSays", map[string]any{}, min(pageSaysWait, t.b.o.StepTimeout), &v)
+	return v.State, err
+}
+
 // drainLoads forgets load events seen so far, before an action whose own
 // load event we want.
 func (t *tab) drainLoads() {

@@ -489,7 +489,7 @@ func (r *run) click(t *tab, e *entry) (*download, pageState, error) {
 			r.o.Log.Debug("download began", "file", e.local, "server_name", logName(d.suggested))
 			return d, st, nil
 		case <-t.loads:
-			st, err := t.state()
+			st, err := t.pageSays()
 			return nil, st, err
 		case id := <-popup:
 			st, err := r.b.popupState(id)

@@ -221,7 +221,7 @@ func (b *browserRun) popupState(id target.ID) (pageState, error) {
 		return pageState{}, fmt.Errorf("read the page a click opened: %w", err)
 	}
 	pt := &tab{b: b, ctx: ctx, alive: ctx}
-	st, err := pt.state()
+	st, err := pt.pageSays()
 	b.keepDebug(pt, "new-tab-page", err)
 	return st, err
 }

@@ -279,6 +279,13 @@
   switch (op) {
     case 'state':
       return state();
+    case 'pageSays':
+      // A page shown where a download was expected: wait until it says
+      // what it is (its text may be drawn by script after the load event).
+      return waitFor(() => {
+        const s = state();
+        return { ok: !!(s.expired || s.linkExpired || s.transient || s.loginForm || s.interstitial || s.signedIn), state: s };
+      }, a.ms);
     case 'outcome':
       // settle: a notice still on screen right after its last step counts
       // only once the page has gone quiet (its answer may be on the way).

@@ -56,6 +56,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&o.Faults.Maintenance, "maintenance", false, "fault: every portal page is a 503")
 	fs.DurationVar(&o.Faults.SlowLogin, "slow-login", 0, "fault: delay on every login POST")
 	fs.Int64Var(&o.Faults.SFTPDropAfter, "sftp-drop-after", 0, "fault: cut the next SFTP upload after N bytes (once)")
+	fs.BoolVar(&o.Faults.APIMaintenance, "api-maintenance", false, "fault (v3): only the API is in maintenance; the notice is drawn by script")
 	fs.BoolVar(&o.Faults.SFTPNoOverwrite, "sftp-no-overwrite", false, "fault: renames onto an existing name fail")
 	fs.BoolVar(&o.Faults.SFTPLoseRenameReply, "sftp-lose-rename-reply", false, "fault: the next rename onto an isaric-* name is done but never answered (once)")
 	fs.BoolVar(&o.Faults.SMTPDown, "smtp-down", false, "fault: the SMTP server refuses connections")

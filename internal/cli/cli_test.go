@@ -52,6 +52,12 @@ func TestScript(t *testing.T) {
 				}
 			}
 			e.Setenv("HOME", e.WorkDir)
+			// The portal's worked profiles, used as an operator would.
+			profiles, err := filepath.Abs(filepath.Join("..", "portal", "testdata"))
+			if err != nil {
+				return err
+			}
+			e.Setenv("PROFILES", profiles)
 			return nil
 		},
 		RequireExplicitExec: true,
@@ -255,7 +261,7 @@ func cmdSimPublish(ts *testscript.TestScript, neg bool, args []string) {
 // "simfault maintenance on", "simfault smtp-down off".
 func cmdSimFault(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 2 || (args[1] != "on" && args[1] != "off") {
-		ts.Fatalf("usage: simfault maintenance|smtp-down on|off")
+		ts.Fatalf("usage: simfault maintenance|api-maintenance|smtp-down on|off")
 	}
 	s := scriptSim(ts)
 	f := s.Faults()
@@ -264,6 +270,8 @@ func cmdSimFault(ts *testscript.TestScript, neg bool, args []string) {
 		f.Maintenance = args[1] == "on"
 	case "smtp-down":
 		f.SMTPDown = args[1] == "on"
+	case "api-maintenance":
+		f.APIMaintenance = args[1] == "on"
 	default:
 		ts.Fatalf("unknown fault %q", args[0])
 	}

@@ -2,13 +2,8 @@ package cli
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/tls"
-	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"strings"
@@ -184,73 +179,30 @@ func checkSignInPage(ctx context.Context, src *config.Source, site, key string) 
 	if base.Scheme != "https" {
 		return "", usererr.Errorf("the portal must be reached over https", key+" is not https")
 	}
-	prof := portal.DefaultProfile()
+	o := portal.Options{Site: site, URL: base.String(), ChromiumPath: src.Get("SEFTBOT_CHROMIUM"),
+		SPKIPin: src.Get("SEFTBOT_PORTAL_SPKI_PIN"), CAFile: src.Get("SEFTBOT_PORTAL_CA_FILE")}
 	if p := portal.ProfileSetting(src, site); p != "" {
-		if prof, err = portal.LoadProfile(p, site); err != nil {
+		if o.Profile, err = portal.LoadProfile(p, site); err != nil {
 			return "", err
 		}
 	}
-	page := base.JoinPath(prof.Login.Path)
-	if prof.Login.Path == "" {
-		page = base
-	}
-	cfg, err := portalTLS(src, base.Hostname())
-	if err != nil {
-		return "", err
-	}
-	client := &http.Client{Transport: &http.Transport{TLSClientConfig: cfg, Proxy: http.ProxyFromEnvironment}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, page.String(), nil)
-	if err != nil {
-		return "", err
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return "", usererr.New(fmt.Errorf("%s: sign-in page %s: %w", site, page, err), "check "+key+", the network, and SEFTBOT_PORTAL_CA_FILE")
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
-	text := strings.ToLower(string(body))
-	for _, t := range prof.Transient {
-		if t != "" && strings.Contains(text, strings.ToLower(t)) {
-			return "", usererr.New(fmt.Errorf("%s: sign-in page %s says %q (HTTP %d): the portal is in maintenance or failing", site, page, t, resp.StatusCode),
-				"try again later; a run tonight would retry and then fail")
-		}
-	}
-	if resp.StatusCode != http.StatusOK {
-		return "", usererr.New(fmt.Errorf("%s: sign-in page %s answered %d", site, page, resp.StatusCode),
+	pg, err := portal.ReadSignInPage(ctx, o)
+	switch {
+	case err != nil && usererr.Is(err):
+		return "", fmt.Errorf("%s: %w", site, err)
+	case err != nil:
+		return "", usererr.New(fmt.Errorf("%s: %w", site, err), "check "+key+", the network, and SEFTBOT_PORTAL_CA_FILE")
+	case pg.Transient != "":
+		return "", usererr.New(fmt.Errorf("%s: sign-in page %s says %q (HTTP %d): the portal is in maintenance or failing", site, pg.URL, pg.Transient, pg.Status),
+			"try again later; a run tonight would retry and then fail")
+	case pg.Status != 0 && pg.Status != 200:
+		return "", usererr.New(fmt.Errorf("%s: sign-in page %s answered %d", site, pg.URL, pg.Status),
 			"check "+key+" and the profile's login path; a 5xx means the portal is down")
+	case !pg.LoginForm:
+		return "", usererr.New(fmt.Errorf("%s: sign-in page %s shows no login form: the profile's first login step finds nothing", site, pg.URL),
+			"run seftbot probe --site "+site+" to see the page, then fix the profile (docs/site-profile.md)")
 	}
-	return fmt.Sprintf("sign-in page %s answered 200, no maintenance text", page), nil
-}
-
-// portalTLS trusts the portal as a run does (portal.trustedPins): the
-// system roots plus SEFTBOT_PORTAL_CA_FILE, or, with only
-// SEFTBOT_PORTAL_SPKI_PIN, exactly the key it names; a pin set beside a CA
-// file must match too.
-func portalTLS(src *config.Source, host string) (*tls.Config, error) {
-	pool, err := config.CertPool("SEFTBOT_PORTAL_CA_FILE", src.Get("SEFTBOT_PORTAL_CA_FILE"))
-	if err != nil {
-		return nil, err
-	}
-	cfg := &tls.Config{RootCAs: pool, ServerName: host, MinVersion: tls.VersionTLS12}
-	pin := src.Get("SEFTBOT_PORTAL_SPKI_PIN")
-	if pin == "" {
-		return cfg, nil
-	}
-	if src.Get("SEFTBOT_PORTAL_CA_FILE") == "" {
-		cfg.InsecureSkipVerify = true // only the pin vouches for the server, checked below
-	}
-	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
-		if len(cs.PeerCertificates) == 0 {
-			return errors.New("no certificate")
-		}
-		sum := sha256.Sum256(cs.PeerCertificates[0].RawSubjectPublicKeyInfo)
-		if live := base64.StdEncoding.EncodeToString(sum[:]); live != pin {
-			return fmt.Errorf("the portal's certificate key %s does not match SEFTBOT_PORTAL_SPKI_PIN", live)
-		}
-		return nil
-	}
-	return cfg, nil
+	return fmt.Sprintf("sign-in page %s shows the login form (HTTP %d)", pg.URL, pg.Status), nil
 }
 
 // checkSMTP signs in to the SMTP server exactly as a mail would be sent

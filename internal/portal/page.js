@@ -284,7 +284,8 @@
       // what it is (its text may be drawn by script after the load event).
       return waitFor(() => {
         const s = state();
-        return { ok: !!(s.expired || s.linkExpired || s.transient || s.loginForm || s.interstitial || s.signedIn), state: s };
+        const nav = performance.getEntriesByType('navigation')[0] || {};
+        return { ok: !!(s.expired || s.linkExpired || s.transient || s.loginForm || s.interstitial || s.signedIn), state: s, status: nav.responseStatus || 0 };
       }, a.ms);
     case 'outcome':
       // settle: a notice still on screen right after its last step counts

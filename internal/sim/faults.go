@@ -14,11 +14,14 @@ import (
 // Faults are the ways seftsim misbehaves on demand. The zero value is a
 // well-behaved portal.
 type Faults struct {
-	Latency         time.Duration // added to every portal response
-	ErrorRate       float64       // share of portal requests answered 500
-	TruncateRate    float64       // share of downloads cut mid-body
-	ExpireAfter     int           // sessions expire after this many more portal requests (once)
-	Maintenance     bool          // every portal page is a 503
+	Latency      time.Duration // added to every portal response
+	ErrorRate    float64       // share of portal requests answered 500
+	TruncateRate float64       // share of downloads cut mid-body
+	ExpireAfter  int           // sessions expire after this many more portal requests (once)
+	Maintenance  bool          // every portal page is a 503
+	// APIMaintenance (v3): only the API answers 503 maintenance; the app's
+	// pages are served, so the notice is drawn by script after they load.
+	APIMaintenance  bool
 	SlowLogin       time.Duration // delay on every login POST
 	SFTPDropAfter   int64         // the next SFTP upload is cut after this many bytes (once)
 	SFTPNoOverwrite bool          // renames onto an existing name fail
@@ -79,6 +82,7 @@ type faultsJSON struct {
 	TruncateRate    *float64  `json:"truncate_rate"`
 	ExpireAfter     *int      `json:"expire_after"`
 	Maintenance     *bool     `json:"maintenance"`
+	APIMaintenance  *bool     `json:"api_maintenance"`
 	SlowLogin       *duration `json:"slow_login"`
 	SFTPDropAfter   *int64    `json:"sftp_drop_after"`
 	SFTPNoOverwrite *bool     `json:"sftp_no_overwrite"`
@@ -89,7 +93,7 @@ type faultsJSON struct {
 // MarshalJSON writes every field, durations as text.
 func (f Faults) MarshalJSON() ([]byte, error) {
 	lat, slow := duration(f.Latency), duration(f.SlowLogin)
-	return json.Marshal(faultsJSON{&lat, &f.ErrorRate, &f.TruncateRate, &f.ExpireAfter, &f.Maintenance,
+	return json.Marshal(faultsJSON{&lat, &f.ErrorRate, &f.TruncateRate, &f.ExpireAfter, &f.Maintenance, &f.APIMaintenance,
 		&slow, &f.SFTPDropAfter, &f.SFTPNoOverwrite, &f.SFTPLoseRenameReply, &f.SMTPDown})
 }
 
@@ -109,6 +113,9 @@ func (p faultsJSON) apply(f Faults) Faults {
 	}
 	if p.Maintenance != nil {
 		f.Maintenance = *p.Maintenance
+	}
+	if p.APIMaintenance != nil {
+		f.APIMaintenance = *p.APIMaintenance
 	}
 	if p.SlowLogin != nil {
 		f.SlowLogin = time.Duration(*p.SlowLogin)
@@ -192,7 +199,7 @@ func (s *Sim) withFaults(next http.Handler) http.Handler {
 		}
 		api := s.opts.Markup == "v3" && strings.Contains(r.URL.Path, "/api/")
 		switch {
-		case api && f.Maintenance:
+		case api && (f.Maintenance || f.APIMaintenance):
 			apiError(w, http.StatusServiceUnavailable, "maintenance", "The service is down for planned maintenance. Please try again later.")
 		case api && rng.hit(f.ErrorRate):
 			apiError(w, http.StatusInternalServerError, "unavailable", v3Unavailable)

@@ -25,7 +25,8 @@ const Columns = 24
 
 // LoadHeader reads a header template: one line, 24 comma-separated column
 // names, the last being the action column. An empty path gives DefaultHeader.
-// The bot and seftsim both call this, so they always agree on the template.
+// seftsim reads the same file with its own code (internal/sim), so a
+// mistake here fails a test instead of agreeing with itself.
 func LoadHeader(path string) ([]string, error) {
 	if path == "" {
 		return append([]string(nil), DefaultHeader...), nil

@@ -147,6 +147,7 @@ type browserRun struct {
 	root        context.Context // the first tab; the browser lives as long as it
 	rootCancel  context.CancelFunc
 	hub         *downloadHub
+	proc        *browserProc // the browser's process group, ended by close
 	closeOnce   sync.Once
 	stopWatch   func() bool // unregisters the close-on-cancel of the caller's context
 
@@ -209,8 +210,10 @@ func startBrowser(ctx context.Context, o *Options, downloadDir string) (*browser
 	if o.Headful {
 		opts = append(opts, chromedp.VisibleWindow)
 	}
+	proc := &browserProc{}
+	opts = append(opts, proc.option())
 	allocCtx, allocCancel := chromedp.NewExecAllocator(context.WithoutCancel(ctx), opts...)
-	b := &browserRun{o: o, allocCancel: allocCancel, hub: newDownloadHub()}
+	b := &browserRun{o: o, allocCancel: allocCancel, hub: newDownloadHub(), proc: proc}
 	// chromedp's own messages go to the run's logger, not log.Printf.
 	logf := func(level slog.Level) func(string, ...any) {
 		return func(format string, args ...any) {
@@ -249,8 +252,9 @@ func startBrowser(ctx context.Context, o *Options, downloadDir string) (*browser
 	return b, nil
 }
 
-// close ends the browser and waits until its processes are gone and its
-// profile directory is removed. It is safe to call more than once.
+// close ends the browser and waits until all its processes are gone (its
+// children too, see browserProc) and its profile directory is removed. It
+// is safe to call more than once.
 func (b *browserRun) close() {
 	b.closeOnce.Do(func() {
 		if b.stopWatch != nil {
@@ -258,6 +262,7 @@ func (b *browserRun) close() {
 		}
 		b.rootCancel()
 		b.allocCancel()
+		b.proc.end(b.o.Log)
 	})
 }
 

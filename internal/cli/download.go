@@ -103,6 +103,7 @@ func runDownload(cmd *cobra.Command, o *downloadOptions, _ []string) error {
 		return err
 	}
 	defer unlock()
+	st.Sweep(o.log)
 	m, finish := o.meter("downloading", true, 0)
 	if m != nil {
 		po.Progress = m.setFiles

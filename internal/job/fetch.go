@@ -97,11 +97,7 @@ func Fetch(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if removed, err := st.l().Sweep(); err != nil {
-		o.Log.Warn("could not remove a killed run's temporary files", "err", err)
-	} else if len(removed) > 0 {
-		o.Log.Info("removed a killed run's temporary files", "files", len(removed))
-	}
+	st.Sweep(o.Log)
 	b, err := st.LoadBatch()
 	if err != nil {
 		return nil, err

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"time"
 
@@ -175,6 +176,18 @@ func (s State) Lock() (unlock func(), err error) {
 			"wait for it to finish; `seftbot status` shows the last runs")
 	}
 	return func() { _ = l.Unlock() }, nil
+}
+
+// Sweep removes the temporary files a run killed with SIGKILL left in the
+// state directory (layout.State.Sweep) and logs how many. Every verb that
+// takes the lock and writes state calls it once it holds the lock, so no
+// live run owns them.
+func (s State) Sweep(log *slog.Logger) {
+	if removed, err := s.l().Sweep(); err != nil {
+		log.Warn("could not remove a killed run's temporary files", "err", err)
+	} else if len(removed) > 0 {
+		log.Info("removed a killed run's temporary files", "files", len(removed))
+	}
 }
 
 // LoadBatch returns the pending batch, or nil if there is none.

@@ -50,3 +50,33 @@ func TestPasswordPostsCounted(t *testing.T) {
 		})
 	}
 }
+
+// Every file body sent whole counts as one download, in State and in the
+// admin API; a refused (spent) token does not. Reset
+// clears the count.
+func TestDownloadsCounted(t *testing.T) {
+	s := startSim(t, Options{Files: 3})
+	c := newClient(t, s)
+	c.signIn(siteDownload)
+	l := c.listPage(1)
+	if r := c.post("/download/fetch", url.Values{"token": {l.tokens[0]}}); r.StatusCode != http.StatusOK {
+		t.Fatalf("fetch: %d", r.StatusCode)
+	}
+	// The spent token is refused: no second download.
+	if r := c.post("/download/fetch", url.Values{"token": {l.tokens[0]}}); r.StatusCode != http.StatusGone {
+		t.Fatalf("spent token: %d", r.StatusCode)
+	}
+	if n := s.State().Downloads; n != 1 {
+		t.Fatalf("downloads %d, want 1", n)
+	}
+	_, st := admin(t, s, "GET", "/admin/state", "")
+	if st["downloads"] != float64(1) {
+		t.Fatalf("admin state downloads: %v", st["downloads"])
+	}
+	if err := s.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.State().Downloads; n != 0 {
+		t.Fatalf("after reset: %d", n)
+	}
+}

@@ -396,6 +396,9 @@ func (s *Sim) send(w http.ResponseWriter, r *http.Request, f *File) {
 		http.NewResponseController(w).Flush()
 		panic(http.ErrAbortHandler) // net/http's way to drop the connection mid-body
 	}
+	s.mu.Lock()
+	s.sent++
+	s.mu.Unlock()
 }
 
 // contentDisposition names the file for the browser: an ASCII fallback in

@@ -109,6 +109,7 @@ type Sim struct {
 	sessions map[string]*session
 	accounts map[string]*account // "upload", "download"
 	uploads  []Upload
+	sent     int // file bodies sent whole (State.Downloads)
 	held     map[string]bool
 	notices  []notice // broken files whose notice is not yet mailed
 	faults   Faults

@@ -217,14 +217,16 @@ type AccountState struct {
 
 // State is a snapshot of everything seftsim knows.
 type State struct {
-	Clock          time.Time               `json:"clock"`
-	Accounts       map[string]AccountState `json:"accounts"`
-	FilesListed    int                     `json:"files_listed"`
-	Files          []File                  `json:"files"`
-	Faults         Faults                  `json:"faults"`
-	HeldCount      int                     `json:"held_count"`
-	Uploads        int                     `json:"uploads"`
-	PendingNotices int                     `json:"pending_notices"`
+	Clock       time.Time               `json:"clock"`
+	Accounts    map[string]AccountState `json:"accounts"`
+	FilesListed int                     `json:"files_listed"`
+	Files       []File                  `json:"files"`
+	Faults      Faults                  `json:"faults"`
+	HeldCount   int                     `json:"held_count"`
+	Uploads     int                     `json:"uploads"`
+	// Downloads counts file bodies sent whole, whatever the route.
+	Downloads      int `json:"downloads"`
+	PendingNotices int `json:"pending_notices"`
 }
 
 // State returns a snapshot.
@@ -241,6 +243,7 @@ func (s *Sim) State() State {
 		Faults:         faults,
 		HeldCount:      len(s.held),
 		Uploads:        len(s.uploads),
+		Downloads:      s.sent,
 		PendingNotices: len(s.notices),
 	}
 	for name, a := range s.accounts {
@@ -315,6 +318,7 @@ func (s *Sim) Reset() error {
 		a.PasswordExpired, a.PasswordChangePosts = false, 0
 	}
 	s.uploads = nil
+	s.sent = 0
 	clear(s.held)
 	s.notices = nil
 	s.faults = s.opts.Faults

@@ -42,6 +42,28 @@ func (s State) Passphrases() string { return filepath.Join(s.Dir, "passphrases")
 func (s State) Debug() string       { return filepath.Join(s.Dir, "debug") }
 func (s State) Cohort() string      { return filepath.Join(s.Dir, "cohort") }
 
+// checkDirPattern names the directories of profile checks (see NewCheckDir).
+const checkDirPattern = ".check-one-*"
+
+// NewCheckDir makes a new private directory in the state directory for the
+// one file a profile check downloads (seftbot probe --check --one). The
+// caller removes it when the check ends; Sweep removes one a killed check
+// left behind, since it may hold patient data.
+func (s State) NewCheckDir() (string, error) {
+	if err := PrivateDir(s.Dir); err != nil {
+		return "", err
+	}
+	d, err := os.MkdirTemp(s.Dir, checkDirPattern)
+	if err != nil {
+		return "", usererr.New(fmt.Errorf("private directory: %w", err), "check the state directory is writable by this user")
+	}
+	if err := PrivateDir(d); err != nil {
+		os.RemoveAll(d)
+		return "", err
+	}
+	return d, nil
+}
+
 // Staging is the private area for clear text. Complete, verified downloads
 // sit in its top level (the portal renames them there), downloads in
 // progress in Partial, and the files of the run being archived in Batch, so
@@ -148,7 +170,8 @@ func Owner(st fs.FileInfo) (int, bool) {
 // Sweep removes the temporary files a run killed with SIGKILL could not
 // remove itself: crash-safe writes in the state directory
 // (.batch.json.tmp-*, .manifest.json.tmp-*, ...), half-written archives in
-// the outbox (.RUNID.7z.tmp-*) and half-written passphrase files. The
+// the outbox (.RUNID.7z.tmp-*), half-written passphrase files and a profile
+// check's directory (.check-one-*). The
 // caller holds the state lock, so no live run owns them. It returns what
 // it removed.
 func (s State) Sweep() ([]string, error) {
@@ -171,6 +194,19 @@ func (s State) Sweep() ([]string, error) {
 			}
 			removed = append(removed, p)
 		}
+	}
+	// A profile check's directory (NewCheckDir), with what it holds.
+	dirs, _ := filepath.Glob(filepath.Join(s.Dir, checkDirPattern))
+	for _, p := range dirs {
+		st, err := os.Lstat(p)
+		if err != nil || !st.IsDir() {
+			continue
+		}
+		if err := os.RemoveAll(p); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		removed = append(removed, p)
 	}
 	return removed, errors.Join(errs...)
 }

@@ -158,3 +158,42 @@ func TestSweep(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckDir: the directory for a profile check's one file is new,
+// private and under the state directory each time, and Sweep removes one a
+// killed check left, with what it holds.
+func TestCheckDir(t *testing.T) {
+	s := State{Dir: filepath.Join(t.TempDir(), "state")}
+	a, err := s.NewCheckDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.NewCheckDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{a, b} {
+		st, err := os.Lstat(d)
+		if err != nil || !st.IsDir() || st.Mode().Perm() != 0o700 || filepath.Dir(d) != s.Dir {
+			t.Fatalf("%s: %v %v, want a 0700 directory in %s", d, st.Mode(), err, s.Dir)
+		}
+	}
+	if a == b {
+		t.Fatalf("both checks got %s", a)
+	}
+	if err := os.WriteFile(filepath.Join(a, "left.csv"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	removed, err := s.Sweep()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(removed) != 2 {
+		t.Errorf("removed %v, want both check directories", removed)
+	}
+	for _, d := range []string{a, b} {
+		if _, err := os.Lstat(d); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s left", d)
+		}
+	}
+}

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"os"
 	"strings"
 
+	"github.com/isaric/seftbot/internal/layout"
 	"github.com/isaric/seftbot/internal/usererr"
 )
 
@@ -29,6 +31,16 @@ type CheckResult struct {
 	Lines []CheckLine `json:"lines"`
 	Pages int         `json:"pages"` // listing pages walked
 	Rows  int         `json:"rows"`
+	// One is the file downloaded with Options.CheckOne (its content is
+	// wiped; only these facts remain).
+	One *CheckedFile `json:"one,omitempty"`
+}
+
+// CheckedFile is what a check tells of the one file it downloaded.
+type CheckedFile struct {
+	Name   string `json:"name"`
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
 }
 
 // Failed counts the lines that did not match.
@@ -78,7 +90,28 @@ func Check(ctx context.Context, o Options) (*CheckResult, error) {
 		return res, err
 	}
 	p := o.Profile
-	b, err := startBrowser(ctx, &o, "")
+	// With CheckOne the browser saves into a private directory of its own,
+	// wiped when the check ends (after the browser, which may still hold
+	// a partial file): the file is patient data, only its facts remain.
+	var oneDir, partial string
+	var err error
+	if o.CheckOne {
+		if o.Site != SiteDownload || p.Files == nil {
+			return res, usererr.Errorf("use --one with --site download", "profile check: --one downloads a file, and only the download site lists files")
+		}
+		if oneDir, err = (layout.State{Dir: o.StateDir}).NewCheckDir(); err != nil {
+			return res, fmt.Errorf("%w: %w", ErrLocal, err)
+		}
+		defer func() {
+			if err := os.RemoveAll(oneDir); err != nil {
+				o.Log.Error("the checked file could not be wiped; remove it by hand", "dir", oneDir, "err", err)
+			}
+		}()
+		if partial, err = prepareStaging(oneDir); err != nil {
+			return res, err
+		}
+	}
+	b, err := startBrowser(ctx, &o, partial)
 	if err != nil {
 		return res, err
 	}
@@ -160,7 +193,7 @@ func Check(ctx context.Context, o Options) (*CheckResult, error) {
 	var err2 error
 	switch {
 	case o.Site == SiteDownload && p.Files != nil:
-		err2 = checkListing(ctx, b, t, &o, res, sel)
+		err2 = checkListing(ctx, b, t, &o, res, sel, oneDir, partial)
 	case o.Site == SiteUpload && p.Upload != nil:
 		u := p.Upload
 		if err := t.navigate(o.siteURL(u.Path)); err != nil {
@@ -192,14 +225,20 @@ func Check(ctx context.Context, o Options) (*CheckResult, error) {
 }
 
 // checkListing walks every page of the listing, as a download would, and
-// checks the row, name, size and download selectors on each.
+// checks the row, name, size and download selectors on each. With
+// o.CheckOne it then downloads the first listed file into oneDir, through
+// the browser's download directory partial.
 func checkListing(ctx context.Context, b *browserRun, t *tab, o *Options, res *CheckResult,
-	sel func(field string, s Sel, row int, required bool, note string)) error {
+	sel func(field string, s Sel, row int, required bool, note string), oneDir, partial string) error {
 	f := o.Profile.Files
-	r := &run{b: b, o: o, res: &DownloadResult{}, sess: &session{}}
+	r := &run{b: b, o: o, res: &DownloadResult{}, sess: &session{}, partial: partial}
 	var names, sizes, moreSeen int
+	var firstEntry *entry
 	first := true
 	err := r.walk(ctx, t, func(entries []*entry) {
+		if firstEntry == nil && len(entries) > 0 {
+			firstEntry = entries[0]
+		}
 		res.Pages++
 		res.Rows += len(entries)
 		for _, e := range entries {
@@ -259,9 +298,103 @@ func checkListing(ctx context.Context, b *browserRun, t *tab, o *Options, res *C
 		res.Lines = append(res.Lines, CheckLine{Field: "files.more.control", Selector: f.More.Control.String(), Status: "n/a",
 			Note: "never shown: right if the list fits on one page, wrong if the portal shows more pages"})
 	}
+	done := "nothing downloaded"
+	if o.CheckOne {
+		done = "the first one downloaded below"
+	}
 	res.Lines = append(res.Lines, CheckLine{Field: "files (listing)", Selector: f.More.Mode, Status: "ok", Count: res.Rows,
-		Note: fmt.Sprintf("%d rows on %d pages, nothing downloaded", res.Rows, res.Pages)})
+		Note: fmt.Sprintf("%d rows on %d pages, %s", res.Rows, res.Pages, done)})
+	if !o.CheckOne {
+		return nil
+	}
+	line := CheckLine{Field: "files.download (one file)", Selector: f.Download.String()}
+	switch {
+	case firstEntry == nil:
+		line.Status, line.Note = "n/a", "the list is empty: nothing to download"
+	case !matched(res, "files.download"):
+		line.Status, line.Note = "n/a", "not tried: files.download did not match"
+	default:
+		cf, err := checkOne(ctx, r, t, firstEntry, oneDir)
+		switch {
+		case err == nil:
+			res.One = cf
+			line.Status, line.Count = "ok", 1
+			line.Note = fmt.Sprintf("downloaded %s: %d bytes, sha256 %s; wiped again", logName(cf.Name), cf.Size, cf.SHA256)
+		case errors.Is(err, ErrProfile):
+			line.Status, line.Count, line.Note = "FAIL", 1, err.Error()
+		default:
+			line.Status, line.Note = "n/a", "not finished: "+err.Error()
+			res.Lines = append(res.Lines, line)
+			return err
+		}
+	}
+	res.Lines = append(res.Lines, line)
 	return nil
+}
+
+// matched says whether the check's line for field matched.
+func matched(res *CheckResult, field string) bool {
+	for _, l := range res.Lines {
+		if l.Field == field {
+			return l.Status == "ok"
+		}
+	}
+	return false
+}
+
+// checkOne downloads e, the first listed file, as a download run does
+// (show its page, click its control, wait for the browser to finish,
+// verify the sizes) into dir, and returns what it got. An answer that says
+// the profile is wrong (the control cannot be clicked, starts no download,
+// or leads to some other page) wraps ErrProfile; a portal that fails or a
+// session that ends is retried like any download, and after the budget
+// wraps ErrPortal.
+func checkOne(ctx context.Context, r *run, t *tab, e *entry, dir string) (*CheckedFile, error) {
+	e.local = localName(e.name)
+	for attempt := 1; ; attempt++ {
+		gen := r.sess.generation()
+		if err := r.show(t, e.at); err != nil {
+			return nil, err
+		}
+		d, st, err := r.click(t, e)
+		var why error
+		switch {
+		case err != nil && (errors.Is(err, errTabDead) || t.isDead()):
+			return nil, fmt.Errorf("%w: %w", ErrPortal, err)
+		case err != nil && ctx.Err() != nil:
+			return nil, ctx.Err()
+		case err != nil:
+			return nil, fmt.Errorf("%w: %w", ErrProfile, err)
+		case d == nil && (st.Expired || (st.LoginForm && !st.SignedIn)):
+			if _, err := r.b.relogin(t, r.sess, gen); err != nil {
+				return nil, err
+			}
+			why = errors.New("session expired")
+		case d == nil && st.LinkExpired != "":
+			why = errors.New("one-time link expired")
+		case d == nil && st.Transient != "":
+			why = fmt.Errorf("%w: %s", errTransient, describe(st))
+		case d == nil:
+			return nil, fmt.Errorf("%w: clicking %s gave a page, not a download: %s", ErrProfile, e, describe(st))
+		default:
+			f, err := r.receive(ctx, e, d, dir)
+			if err == nil {
+				return &CheckedFile{Name: f.Name, Size: f.Size, SHA256: f.SHA256}, nil
+			}
+			if errors.Is(err, ErrLocal) || ctx.Err() != nil {
+				return nil, err
+			}
+			why = err
+		}
+		t.shown = nil
+		if attempt >= r.o.Retries {
+			return nil, fmt.Errorf("%w: %s not downloaded after %d attempts: %w", ErrPortal, e, attempt, why)
+		}
+		r.o.Log.Warn("download failed, trying again", "file", e.String(), "attempt", attempt, "err", why)
+		if err := sleepCtx(ctx, backoff(attempt)); err != nil {
+			return nil, err
+		}
+	}
 }
 
 func describeField(f Field) string {

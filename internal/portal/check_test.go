@@ -5,6 +5,9 @@ import (
 	"context"
 	"errors"
 	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -57,6 +60,9 @@ func TestCheck(t *testing.T) {
 			if ents, _ := os.ReadDir(o.StagingDir); len(ents) != 0 {
 				t.Errorf("staging holds %d entries: the check downloaded", len(ents))
 			}
+			if n := s.State().Downloads; n != 0 {
+				t.Errorf("seftsim sent %d files: the check downloaded", n)
+			}
 			checkNoLeaks(t)
 		})
 	}
@@ -89,4 +95,114 @@ func TestCheckMismatch(t *testing.T) {
 	if a := s.State().Accounts["download"]; a.PasswordPosts != 1 {
 		t.Errorf("%d password POSTs, want 1 (the first check's)", a.PasswordPosts)
 	}
+}
+
+// TestCheckOne: with CheckOne the check downloads exactly the first listed
+// file through the profile's download route, reports its name, size and
+// sha256 (byte-exact with what seftsim sent), and wipes it: nothing is left
+// in the state directory, staging or the manifest.
+func TestCheckOne(t *testing.T) {
+	for _, markup := range []string{"v1", "v3"} {
+		t.Run(markup, func(t *testing.T) {
+			s := startSim(t, sim.Options{Files: 7, PageSize: 3, Markup: markup})
+			o := simOptions(t, s, SiteDownload)
+			o.Profile = markupProfile(t, markup)
+			o.CheckOne = true
+			res, err := Check(context.Background(), o)
+			out := printed(res)
+			if err != nil {
+				t.Fatalf("%v\n%s", err, out)
+			}
+			if res.Rows != 7 {
+				t.Errorf("%d rows, want 7: the whole listing is still walked", res.Rows)
+			}
+			first := s.Files()[0]
+			f := res.One
+			if f == nil {
+				t.Fatalf("no file reported\n%s", out)
+			}
+			if f.Name != first.Name || f.Size != first.Size || f.SHA256 != published(t, s)[first.Name][0] {
+				t.Errorf("got %s %d %s, seftsim sent %s %d %s", logName(f.Name), f.Size, f.SHA256, logName(first.Name), first.Size, first.SHA256)
+			}
+			if n := s.State().Downloads; n != 1 {
+				t.Errorf("seftsim sent %d files, want exactly 1", n)
+			}
+			wantAll(t, "check", out, "ok    files.download (one file)", f.SHA256, strconv.FormatInt(first.Size, 10)+" bytes")
+			if strings.Contains(out, "FAIL") {
+				t.Errorf("a line failed:\n%s", out)
+			}
+			if left, _ := filepath.Glob(filepath.Join(o.StateDir, ".check-one-*")); len(left) != 0 {
+				t.Errorf("left behind: %v", left)
+			}
+			if ents, _ := os.ReadDir(o.StagingDir); len(ents) != 0 {
+				t.Errorf("staging holds %d entries", len(ents))
+			}
+			if files, err := LoadManifest(o.StateDir); err != nil || len(files) != 0 {
+				t.Errorf("manifest: %d files, %v; the check must not record what it fetched", len(files), err)
+			}
+			checkNoLeaks(t)
+		})
+	}
+}
+
+// TestCheckOneWrongDownload: a download selector that matches something in
+// the row but starts no download passes the walk, and fails the one-file
+// line; the check wraps ErrProfile (exit 11) and leaves nothing behind.
+func TestCheckOneWrongDownload(t *testing.T) {
+	for markup, wrong := range map[string]Sel{"v1": {".file-name"}, "v3": {".parcel-weight"}} {
+		t.Run(markup, func(t *testing.T) {
+			s := startSim(t, sim.Options{Files: 3, Markup: markup})
+			o := simOptions(t, s, SiteDownload)
+			o.StepTimeout = 3 * time.Second
+			o.Profile = markupProfile(t, markup)
+			o.Profile.Files.Download = wrong
+			o.CheckOne = true
+			res, err := Check(context.Background(), o)
+			out := printed(res)
+			if !errors.Is(err, ErrProfile) {
+				t.Fatalf("err %v, want ErrProfile\n%s", err, out)
+			}
+			wantAll(t, "check", out, "ok    files.download ")
+			if !regexp.MustCompile(`(?m)^FAIL  files\.download \(one file\) +` + regexp.QuoteMeta(wrong[0]) + ` .*started no download`).MatchString(out) {
+				t.Errorf("no FAIL line for files.download (one file) naming %s", wrong[0])
+			}
+			if t.Failed() {
+				t.Log("\n" + out)
+			}
+			if res.One != nil {
+				t.Errorf("reported a file: %+v", res.One)
+			}
+			if n := s.State().Downloads; n != 0 {
+				t.Errorf("seftsim sent %d files", n)
+			}
+			if left, _ := filepath.Glob(filepath.Join(o.StateDir, ".check-one-*")); len(left) != 0 {
+				t.Errorf("left behind: %v", left)
+			}
+			checkNoLeaks(t)
+		})
+	}
+}
+
+// TestCheckOnePortalFailure: a portal that cuts every download short is
+// the portal's failure, not the profile's: the check tries again within
+// the retry budget, then wraps ErrPortal (exit 6) and not ErrProfile, marks
+// no line FAIL and leaves nothing behind.
+func TestCheckOnePortalFailure(t *testing.T) {
+	s := startSim(t, sim.Options{Files: 3, Faults: sim.Faults{TruncateRate: 1}})
+	o := simOptions(t, s, SiteDownload)
+	o.Profile = DefaultProfile()
+	o.Retries = 2
+	o.CheckOne = true
+	res, err := Check(context.Background(), o)
+	out := printed(res)
+	if !errors.Is(err, ErrPortal) || errors.Is(err, ErrProfile) {
+		t.Fatalf("err %v, want ErrPortal only\n%s", err, out)
+	}
+	if strings.Contains(out, "FAIL") || !strings.Contains(out, "n/a   files.download (one file)") || res.One != nil {
+		t.Errorf("the profile is right; no line may fail:\n%s", out)
+	}
+	if left, _ := filepath.Glob(filepath.Join(o.StateDir, ".check-one-*")); len(left) != 0 {
+		t.Errorf("left behind: %v", left)
+	}
+	checkNoLeaks(t)
 }

@@ -543,19 +543,38 @@ func saysInstead(before, now pageState) bool {
 // complete waits for a download to finish, verifies it against the listed
 // and announced sizes, and commits it to staging and the manifest.
 func (r *run) complete(ctx context.Context, e *entry, d *download) error {
+	f, err := r.receive(ctx, e, d, r.o.StagingDir)
+	if err != nil {
+		return err
+	}
+	if err := r.m.add(manifestEntry{File: f, Ordinal: e.ordinal}); err != nil {
+		return fmt.Errorf("manifest: %w", err)
+	}
+	r.mu.Lock()
+	r.res.New = append(r.res.New, f)
+	r.done++
+	r.mu.Unlock()
+	r.progress(f.Size)
+	r.o.Log.Info("fetched", "file", e.local, "bytes", f.Size)
+	return nil
+}
+
+// receive waits for a download to finish, verifies it against the listed
+// and announced sizes, and moves it into dir as e.local (0600, fsynced).
+func (r *run) receive(ctx context.Context, e *entry, d *download, dir string) (File, error) {
 	tmp := filepath.Join(r.partial, d.guid)
 	defer os.Remove(tmp) // gone already after a successful commit
 	received, total, err := r.b.wait(ctx, d, r.o.StallTimeout)
 	if err != nil {
-		return err
+		return File{}, err
 	}
 	if total > 0 && received != total {
-		return fmt.Errorf("%w: received %d of %d announced bytes", errShort, received, total)
+		return File{}, fmt.Errorf("%w: received %d of %d announced bytes", errShort, received, total)
 	}
 	want := total
 	if e.size >= 0 {
 		if total > 0 && abs(total-e.size) > e.sizeTol {
-			return fmt.Errorf("%w: server announced %d bytes, listing says %d", errShort, total, e.size)
+			return File{}, fmt.Errorf("%w: server announced %d bytes, listing says %d", errShort, total, e.size)
 		}
 		if e.sizeTol == 0 {
 			want = e.size
@@ -564,21 +583,11 @@ func (r *run) complete(ctx context.Context, e *entry, d *download) error {
 	if want <= 0 && received > 0 {
 		want = received
 	}
-	n, sum, err := commitFile(tmp, r.o.StagingDir, e.local, want)
+	n, sum, err := commitFile(tmp, dir, e.local, want)
 	if err != nil {
-		return err
+		return File{}, err
 	}
-	f := File{Name: e.name, LocalName: e.local, Size: n, SHA256: sum, FetchedAt: time.Now().UTC()}
-	if err := r.m.add(manifestEntry{File: f, Ordinal: e.ordinal}); err != nil {
-		return fmt.Errorf("manifest: %w", err)
-	}
-	r.mu.Lock()
-	r.res.New = append(r.res.New, f)
-	r.done++
-	r.mu.Unlock()
-	r.progress(n)
-	r.o.Log.Info("fetched", "file", e.local, "bytes", n)
-	return nil
+	return File{Name: e.name, LocalName: e.local, Size: n, SHA256: sum, FetchedAt: time.Now().UTC()}, nil
 }
 
 func abs(n int64) int64 {

@@ -50,6 +50,10 @@ type Options struct {
 	StagingDir, StateDir string // manifest at StateDir/manifest.json
 	All                  bool   // fetch everything again, ignoring the manifest
 
+	// CheckOne makes a profile check (Check) also download the first
+	// listed file, into a private directory it wipes afterwards.
+	CheckOne bool
+
 	Debug    bool   // keep a debug bundle for every step
 	DebugDir string // where bundles go; "" = StateDir/debug
 

@@ -68,6 +68,8 @@ func TestScript(t *testing.T) {
 			"simmorning": cmdSimMorning,
 			"simpublish": cmdSimPublish,
 			"simfault":   cmdSimFault,
+			"simsent":    cmdSimSent,
+			"simfirst":   cmdSimFirst,
 			"metric":     cmdMetric,
 			"jsonpath":   cmdJSONPath,
 		},
@@ -276,4 +278,32 @@ func cmdSimFault(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("unknown fault %q", args[0])
 	}
 	ts.Check(s.SetFaults(f))
+}
+
+// cmdSimSent checks how many file bodies seftsim has sent whole:
+// "simsent 1".
+func cmdSimSent(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: simsent N")
+	}
+	want, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	if got := scriptSim(ts).State().Downloads; got != want {
+		ts.Fatalf("seftsim sent %d files, want %d", got, want)
+	}
+}
+
+// cmdSimFirst sets FIRST_NAME, FIRST_SIZE and FIRST_SHA256 to those of
+// the first file seftsim lists.
+func cmdSimFirst(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 0 {
+		ts.Fatalf("usage: simfirst")
+	}
+	files := scriptSim(ts).Files()
+	if len(files) == 0 {
+		ts.Fatalf("seftsim lists no files")
+	}
+	ts.Setenv("FIRST_NAME", files[0].Name)
+	ts.Setenv("FIRST_SIZE", strconv.FormatInt(files[0].Size, 10))
+	ts.Setenv("FIRST_SHA256", files[0].SHA256)
 }

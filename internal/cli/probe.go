@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/isaric/seftbot/internal/job"
 	"github.com/isaric/seftbot/internal/portal"
 	"github.com/isaric/seftbot/internal/usererr"
 )
@@ -17,13 +18,14 @@ type probeOptions struct {
 	site    string
 	out     string
 	check   string
+	one     bool
 	browser browserFlags
 }
 
 func newProbeCmd(g *globalOptions) *cobra.Command {
 	o := &probeOptions{globalOptions: g}
 	cmd := &cobra.Command{
-		Use:   "probe --site download|upload [--profile FILE | --check FILE]",
+		Use:   "probe --site download|upload [--profile FILE | --check FILE [--one]]",
 		Short: "Report a portal's pages (no profile needed), or check a site profile against it",
 		Long: `Without a profile, probe opens the site URL, finds the sign-in form by its
 password field (a login in two steps: a text field and its button, then the
@@ -40,13 +42,20 @@ stopped and why.
 With --check FILE it signs in with that profile and walks the file list
 without downloading, printing for every selector and text of the profile
 whether it matched, how many elements, the first one's text and on which
-page; it exits 0 when all matched and 11 otherwise. See docs/site-profile.md.`,
+page; it exits 0 when all matched and 11 otherwise. With --one it then
+downloads the first listed file through the profile's download control, as
+a download run would, into a private directory in the state directory, and
+prints its name, size and sha256 before wiping it (never its content, and
+nothing goes to staging or the manifest). A control that starts no
+download fails that line (exit 11); a portal that keeps failing exits 6.
+See docs/site-profile.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return runProbe(cmd, o, args) },
 	}
 	cmd.Flags().StringVar(&o.site, "site", "", "site to probe: download or upload")
 	cmd.Flags().StringVar(&o.out, "out", "", "report directory (default: STATE_DIR/probe-TIME)")
 	cmd.Flags().StringVar(&o.check, "check", "", "check this site profile against the portal instead of reporting its pages")
+	cmd.Flags().BoolVar(&o.one, "one", false, "with --check: also download the first listed file, report its size and sha256, and wipe it")
 	o.browser.register(cmd)
 	return cmd
 }
@@ -55,11 +64,14 @@ func runProbe(cmd *cobra.Command, o *probeOptions, _ []string) error {
 	if o.site != portal.SiteDownload && o.site != portal.SiteUpload {
 		return usererr.Errorf("use --site download or --site upload", fmt.Sprintf("probe: unknown site %q", o.site))
 	}
+	if o.one && o.check == "" {
+		return usererr.Errorf("give --check PROFILE with --one", "probe: --one downloads a file only as part of a profile check")
+	}
 	if o.check != "" {
 		if o.browser.profile != "" {
 			return usererr.Errorf("give the profile once, as --check FILE", "probe: --check and --profile both given")
 		}
-		return runCheck(cmd, o.globalOptions, &o.browser, o.site, o.check)
+		return runCheck(cmd, o.globalOptions, &o.browser, o.site, o.check, o.one)
 	}
 	po, err := o.browser.options(o.globalOptions, o.site)
 	if err != nil {
@@ -85,8 +97,12 @@ func runProbe(cmd *cobra.Command, o *probeOptions, _ []string) error {
 }
 
 // runCheck checks a site profile against the portal: exit 0 when every
-// selector matched, 11 (profile mismatch) otherwise.
-func runCheck(cmd *cobra.Command, g *globalOptions, bf *browserFlags, site, file string) error {
+// selector matched, 11 (profile mismatch) otherwise. With one it also
+// downloads the first listed file (see portal.Options.CheckOne).
+func runCheck(cmd *cobra.Command, g *globalOptions, bf *browserFlags, site, file string, one bool) error {
+	if one && site != portal.SiteDownload {
+		return usererr.Errorf("use --one with --site download", "probe: --one downloads a file, and only the download site lists files")
+	}
 	prof, err := portal.LoadProfile(file, site)
 	if err != nil {
 		return err
@@ -96,6 +112,20 @@ func runCheck(cmd *cobra.Command, g *globalOptions, bf *browserFlags, site, file
 		return err
 	}
 	po.Profile = prof
+	po.CheckOne = one
+	if one {
+		// The file is written (briefly) in the state directory, which the
+		// nightly job sweeps under this lock.
+		st, err := job.Open(po.StateDir)
+		if err != nil {
+			return err
+		}
+		unlock, err := st.Lock()
+		if err != nil {
+			return err
+		}
+		defer unlock()
+	}
 	fmt.Fprintf(g.stdout, "checking profile %s (%q) against the %s site\n", file, prof.Name, site)
 	res, err := portal.Check(cmd.Context(), po)
 	res.Print(g.stdout)

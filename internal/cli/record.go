@@ -102,5 +102,5 @@ func runRecord(cmd *cobra.Command, o *recordOptions) error {
 	}
 	fmt.Fprintf(o.stdout, "checking it (no window):\n")
 	o.browser.headful = false
-	return runCheck(cmd, o.globalOptions, &o.browser, o.site, o.out)
+	return runCheck(cmd, o.globalOptions, &o.browser, o.site, o.out, false)
 }

@@ -282,23 +282,20 @@ func TestReloginBounded(t *testing.T) {
 	o := simOptions(t, s, SiteDownload)
 	o.MaxRelogins = 2
 	o.Concurrency = 1
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		// Re-arm the expiry after every login.
-		seen := 1
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(20 * time.Millisecond):
-			}
-			if n := s.State().Accounts["download"].Logins; n > seen {
-				seen = n
-				_ = s.SetFaults(sim.Faults{ExpireAfter: 8})
+	// Re-arm the expiry after every login, from the bot's own next click:
+	// seftsim's expiry fires once, and a re-arm on a timer would race the
+	// bot's requests.
+	var seen atomic.Int64
+	seen.Store(1)
+	testHookAfterClick = func(*tab) {
+		if n := int64(s.State().Accounts["download"].Logins); n > seen.Load() {
+			seen.Store(n)
+			if err := s.SetFaults(sim.Faults{ExpireAfter: 8}); err != nil {
+				t.Error(err)
 			}
 		}
-	}()
+	}
+	defer func() { testHookAfterClick = nil }()
 	_, err := Download(context.Background(), o)
 	if !errors.Is(err, ErrPortal) || !strings.Contains(err.Error(), "session expired 3 times") {
 		t.Fatalf("err = %v, want the re-login limit", err)

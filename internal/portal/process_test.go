@@ -2,7 +2,9 @@ package portal
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -89,6 +91,108 @@ func TestWrongPassword(t *testing.T) {
 	checkNoLeaks(t)
 }
 
+// logWatch sees a running seftbot's JSON log (its stderr) line by line,
+// as well as keeping it: seen(msg, n) is closed once n lines with that
+// "msg" have been written. The test waits on what the run says it did,
+// not on time.
+type logWatch struct {
+	mu      sync.Mutex
+	partial []byte
+	counts  map[string]int
+	waits   map[string]map[int]chan struct{}
+}
+
+// watchLog tees cmd's stderr (set by seftbotCmd) into a logWatch. Call
+// before cmd.Start.
+func watchLog(cmd *exec.Cmd) *logWatch {
+	w := &logWatch{counts: map[string]int{}, waits: map[string]map[int]chan struct{}{}}
+	cmd.Stderr = io.MultiWriter(cmd.Stderr, w)
+	return w
+}
+
+func (w *logWatch) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.partial = append(w.partial, p...)
+	for {
+		i := bytes.IndexByte(w.partial, '\n')
+		if i < 0 {
+			break
+		}
+		var line struct {
+			Msg string `json:"msg"`
+		}
+		if json.Unmarshal(w.partial[:i], &line) == nil && line.Msg != "" {
+			w.counts[line.Msg]++
+			if ch := w.waits[line.Msg][w.counts[line.Msg]]; ch != nil {
+				close(ch)
+			}
+		}
+		w.partial = w.partial[i+1:]
+	}
+	return len(p), nil
+}
+
+// seen returns a channel closed once n lines with msg have been logged.
+func (w *logWatch) seen(msg string, n int) <-chan struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	ch := make(chan struct{})
+	if w.counts[msg] >= n {
+		close(ch)
+		return ch
+	}
+	if w.waits[msg] == nil {
+		w.waits[msg] = map[int]chan struct{}{}
+	}
+	if old := w.waits[msg][n]; old != nil {
+		return old
+	}
+	w.waits[msg][n] = ch
+	return ch
+}
+
+// startWaited starts cmd and returns a channel that gets its Wait error.
+func startWaited(t *testing.T, cmd *exec.Cmd) <-chan error {
+	t.Helper()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	return done
+}
+
+// awaitLog waits until the run has logged msg n times. It fails the test
+// if the run exits first, or after limit (a bound on a hang, not a pause).
+func awaitLog(t *testing.T, cmd *exec.Cmd, done <-chan error, w *logWatch, stderr *bytes.Buffer, msg string, n int, limit time.Duration) {
+	t.Helper()
+	timer := time.NewTimer(limit)
+	defer timer.Stop()
+	select {
+	case <-w.seen(msg, n):
+	case err := <-done:
+		t.Fatalf("seftbot exited (%v) before logging %q %d times\n%s", err, msg, n, stderr)
+	case <-timer.C:
+		_ = cmd.Process.Kill()
+		<-done
+		t.Fatalf("seftbot did not log %q %d times within %s\n%s", msg, n, limit, stderr)
+	}
+}
+
+// awaitNoBrowsers polls until no browser process of ours is alive; limit
+// only bounds the failure (a killed browser dies a moment after the kill).
+func awaitNoBrowsers(t *testing.T, limit time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for len(ourBrowsers()) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d browser processes still alive after %s: %v", len(ourBrowsers()), limit, ourBrowsers())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // TestKill9ThenRerun: kill -9 in the middle of a run leaves no browser
 // behind; the next run completes with only the missing files and no
 // duplicates.
@@ -96,34 +200,20 @@ func TestKill9ThenRerun(t *testing.T) {
 	s := startSim(t, sim.Options{Files: 40, FileSize: 500_000, Seed: 9, Faults: sim.Faults{Latency: 20 * time.Millisecond}})
 	o := simOptions(t, s, SiteDownload)
 	cmd, _, stderr := seftbotCmd(t, s, nil, "download")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		files, _ := LoadManifest(o.StateDir)
-		if len(files) >= 8 {
-			break
-		}
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			t.Fatalf("no progress before the kill; stderr: %s", stderr)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	w := watchLog(cmd)
+	done := startWaited(t, cmd)
+	// Each "fetched" line is logged once the file is in the manifest.
+	awaitLog(t, cmd, done, w, stderr, "fetched", 8, 60*time.Second)
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	_ = cmd.Wait()
-	// Chromium dies with its parent (Pdeathsig), children follow.
-	deadline = time.Now().Add(5 * time.Second)
-	for len(ourBrowsers()) > 0 && time.Now().Before(deadline) {
-		time.Sleep(100 * time.Millisecond)
-	}
-	if pids := ourBrowsers(); len(pids) > 0 {
-		t.Errorf("after kill -9, %d browser processes live on: %v", len(pids), pids)
-	}
+	<-done
+	// Chromium dies with its parent (Pdeathsig), a moment after it.
+	awaitNoBrowsers(t, 5*time.Second)
 	had, _ := LoadManifest(o.StateDir)
+	if len(had) < 8 {
+		t.Fatalf("the manifest has %d files after 8 were logged as fetched", len(had))
+	}
 	if len(had) == 40 {
 		t.Fatal("the run finished before the kill; nothing tested")
 	}
@@ -148,31 +238,13 @@ func TestSignalsNoLeak(t *testing.T) {
 	s := startSim(t, sim.Options{Files: 30, Faults: sim.Faults{Latency: 100 * time.Millisecond}})
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
 		cmd, _, stderr := seftbotCmd(t, s, nil, "download", "--all")
-		started := time.Now()
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		deadline := time.Now().Add(30 * time.Second)
-		for len(ourBrowsers()) == 0 && time.Now().Before(deadline) {
-			time.Sleep(50 * time.Millisecond)
-		}
+		w := watchLog(cmd)
+		done := startWaited(t, cmd)
 		// Signal once it is signed in and clicking (a signal during the
 		// answer to the password would rightly latch the login).
-		o := simOptions(t, s, SiteDownload)
-		clicking := func() bool {
-			files, _ := LoadManifest(o.StateDir)
-			for _, f := range files {
-				if f.FetchedAt.After(started) {
-					return true
-				}
-			}
-			return false
-		}
-		for !clicking() && time.Now().Before(deadline) {
-			time.Sleep(50 * time.Millisecond)
-		}
+		awaitLog(t, cmd, done, w, stderr, "fetched", 1, 30*time.Second)
 		_ = cmd.Process.Signal(sig)
-		err := cmd.Wait()
+		err := <-done
 		if code := exitCode(err); code != 130 {
 			t.Errorf("%v: exit code %d, want 130\n%s", sig, code, stderr)
 		}

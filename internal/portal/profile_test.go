@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -95,8 +96,16 @@ func TestMarkupV2(t *testing.T) {
 	// The built-in v1 profile must not "work" on v2: it cannot find the form.
 	o.Profile = DefaultProfile()
 	o.Retries = 1
-	if _, err := Download(context.Background(), o); err == nil {
+	// It fills the fields v2 shares, then cannot find v1's button: a
+	// profile mismatch (exit 11) naming that step and its selector, not
+	// any error at all.
+	v1 := DefaultProfile().Login.Steps
+	send := fmt.Sprintf("login.steps[%d]: %s not found", secretStep(v1), v1[secretStep(v1)].target())
+	_, err = Download(context.Background(), o)
+	if err == nil {
 		t.Error("the v1 profile worked against markup v2; the profile is not what drives the bot")
+	} else if !errors.Is(err, ErrProfile) || !strings.Contains(err.Error(), send) {
+		t.Errorf("v1 profile on markup v2: %v; want ErrProfile naming %q", err, send)
 	}
 
 	uo := simOptions(t, s, SiteUpload)

@@ -13,6 +13,10 @@ import (
 	"github.com/isaric/seftbot/internal/usererr"
 )
 
+// testHookRecording, set by a test, is handed the recorder once its
+// window is open, to drive it as an operator would.
+var testHookRecording func(*portal.Recorder)
+
 // recordOptions holds the flags of seftbot record.
 type recordOptions struct {
 	*globalOptions
@@ -68,6 +72,9 @@ func runRecord(cmd *cobra.Command, o *recordOptions) error {
 	rec, err := portal.StartRecord(cmd.Context(), po)
 	if err != nil {
 		return err
+	}
+	if testHookRecording != nil {
+		testHookRecording(rec)
 	}
 	fmt.Fprintf(o.stdout, "Recording. In the browser window: sign in, pass any notice, download one file, then show the next page or more files.\n")
 	fmt.Fprintf(o.stdout, "Then close the window or press Enter here.\n")

@@ -1,0 +1,228 @@
+package cli
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/input"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+
+	"github.com/isaric/seftbot/internal/portal"
+	"github.com/isaric/seftbot/internal/sim"
+)
+
+// startXvfb starts a virtual display of the test's own and points DISPLAY
+// at it. Xvfb picks a free display number and writes it to -displayfd once
+// it accepts clients, so nothing polls. A missing Xvfb fails the test:
+// scripts/install-deps.sh installs it.
+func startXvfb(t *testing.T) {
+	t.Helper()
+	xvfb, err := exec.LookPath("Xvfb")
+	if err != nil {
+		t.Fatal("Xvfb not installed (scripts/install-deps.sh installs it): the visible-window tests need it")
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	cmd := exec.Command(xvfb, "-displayfd", "3", "-screen", "0", "1280x1024x24", "-nolisten", "tcp")
+	cmd.ExtraFiles = []*os.File{w}
+	if err := cmd.Start(); err != nil {
+		w.Close()
+		t.Fatal(err)
+	}
+	w.Close()
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	// The read ends with the number, or with EOF if Xvfb exits first.
+	n, err := bufio.NewReader(r).ReadString('\n')
+	if err != nil {
+		t.Fatalf("Xvfb gave no display: %v", err)
+	}
+	t.Setenv("DISPLAY", ":"+strings.TrimSpace(n))
+	t.Setenv("WAYLAND_DISPLAY", "")
+}
+
+// operator drives the recorded window as a person would: real mouse
+// events at an element's centre, and typed text.
+type operator struct {
+	t   *testing.T
+	ctx context.Context
+}
+
+func (op operator) click(css string) {
+	op.t.Helper()
+	js := fmt.Sprintf(`(() => { const e = document.querySelector(%q); e.scrollIntoView({block: 'center'}); const r = e.getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height / 2]; })()`, css)
+	if _, err := chromedp.Run(op.ctx, chromedp.WaitVisible(chromedp.CSS(css))); err != nil {
+		op.t.Fatalf("wait for %s: %v", css, err)
+	}
+	pt, err := chromedp.Run(op.ctx, chromedp.Evaluate[[]float64](js))
+	if err != nil {
+		op.t.Fatalf("find %s: %v", css, err)
+	}
+	if err := chromedp.Do(op.ctx, chromedp.MouseClickXY(pt[0], pt[1])); err != nil {
+		op.t.Fatalf("click %s: %v", css, err)
+	}
+}
+
+func (op operator) typeInto(css, text string) {
+	op.t.Helper()
+	op.click(css)
+	if err := chromedp.Do(op.ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, input.InsertText, input.InsertTextParams{Text: text})
+		return err
+	})); err != nil {
+		op.t.Fatal(err)
+	}
+}
+
+func (op operator) wait(css string) {
+	op.t.Helper()
+	if _, err := chromedp.Run(op.ctx, chromedp.WaitVisible(chromedp.CSS(css))); err != nil {
+		op.t.Fatalf("wait for %s: %v", css, err)
+	}
+}
+
+// TestRecordCommandVisibleWindow runs `seftbot record` as the operator
+// would: a visible Chromium on a display (Xvfb), driven with real input
+// events, the session ended by closing the window (v1) or by Enter in the
+// terminal (v3). The profile is written 0600 and checked at once against
+// the portal (a second sign-in), and the command exits 0.
+func TestRecordCommandVisibleWindow(t *testing.T) {
+	if _, err := exec.LookPath("chromium"); err != nil {
+		t.Fatal("chromium not installed (apt-get install chromium)")
+	}
+	startXvfb(t)
+	for _, c := range []struct{ markup, end string }{{"v1", "close"}, {"v3", "enter"}} {
+		t.Run(c.markup+"-"+c.end, func(t *testing.T) {
+			s, err := sim.Start(context.Background(), sim.Options{Dir: t.TempDir(), Files: 7, PageSize: 3, FileSize: 8 << 10, Markup: c.markup})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			env := s.Env()
+			user, pass := env["SEFTBOT_DOWNLOAD_USER"], env["SEFTBOT_DOWNLOAD_PASSWORD"]
+			out := filepath.Join(t.TempDir(), "download-profile.json")
+			// Chromium's profile goes under a TMPDIR of this test's own, so
+			// the browsers found there are this run's and nobody else's.
+			tmp := t.TempDir()
+			t.Setenv("TMPDIR", tmp)
+
+			recs := make(chan *portal.Recorder, 1)
+			testHookRecording = func(r *portal.Recorder) { recs <- r }
+			t.Cleanup(func() { testHookRecording = nil })
+			stdin, enter := io.Pipe()
+			t.Cleanup(func() { enter.Close() })
+			var stdout, stderr bytes.Buffer
+			code := make(chan int, 1)
+			go func() {
+				code <- run(context.Background(), []string{"--env-file", s.EnvFile(), "record", "--site", "download", "--out", out},
+					stdin, &stdout, &stderr)
+			}()
+			var rec *portal.Recorder
+			select {
+			case rec = <-recs:
+			case n := <-code:
+				t.Fatalf("record exited %d before a window opened\n%s\n%s", n, stdout.String(), stderr.String())
+			case <-time.After(60 * time.Second):
+				t.Fatal("no recording window within 60s")
+			}
+			if headful := visibleBrowser(t, tmp); !headful {
+				t.Error("record's browser is headless; the operator needs a window")
+			}
+			op := operator{t, rec.Context()}
+			switch c.markup {
+			case "v1":
+				op.typeInto("#username", user)
+				op.typeInto("#password", pass)
+				op.click("#sign-in")
+				op.click("#files tr.file-row .download")
+				op.click("a.next")
+				op.wait("a.prev") // page 2 is shown
+			case "v3":
+				op.typeInto("#account-name", user)
+				op.click("#next-step")
+				op.typeInto("#passphrase", pass)
+				op.click("#enter")
+				op.click("#notice-read")
+				op.click("#proceed")
+				op.click("#parcels .parcel .collect")
+				op.click("#show-more")
+				op.wait("#parcels .parcel:nth-child(4)") // more rows arrived
+			}
+			switch c.end {
+			case "close":
+				if err := chromedp.Do(op.ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+					_, err := cdp.Call(ctx, tg, page.Close, cdp.Empty{})
+					return err
+				})); err != nil {
+					t.Fatal(err)
+				}
+			case "enter":
+				if _, err := io.WriteString(enter, "\n"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var n int
+			select {
+			case n = <-code:
+			case <-time.After(120 * time.Second):
+				t.Fatal("record did not finish within 120s of the session's end")
+			}
+			o, e := stdout.String(), stderr.String()
+			if n != 0 {
+				t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", n, o, e)
+			}
+			st, err := os.Stat(out)
+			if err != nil || st.Mode().Perm() != 0o600 {
+				t.Fatalf("profile %s: %v %v, want mode 0600", out, st, err)
+			}
+			raw, _ := os.ReadFile(out)
+			if strings.Contains(string(raw), pass) || strings.Contains(o+e, pass) {
+				t.Fatal("the password reached the profile or the output")
+			}
+			for _, w := range []string{"profile written: " + out, "checking it (no window):", "ok    files.download", "all of the profile's selectors matched"} {
+				if !strings.Contains(o, w) {
+					t.Errorf("stdout lacks %q:\n%s", w, o)
+				}
+			}
+			if pids := portal.BrowserProcesses(tmp); len(pids) != 0 {
+				t.Errorf("browser processes left: %v", pids)
+			}
+			// The check signed in on its own: the operator's password POST,
+			// then the check's.
+			if p := s.State().Accounts["download"].PasswordPosts; p != 2 {
+				t.Errorf("%d password POSTs, want 2 (the operator's, then the check's)", p)
+			}
+		})
+	}
+}
+
+// visibleBrowser says whether the Chromium processes of this test run
+// with a window: at least one browser, none headless.
+func visibleBrowser(t *testing.T, tmp string) bool {
+	t.Helper()
+	pids := portal.BrowserProcesses(tmp)
+	if len(pids) == 0 {
+		t.Errorf("no browser process found under %s", tmp)
+		return false
+	}
+	for _, pid := range pids {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if strings.Contains(string(b), "--headless") || strings.Contains(string(b), "headless-shell") {
+			return false
+		}
+	}
+	return true
+}

@@ -125,6 +125,7 @@ func newRootCmd(g *globalOptions) *cobra.Command {
 		newDownloadCmd(g),
 		newProbeCmd(g),
 		newRecordCmd(g),
+		newProfileCmd(g),
 		newArchiveCmd(g),
 		newRelayCmd(g),
 		newCohortCmd(g),

@@ -299,9 +299,21 @@ func (b *browserRun) newTab(first bool) (*tab, error) {
 		t.ctx, t.cancel = b.root, func() {}
 	} else {
 		t.ctx, t.cancel = chromedp.NewContext(b.root)
-		if err := chromedp.Do(t.ctx); err != nil {
+		// Bounded: a browser that cannot start a renderer would otherwise
+		// keep the run waiting for ever.
+		opened := make(chan error, 1)
+		go func() { opened <- chromedp.Do(t.ctx) }()
+		timer := time.NewTimer(b.o.StepTimeout)
+		defer timer.Stop()
+		select {
+		case err := <-opened:
+			if err != nil {
+				t.cancel()
+				return nil, fmt.Errorf("%w: open tab: %w", ErrPortal, err)
+			}
+		case <-timer.C:
 			t.cancel()
-			return nil, fmt.Errorf("%w: open tab: %w", ErrPortal, err)
+			return nil, fmt.Errorf("%w: open tab: the browser did not open it within %s", ErrPortal, b.o.StepTimeout)
 		}
 	}
 	t.frame = cdp.FrameID(chromedp.FromContext(t.ctx).Target.TargetID)

@@ -2,6 +2,7 @@ package portal
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -9,6 +10,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/isaric/seftbot/internal/sim"
 )
@@ -92,6 +94,9 @@ func stillAlive(ps []proc) []proc {
 func TestBrowserGoneOnReturn(t *testing.T) {
 	s := startSim(t, sim.Options{Files: 3})
 	o := simOptions(t, s, SiteDownload)
+	// One tab: a worker tab still opening when the zygotes are stopped
+	// could never start its renderer (TestNewTabBounded).
+	o.Concurrency = 1
 	var mu sync.Mutex
 	seen := map[proc]bool{}
 	var stopped []proc
@@ -146,4 +151,51 @@ func TestBrowserGoneOnReturn(t *testing.T) {
 func isZygote(pid int) bool {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
 	return err == nil && strings.Contains(string(b), "--type=zygote")
+}
+
+// TestNewTabBounded: a tab the browser cannot open (its zygotes stopped,
+// so no renderer can start) is an error within the step timeout, not a
+// run that waits for ever.
+func TestNewTabBounded(t *testing.T) {
+	s := startSim(t, sim.Options{Files: 1})
+	o := simOptions(t, s, SiteDownload)
+	o.StepTimeout = 3 * time.Second
+	if err := o.normalise(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := startBrowser(context.Background(), &o, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.close()
+	if _, err := b.newTab(true); err != nil {
+		t.Fatal(err)
+	}
+	var stopped []proc
+	for _, p := range browserTree() {
+		if isZygote(p.pid) && syscall.Kill(p.pid, syscall.SIGSTOP) == nil {
+			stopped = append(stopped, p)
+		}
+	}
+	defer func() {
+		for _, p := range stillAlive(stopped) {
+			_ = syscall.Kill(p.pid, syscall.SIGCONT)
+		}
+	}()
+	if len(stopped) == 0 {
+		t.Fatal("no zygote to stop: nothing tested")
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := b.newTab(false)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !errors.Is(err, ErrPortal) {
+			t.Fatalf("newTab with no renderer: %v, want a portal failure", err)
+		}
+	case <-time.After(time.Minute): // a failure bound, not a synchronisation
+		t.Fatal("newTab still waiting a minute after a 3 s step timeout")
+	}
 }

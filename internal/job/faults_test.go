@@ -120,6 +120,41 @@ func TestFetchKilledMidUpload(t *testing.T) {
 	}
 }
 
+// TestFetchKilledMidArchive kill -9s seftbot while it writes the
+// encrypted archive (its temporary file exists in the outbox). The next
+// run sweeps the half-written archive, builds it again from the staged
+// files, and delivers every file exactly once.
+func TestFetchKilledMidArchive(t *testing.T) {
+	w := newWorld(t, sim.Options{Files: 40, FileSize: 1 << 20})
+	want := w.published()
+	outbox := layout.State{Dir: w.options().StateDir}.Outbox()
+	var left []string
+	killed := w.killWhen(func() bool {
+		left, _ = filepath.Glob(filepath.Join(outbox, ".*.tmp-*"))
+		return len(left) > 0
+	})
+	if !killed {
+		t.Fatalf("the run ended before its archive could be caught\n%s", w.log)
+	}
+	if len(w.routed()) != 0 {
+		t.Fatal("the killed run relayed its archive; nothing tested")
+	}
+	res, err := w.fetch()
+	if err != nil {
+		t.Fatalf("re-run after kill -9 mid-archive: %v\n%s", err, w.log)
+	}
+	if !res.Resumed {
+		t.Error("the re-run did not resume the killed run")
+	}
+	sameFiles(t, w.checkDelivered(1), want)
+	if rest, _ := filepath.Glob(filepath.Join(outbox, ".*.tmp-*")); len(rest) != 0 {
+		t.Errorf("half-written archives left in the outbox: %v", rest)
+	}
+	if n := w.stagingFiles(); n != 0 {
+		t.Errorf("%d clear-text files left in staging", n)
+	}
+}
+
 // TestFetchKilledInRenameGap kill -9s seftbot in the one gap README names:
 // the drop has renamed the archive to its isaric-* name and routed it, but
 // its reply never reached seftbot (the drop holds it), so batch.json cannot

@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -81,30 +80,7 @@ func (p *browserProc) end(log *slog.Logger) {
 // groupMembers lists the live processes (zombies hold nothing) of process
 // group pgid.
 func groupMembers(pgid int) []int {
-	var pids []int
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		st, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid pgrp ...: comm may hold spaces and ')'.
-		s := string(st)
-		i := strings.LastIndexByte(s, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(s[i+1:])
-		if len(f) < 3 || f[0] == "Z" || f[2] != strconv.Itoa(pgid) {
-			continue
-		}
-		pids = append(pids, pid)
-	}
-	return pids
+	return liveProcesses(func(_ int, st procInfo) bool { return st.pgrp == pgid })
 }
 
 // tempProfile returns the profile directory chromedp made for the browser

@@ -55,7 +55,7 @@ func profileStale(dir, host string, mtime time.Time) bool {
 	if err != nil || pid <= 0 {
 		return false
 	}
-	return !alive(strconv.Itoa(pid))
+	return !alive(pid)
 }
 
 // emptyProfileAge is how old an empty profile must be to count as stale.
@@ -69,6 +69,49 @@ func profileInUse(dir string) bool { return len(BrowserProcesses(dir)) > 0 }
 // children.
 func BrowserProcesses(root string) []int {
 	root = filepath.Clean(root)
+	return liveProcesses(func(pid int, _ procInfo) bool {
+		cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+		if err != nil {
+			return false
+		}
+		for _, arg := range strings.Split(string(cmdline), "\x00") {
+			if dir, ok := strings.CutPrefix(arg, "--user-data-dir="); ok {
+				return dir == root || strings.HasPrefix(dir, root+"/")
+			}
+		}
+		return false
+	})
+}
+
+// procInfo is what /proc/PID/stat says of a process that seftbot needs.
+type procInfo struct {
+	state string // R, S, Z, ...
+	pgrp  int
+}
+
+// readStat parses /proc/PID/stat: "pid (comm) state ppid pgrp ...", where
+// comm may hold spaces and ')'.
+func readStat(pid int) (procInfo, bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return procInfo{}, false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return procInfo{}, false
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 3 {
+		return procInfo{}, false
+	}
+	pgrp, _ := strconv.Atoi(f[2])
+	return procInfo{state: f[0], pgrp: pgrp}, true
+}
+
+// liveProcesses lists the processes, zombies left out (whose parent, a
+// killed run, cannot reap them: they hold nothing), that keep accepts.
+func liveProcesses(keep func(pid int, st procInfo) bool) []int {
 	var pids []int
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
@@ -76,28 +119,17 @@ func BrowserProcesses(root string) []int {
 		if err != nil {
 			continue
 		}
-		cmdline, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-		if err != nil {
-			continue
-		}
-		for _, arg := range strings.Split(string(cmdline), "\x00") {
-			dir, ok := strings.CutPrefix(arg, "--user-data-dir=")
-			if ok && (dir == root || strings.HasPrefix(dir, root+"/")) {
-				if alive(e.Name()) {
-					pids = append(pids, pid)
-				}
-				break
-			}
+		if st, ok := readStat(pid); ok && st.state != "Z" && keep(pid, st) {
+			pids = append(pids, pid)
 		}
 	}
 	return pids
 }
 
-// alive reports whether process pid exists and is not a zombie (whose
-// parent, a killed run, cannot reap it: it holds nothing).
-func alive(pid string) bool {
-	st, err := os.ReadFile("/proc/" + pid + "/stat")
-	return err == nil && !strings.Contains(string(st), ") Z ")
+// alive reports whether process pid exists and is not a zombie.
+func alive(pid int) bool {
+	st, ok := readStat(pid)
+	return ok && st.state != "Z"
 }
 
 // removeSettled removes dir and waits until it stays gone: a killed

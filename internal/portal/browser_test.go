@@ -167,8 +167,8 @@ func TestNewTabBounded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer b.close()
-	if _, err := b.newTab(true); err != nil {
+	defer b.Close()
+	if _, err := b.NewTab(true); err != nil {
 		t.Fatal(err)
 	}
 	var stopped []proc
@@ -187,7 +187,7 @@ func TestNewTabBounded(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() {
-		_, err := b.newTab(false)
+		_, err := b.NewTab(false)
 		done <- err
 	}()
 	select {

@@ -115,15 +115,15 @@ func Check(ctx context.Context, o Options) (*CheckResult, error) {
 	if err != nil {
 		return res, err
 	}
-	defer b.close()
-	t, err := b.newTab(true)
+	defer b.Close()
+	t, err := b.NewTab(true)
 	if err != nil {
 		return res, err
 	}
 	seen := map[string]bool{}
 	add := func(l CheckLine) { res.Lines = append(res.Lines, l) }
 	// Every target a step looks for is reported as the step meets it.
-	b.onLocate = func(t *tab, field string, target Sel, at located) {
+	b.OnLocate = func(t *tab, field string, target Sel, at located) {
 		if seen[field] || field == "files.more.control" {
 			return
 		}
@@ -149,7 +149,7 @@ func Check(ctx context.Context, o Options) (*CheckResult, error) {
 	// stopped) are reported too.
 	for i, s := range p.Login.Steps {
 		field := fmt.Sprintf("login.steps[%d]", i)
-		if tg := s.target(); tg != nil && !seen[field] {
+		if tg := s.Target(); tg != nil && !seen[field] {
 			st, note := "n/a", "not needed this time"
 			if loginErr != nil {
 				st, note = "FAIL", "not reached: sign-in stopped"
@@ -196,17 +196,17 @@ func Check(ctx context.Context, o Options) (*CheckResult, error) {
 		err2 = checkListing(ctx, b, t, &o, res, sel, oneDir, partial)
 	case o.Site == SiteUpload && p.Upload != nil:
 		u := p.Upload
-		if err := t.navigate(o.siteURL(u.Path)); err != nil {
+		if err := navigate(t, o.siteURL(u.Path)); err != nil {
 			return res, fmt.Errorf("%w: open the upload form: %w", ErrPortal, err)
 		}
 		for i, s := range u.Steps {
-			if tg := s.target(); tg != nil {
+			if tg := s.Target(); tg != nil {
 				var at located
 				need := "visible"
 				if !s.File.Empty() {
 					need = "attached"
 				}
-				_ = t.await("locate", map[string]any{"sel": tg, "need": need}, o.StepTimeout, &at)
+				_ = t.Await("locate", map[string]any{"sel": tg, "need": need}, o.StepTimeout, &at)
 				sel(fmt.Sprintf("upload.steps[%d]", i), tg, -1, !s.Optional, "optional step; not shown")
 			}
 		}
@@ -267,7 +267,7 @@ func checkListing(ctx context.Context, b *browserRun, t *tab, o *Options, res *C
 		}
 		if len(entries) == 0 {
 			var st pageState
-			st, _ = t.state()
+			st, _ = readState(t)
 			status := "FAIL"
 			if st.Empty != "" {
 				status = "ok"
@@ -359,7 +359,7 @@ func checkOne(ctx context.Context, r *run, t *tab, e *entry, dir string) (*Check
 		d, st, err := r.click(t, e)
 		var why error
 		switch {
-		case err != nil && (errors.Is(err, errTabDead) || t.isDead()):
+		case err != nil && (errors.Is(err, errTabDead) || t.IsDead()):
 			return nil, fmt.Errorf("%w: %w", ErrPortal, err)
 		case err != nil && ctx.Err() != nil:
 			return nil, ctx.Err()
@@ -386,7 +386,7 @@ func checkOne(ctx context.Context, r *run, t *tab, e *entry, dir string) (*Check
 			}
 			why = err
 		}
-		t.shown = nil
+		r.screens.set(t, nil)
 		if attempt >= r.o.Retries {
 			return nil, fmt.Errorf("%w: %s not downloaded after %d attempts: %w", ErrPortal, e, attempt, why)
 		}
@@ -425,7 +425,7 @@ func countOn(t *tab, s Sel, row int) counted {
 	if row >= 0 {
 		args["row"] = row
 	}
-	if err := t.eval("count", args, &c); err != nil {
+	if err := t.Eval("count", args, &c); err != nil {
 		return counted{}
 	}
 	return c

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/isaric/seftbot/internal/browser"
 	"github.com/isaric/seftbot/internal/usererr"
 )
 
@@ -81,7 +82,7 @@ func Download(ctx context.Context, o Options) (res *DownloadResult, err error) {
 	if err != nil {
 		return res, err
 	}
-	defer b.close()
+	defer b.Close()
 	r := &run{b: b, o: &o, m: m, res: res, partial: partial, sess: &session{}}
 	err = r.download(ctx)
 	res.Warnings = append(res.Warnings, b.driftWarnings()...)
@@ -104,6 +105,7 @@ type run struct {
 	fail       func(error)     // ends the run with this error
 	bg         sync.WaitGroup  // downloads being completed
 	taken      map[string]bool // local names in use
+	screens    screens         // what each tab shows of the listing
 }
 
 // testHookAfterClick, when set by a test, runs after every download click.
@@ -111,12 +113,12 @@ var testHookAfterClick func(*tab)
 
 func (r *run) download(ctx context.Context) error {
 	o := r.o
-	t, err := r.b.newTab(true)
+	t, err := r.b.NewTab(true)
 	if err != nil {
 		return err
 	}
 	if err := r.b.login(t); err != nil {
-		return r.b.withBundle(t, "login", err)
+		return r.b.WithBundle(t, "login", err)
 	}
 	r.taken = r.m.localNames()
 
@@ -161,10 +163,10 @@ func (r *run) download(ctx context.Context) error {
 		}
 		defer s.finish()
 		intact, err := r.clickChunk(rctx, t, s, mine, inflight, gen)
-		if errors.Is(err, errTabDead) || (err != nil && t.isDead() && rctx.Err() == nil) {
+		if errors.Is(err, errTabDead) || (err != nil && t.IsDead() && rctx.Err() == nil) {
 			o.Log.Warn("browser tab died, replacing it")
-			t.close()
-			nt, err := r.b.newTab(false)
+			t.Close()
+			nt, err := r.b.NewTab(false)
 			if err != nil {
 				return nil, false, err
 			}
@@ -174,7 +176,7 @@ func (r *run) download(ctx context.Context) error {
 	})
 	s.finish()
 	if err != nil {
-		r.fail(r.b.withBundle(t, "listing", err))
+		r.fail(r.b.WithBundle(t, "listing", err))
 	} else {
 		o.Log.Info("listing read", "listed", listed, "to_fetch", r.total, "already_have", r.res.Skipped)
 		startWorker(0, t)
@@ -288,9 +290,6 @@ func parseSize(s string) (size, tol int64) {
 // errPageBudget means a listing page stayed broken for all its attempts.
 var errPageBudget = errors.New("could not open the listing")
 
-// errTabDead means the tab crashed or vanished: replace it.
-var errTabDead = errors.New("browser tab crashed")
-
 // worker downloads chunks in tab t (nil: a new tab) until the schedule is
 // done. A tab that crashes is closed and replaced by a new one; the
 // browser's first tab only stops being used, since closing it would end the
@@ -298,13 +297,13 @@ var errTabDead = errors.New("browser tab crashed")
 func (r *run) worker(ctx context.Context, s *sched, inflight chan struct{}, t *tab) error {
 	var err error
 	if t == nil {
-		if t, err = r.b.newTab(false); err != nil {
+		if t, err = r.b.NewTab(false); err != nil {
 			return err
 		}
 	}
 	defer func() {
 		if t != nil { // nil when a replacement tab could not be opened
-			t.close()
+			t.Close()
 		}
 	}()
 	for {
@@ -315,16 +314,16 @@ func (r *run) worker(ctx context.Context, s *sched, inflight chan struct{}, t *t
 		err := r.chunk(ctx, t, s, c, inflight)
 		s.finish()
 		switch {
-		case errors.Is(err, errTabDead) || (err != nil && t.isDead() && ctx.Err() == nil):
+		case errors.Is(err, errTabDead) || (err != nil && t.IsDead() && ctx.Err() == nil):
 			r.o.Log.Warn("browser tab died, replacing it")
-			t.close()
-			if t, err = r.b.newTab(false); err != nil {
+			t.Close()
+			if t, err = r.b.NewTab(false); err != nil {
 				return err
 			}
 		case err != nil && ctx.Err() != nil:
 			return err
 		case err != nil:
-			return r.b.withBundle(t, "download", err)
+			return r.b.WithBundle(t, "download", err)
 		}
 	}
 }
@@ -352,7 +351,7 @@ func (r *run) chunk(ctx context.Context, t *tab, s *sched, c *chunk, inflight ch
 	gen := r.sess.generation() // the login this page was rendered for
 	intact, err := r.clickChunk(ctx, t, s, c, inflight, gen)
 	if !intact || err != nil {
-		t.shown = nil
+		r.screens.set(t, nil)
 	}
 	return err
 }
@@ -374,7 +373,7 @@ func (r *run) clickChunk(ctx context.Context, t *tab, s *sched, c *chunk, inflig
 	}
 	for len(rest) > 0 {
 		e := rest[0]
-		if err := t.pause(); err != nil {
+		if err := t.Pause(); err != nil {
 			return false, err
 		}
 		select {
@@ -387,7 +386,7 @@ func (r *run) clickChunk(ctx context.Context, t *tab, s *sched, c *chunk, inflig
 			<-inflight
 		}
 		switch {
-		case err != nil && (errors.Is(err, errTabDead) || t.isDead()):
+		case err != nil && (errors.Is(err, errTabDead) || t.IsDead()):
 			requeueRest(e, err)
 			return false, errTabDead
 		case err != nil:
@@ -409,7 +408,7 @@ func (r *run) clickChunk(ctx context.Context, t *tab, s *sched, c *chunk, inflig
 				why = fmt.Errorf("%w: %s", errTransient, describe(st))
 			default:
 				why = fmt.Errorf("click gave a page, not a download: %s", describe(st))
-				r.b.keepDebug(t, "unexpected-page", why)
+				r.b.KeepDebug(t, "unexpected-page", why)
 			}
 			requeueRest(e, why)
 			return false, nil
@@ -446,16 +445,16 @@ func (r *run) clickChunk(ctx context.Context, t *tab, s *sched, c *chunk, inflig
 func (r *run) click(t *tab, e *entry) (*download, pageState, error) {
 	var st pageState
 	f := r.o.Profile.Files
-	t.drainLoads()
-	began, popup := r.b.hub.expect(t.frame, e.name)
-	defer r.b.hub.forget(t.frame)
-	defer r.b.closePopups(t.frame) // a download's own tab, or one that showed a page
+	t.DrainLoads()
+	began, popup := r.b.Expect(t.Frame(), e.name)
+	defer r.b.Forget(t.Frame())
+	defer r.b.ClosePopups(t.Frame()) // a download's own tab, or one that showed a page
 	for _, s := range f.AfterClick {
 		if s.Dialog != "" {
-			t.armDialog(s.Dialog) // a confirm() blocks the click until answered
+			t.ArmDialog(s.Dialog) // a confirm() blocks the click until answered
 		}
 	}
-	if err := t.pause(); err != nil {
+	if err := t.Pause(); err != nil {
 		return nil, st, err
 	}
 	var c struct {
@@ -464,13 +463,13 @@ func (r *run) click(t *tab, e *entry) (*download, pageState, error) {
 		Alt    int       `json:"alt"`
 		Before pageState `json:"before"`
 	}
-	if err := t.await("rowClick", map[string]any{"name": e.name, "nth": e.pageNth}, r.o.StepTimeout, &c, asUserGesture); err != nil {
+	if err := t.Await("rowClick", map[string]any{"name": e.name, "nth": e.pageNth}, r.o.StepTimeout, &c, asUserGesture); err != nil {
 		return nil, st, err
 	}
 	if !c.OK {
 		return nil, st, fmt.Errorf("%s cannot be clicked on %s: %s", e, redactURL(e.at.url), c.Why)
 	}
-	r.b.noteAlt("files.download", f.Download, c.Alt)
+	r.b.NoteAlt("files.download", f.Download, c.Alt)
 	timer := time.NewTimer(r.o.StepTimeout)
 	defer timer.Stop()
 	// The page is looked at while waiting, for what a script shows in
@@ -481,15 +480,15 @@ func (r *run) click(t *tab, e *entry) (*download, pageState, error) {
 	for {
 		select {
 		case d := <-began:
-			for _, g := range r.b.hub.takeOrphans() {
+			for _, g := range r.b.TakeOrphans() {
 				r.o.Log.Warn("cancelling a download nobody asked for")
-				r.b.cancelDownload(g)
+				r.b.CancelDownload(g)
 				_ = os.Remove(filepath.Join(r.partial, g))
 			}
-			r.o.Log.Debug("download began", "file", e.local, "server_name", logName(d.suggested))
+			r.o.Log.Debug("download began", "file", e.local, "server_name", logName(d.Suggested()))
 			return d, st, nil
-		case <-t.loads:
-			st, err := t.pageSays()
+		case <-t.Loads():
+			st, err := pageSays(t)
 			return nil, st, err
 		case id := <-popup:
 			st, err := r.b.popupState(id)
@@ -499,26 +498,26 @@ func (r *run) click(t *tab, e *entry) (*download, pageState, error) {
 				if s.Dialog != "" {
 					continue
 				}
-				if _, err := r.b.runStep(t, fmt.Sprintf("files.after_click[%d]", i), s, stepVars{user: r.o.User}); err != nil {
+				if _, err := r.b.RunStep(t, fmt.Sprintf("files.after_click[%d]", i), s, stepVars{User: r.o.User}); err != nil {
 					return nil, st, err
 				}
 			}
 			steps = nil
-			st, err := t.state()
-			if err != nil && !isNavigationErr(err) {
+			st, err := readState(t)
+			if err != nil && !browser.IsNavigationErr(err) {
 				return nil, st, err
 			}
 			if err == nil && saysInstead(c.Before, st) {
-				r.b.keepDebug(t, "in-page-answer", nil)
+				r.b.KeepDebug(t, "in-page-answer", nil)
 				return nil, st, nil
 			}
 			look.Reset(inPageLook)
 		case <-timer.C:
 			return nil, st, fmt.Errorf("clicking %s started no download within %s", e, r.o.StepTimeout)
-		case <-t.dead:
+		case <-t.Dead():
 			return nil, st, errTabDead
-		case <-t.ctx.Done():
-			return nil, st, t.ctx.Err()
+		case <-t.Ctx().Done():
+			return nil, st, t.Ctx().Err()
 		}
 	}
 }
@@ -562,9 +561,9 @@ func (r *run) complete(ctx context.Context, e *entry, d *download) error {
 // receive waits for a download to finish, verifies it against the listed
 // and announced sizes, and moves it into dir as e.local (0600, fsynced).
 func (r *run) receive(ctx context.Context, e *entry, d *download, dir string) (File, error) {
-	tmp := filepath.Join(r.partial, d.guid)
+	tmp := filepath.Join(r.partial, d.GUID())
 	defer os.Remove(tmp) // gone already after a successful commit
-	received, total, err := r.b.wait(ctx, d, r.o.StallTimeout)
+	received, total, err := r.b.Wait(ctx, d, r.o.StallTimeout)
 	if err != nil {
 		return File{}, err
 	}

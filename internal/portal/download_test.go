@@ -180,8 +180,8 @@ func TestWalk400(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer checkNoLeaks(t)
-	defer b.close()
-	tb, err := b.newTab(true)
+	defer b.Close()
+	tb, err := b.NewTab(true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,7 +220,7 @@ func TestTabCrashReplaced(t *testing.T) {
 	var clicks atomic.Int64
 	testHookAfterClick = func(tb *tab) {
 		if clicks.Add(1) == 5 {
-			ctx, cancel := context.WithTimeout(tb.ctx, 2*time.Second)
+			ctx, cancel := context.WithTimeout(tb.Ctx(), 2*time.Second)
 			defer cancel()
 			_, _ = chromedp.Call(ctx, page.Crash, cdp.Empty{})
 		}

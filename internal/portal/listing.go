@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 )
 
 // listing is what the file list shows now.
@@ -76,7 +77,7 @@ func (r *run) walkPages(ctx context.Context, t *tab, onPage func(*tab, []*entry,
 			entries = append(entries, e)
 		}
 		handed = len(l.Rows)
-		r.b.keepDebug(t, "listing-page-"+strconv.Itoa(page), nil)
+		r.b.KeepDebug(t, "listing-page-"+strconv.Itoa(page), nil)
 		nt, intact, err := onPage(t, entries, gen)
 		if nt == nil {
 			return t, err // t is closed; no replacement could be opened
@@ -105,7 +106,7 @@ func (r *run) walkPages(ctx context.Context, t *tab, onPage func(*tab, []*entry,
 		}
 		gen = r.sess.generation()
 		if !intact {
-			t.shown = nil
+			r.screens.set(t, nil)
 			if _, err := r.openListing(t, at); err != nil {
 				return t, err
 			}
@@ -118,7 +119,7 @@ func (r *run) walkPages(ctx context.Context, t *tab, onPage func(*tab, []*entry,
 			return t, nil
 		}
 		l = nl
-		t.shown = &shown{at: at, l: l, gen: gen}
+		r.screens.set(t, &shown{at: at, l: l, gen: gen})
 	}
 }
 
@@ -129,7 +130,7 @@ func (r *run) nextPage(t *tab, cur where, l *listing) (where, *listing, error) {
 	var last error
 	for attempt := 0; attempt < r.o.Retries; attempt++ {
 		if attempt > 0 {
-			if err := sleepCtx(t.ctx, backoff(attempt)); err != nil {
+			if err := sleepCtx(t.Ctx(), backoff(attempt)); err != nil {
 				return cur, nil, err
 			}
 			var err error
@@ -151,7 +152,7 @@ func (r *run) nextPage(t *tab, cur where, l *listing) (where, *listing, error) {
 // more uses the "more" control once, by the profile's mode.
 func (r *run) more(t *tab, cur where, l *listing, gen int) (where, *listing, bool, error) {
 	m := r.o.Profile.Files.More
-	at, err := r.b.locate(t, "files.more.control", m.Control, "click", r.o.StepTimeout)
+	at, err := r.b.Locate(t, "files.more.control", m.Control, "click", r.o.StepTimeout)
 	if err != nil {
 		return cur, nil, true, err
 	}
@@ -159,11 +160,11 @@ func (r *run) more(t *tab, cur where, l *listing, gen int) (where, *listing, boo
 		return cur, nil, true, fmt.Errorf("%w: the control %s is %s", errTransient, m.Control, at.Why)
 	}
 	if m.Mode == MoreNavigate {
-		t.drainLoads()
-		if err := t.step(mouseClick(at)); err != nil {
+		t.DrainLoads()
+		if err := t.Step(mouseClick(at)); err != nil {
 			return cur, nil, true, err
 		}
-		if err := t.waitLoad(); err != nil {
+		if err := t.WaitLoad(); err != nil {
 			return cur, nil, true, err
 		}
 		u, nl, retry, err := r.readPage(t, gen)
@@ -180,15 +181,15 @@ func (r *run) more(t *tab, cur where, l *listing, gen int) (where, *listing, boo
 	}
 	// What the page said before the click (an error left in a row by an
 	// earlier download) is not an answer to it.
-	before, err := t.state()
+	before, err := readState(t)
 	if err != nil {
 		return cur, nil, true, err
 	}
-	if err := t.step(mouseClick(at)); err != nil {
+	if err := t.Step(mouseClick(at)); err != nil {
 		return cur, nil, true, err
 	}
 	var p listingRead
-	if err := t.await("changed", map[string]any{"sig": sig, "count": count, "before": before}, r.o.StepTimeout, &p); err != nil {
+	if err := t.Await("changed", map[string]any{"sig": sig, "count": count, "before": before}, r.o.StepTimeout, &p); err != nil {
 		return cur, nil, true, err
 	}
 	if before.Transient != "" {
@@ -213,7 +214,7 @@ func (r *run) more(t *tab, cur where, l *listing, gen int) (where, *listing, boo
 // the list again and paging from its start: the cost of script-drawn lists.
 func (r *run) show(t *tab, at where) error {
 	mode := r.o.Profile.Files.More.Mode
-	if sh := t.shown; sh != nil && (mode == MoreAppend || mode == MoreInPlace) &&
+	if sh := r.screens.of(t); sh != nil && (mode == MoreAppend || mode == MoreInPlace) &&
 		sh.at.url == at.url && sh.at.clicks <= at.clicks && sh.gen == r.sess.generation() {
 		cur, l := sh.at, sh.l
 		var err error
@@ -228,7 +229,7 @@ func (r *run) show(t *tab, at where) error {
 			l = nl
 		}
 		if err == nil {
-			t.shown = &shown{at: cur, l: l, gen: sh.gen}
+			r.screens.set(t, &shown{at: cur, l: l, gen: sh.gen})
 			return nil
 		}
 		r.o.Log.Debug("going on from the page shown failed; loading the list again", "err", err)
@@ -244,20 +245,46 @@ type shown struct {
 	gen int // the login it was drawn for
 }
 
+// screens is what each tab shows of the listing, as far as the run knows.
+// One goroutine uses a tab at a time; the map itself is shared.
+type screens struct {
+	mu sync.Mutex
+	m  map[*tab]*shown
+}
+
+func (s *screens) of(t *tab) *shown {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.m[t]
+}
+
+func (s *screens) set(t *tab, sh *shown) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sh == nil {
+		delete(s.m, t)
+		return
+	}
+	if s.m == nil {
+		s.m = map[*tab]*shown{}
+	}
+	s.m[t] = sh
+}
+
 // openListing shows a part of the listing, signing in again if the session
 // expired, retrying transient failures.
 func (r *run) openListing(t *tab, at where) (*listing, error) {
 	var last error
 	for attempt := 0; attempt < r.o.Retries; attempt++ {
 		if attempt > 0 {
-			if err := sleepCtx(t.ctx, backoff(attempt)); err != nil {
+			if err := sleepCtx(t.Ctx(), backoff(attempt)); err != nil {
 				return nil, err
 			}
 		}
 		gen := r.sess.generation()
-		t.shown = nil
-		if err := t.navigate(at.url); err != nil {
-			if t.isDead() {
+		r.screens.set(t, nil)
+		if err := navigate(t, at.url); err != nil {
+			if t.IsDead() {
 				return nil, errTabDead
 			}
 			last = err
@@ -276,13 +303,13 @@ func (r *run) openListing(t *tab, at where) (*listing, error) {
 			last = err
 			continue
 		}
-		t.shown = nil
+		r.screens.set(t, nil)
 		if err == nil {
-			t.shown = &shown{at: at, l: l, gen: gen}
+			r.screens.set(t, &shown{at: at, l: l, gen: gen})
 		}
 		return l, err
 	}
-	t.shown = nil
+	r.screens.set(t, nil)
 	return nil, fmt.Errorf("%w: %w after %d attempts: %w", ErrPortal, errPageBudget, r.o.Retries, last)
 }
 
@@ -291,7 +318,7 @@ func (r *run) openListing(t *tab, at where) (*listing, error) {
 // the failure is transient and the caller may try again.
 func (r *run) readPage(t *tab, gen int) (url string, l *listing, retry bool, err error) {
 	var p listingRead
-	if err := t.await("listing", map[string]any{}, r.o.StepTimeout, &p); err != nil {
+	if err := t.Await("listing", map[string]any{}, r.o.StepTimeout, &p); err != nil {
 		if errors.Is(err, ErrProfile) {
 			return "", nil, false, err
 		}

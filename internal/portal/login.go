@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/isaric/seftbot/internal/usererr"
@@ -43,17 +44,17 @@ func (b *browserRun) login(t *tab) error {
 	var last error
 	for attempt := 0; attempt < o.Retries; attempt++ {
 		if attempt > 0 {
-			if err := sleepCtx(t.ctx, backoff(attempt)); err != nil {
+			if err := sleepCtx(t.Ctx(), backoff(attempt)); err != nil {
 				return err
 			}
 		}
 		err := b.loginOnce(t)
 		if err == nil {
 			o.Log.Info("signed in", "site", o.Site)
-			b.keepDebug(t, "login", nil)
+			b.KeepDebug(t, "login", nil)
 			return nil
 		}
-		if !errors.Is(err, errTransient) || t.ctx.Err() != nil {
+		if !errors.Is(err, errTransient) || t.Ctx().Err() != nil {
 			return err
 		}
 		last = err
@@ -68,7 +69,7 @@ func (b *browserRun) login(t *tab) error {
 func (b *browserRun) checkSelectors(t *tab) error {
 	b.selOnce.Do(func() {
 		var bad map[string]string
-		if err := t.eval("validate", map[string]any{"sels": b.o.Profile.selectors()}, &bad); err != nil {
+		if err := t.Eval("validate", map[string]any{"sels": b.o.Profile.selectors()}, &bad); err != nil {
 			b.selErr = fmt.Errorf("%w: check the profile's selectors: %w", errTransient, err)
 			return
 		}
@@ -93,7 +94,7 @@ var errTransient = errors.New("transient portal failure")
 // decides.
 func (b *browserRun) loginOnce(t *tab) error {
 	p := b.o.Profile
-	if err := t.navigate(b.o.siteURL(p.Login.Path)); err != nil {
+	if err := navigate(t, b.o.siteURL(p.Login.Path)); err != nil {
 		if errors.Is(err, ErrCertificate) {
 			return fmt.Errorf("open login page: %w", err) // not transient: nothing to wait for
 		}
@@ -106,14 +107,14 @@ func (b *browserRun) loginOnce(t *tab) error {
 	// later one: the steps go on from the first whose element is ready.
 	var firsts []Sel
 	for _, s := range steps[:send+1] {
-		firsts = append(firsts, s.target())
+		firsts = append(firsts, s.Target())
 	}
 	var r struct {
 		Outcome string    `json:"outcome"`
 		State   pageState `json:"state"`
 		Which   int       `json:"which"`
 	}
-	if err := t.await("outcome", map[string]any{"next": firsts, "loginPage": true}, b.o.StepTimeout, &r); err != nil {
+	if err := t.Await("outcome", map[string]any{"next": firsts, "loginPage": true}, b.o.StepTimeout, &r); err != nil {
 		return fmt.Errorf("%w: read login page: %w", errTransient, err)
 	}
 	switch r.Outcome {
@@ -128,11 +129,11 @@ func (b *browserRun) loginOnce(t *tab) error {
 			r.State.Refused+r.State.Locked+r.State.PwExpired)
 	default:
 		return fmt.Errorf("%w: the login page shows neither the first step's element %s nor a signed-in marker (%s); run seftbot probe",
-			ErrProfile, steps[0].target(), describe(r.State))
+			ErrProfile, steps[0].Target(), describe(r.State))
 	}
-	v := stepVars{user: b.o.User, password: b.o.Password}
+	v := stepVars{User: b.o.User, Password: b.o.Password}
 	for i := max(r.Which, 0); i < send; i++ {
-		if _, err := b.runStep(t, fmt.Sprintf("login.steps[%d]", i), steps[i], v); err != nil {
+		if _, err := b.RunStep(t, fmt.Sprintf("login.steps[%d]", i), steps[i], v); err != nil {
 			return b.stepErr(err)
 		}
 	}
@@ -142,7 +143,7 @@ func (b *browserRun) loginOnce(t *tab) error {
 		return err
 	}
 	field := fmt.Sprintf("login.steps[%d]", send)
-	if _, err := b.runStep(t, field, steps[send], v); err != nil {
+	if _, err := b.RunStep(t, field, steps[send], v); err != nil {
 		if errors.Is(err, errStepTarget) {
 			// The button never became ready: nothing was sent.
 			b.secretDone(outTransient)
@@ -152,7 +153,7 @@ func (b *browserRun) loginOnce(t *tab) error {
 	}
 	var next []Sel
 	for _, s := range steps[send+1:] {
-		if tg := s.target(); tg != nil {
+		if tg := s.Target(); tg != nil {
 			next = append(next, tg)
 		}
 	}
@@ -161,8 +162,8 @@ func (b *browserRun) loginOnce(t *tab) error {
 		timeout = defaultOutcomeTimeout
 	}
 	r.Outcome, r.State = "", pageState{}
-	err := t.await("outcome", map[string]any{"next": next}, timeout, &r)
-	if err != nil && (t.isDead() || t.ctx.Err() != nil) {
+	err := t.Await("outcome", map[string]any{"next": next}, timeout, &r)
+	if err != nil && (t.IsDead() || t.Ctx().Err() != nil) {
 		return b.latch(LatchUnknown, "the browser went away while waiting for the answer to the password", err)
 	}
 	b.secretDone(r.Outcome)
@@ -190,12 +191,12 @@ func (b *browserRun) afterSignIn(t *tab, rest []Step) error {
 		rest = steps[secretStep(steps)+1:]
 	}
 	base := len(b.o.Profile.Login.Steps) - len(rest)
-	v := stepVars{user: b.o.User}
+	v := stepVars{User: b.o.User}
 	for i, s := range rest {
 		if s.With == "{password}" {
 			return fmt.Errorf("%w: login.steps[%d]: a second password field after sign-in; seftbot never types into a password-change form", ErrProfile, base+i)
 		}
-		if _, err := b.runStep(t, fmt.Sprintf("login.steps[%d]", base+i), s, v); err != nil {
+		if _, err := b.RunStep(t, fmt.Sprintf("login.steps[%d]", base+i), s, v); err != nil {
 			return b.stepErr(err)
 		}
 	}
@@ -203,7 +204,7 @@ func (b *browserRun) afterSignIn(t *tab, rest []Step) error {
 		Outcome string    `json:"outcome"`
 		State   pageState `json:"state"`
 	}
-	if err := t.await("outcome", map[string]any{"settle": len(rest) > 0}, b.o.StepTimeout, &r); err != nil {
+	if err := t.Await("outcome", map[string]any{"settle": len(rest) > 0}, b.o.StepTimeout, &r); err != nil {
 		return fmt.Errorf("%w: %w", errTransient, err)
 	}
 	switch r.Outcome {
@@ -233,26 +234,36 @@ func (b *browserRun) stepErr(err error) error {
 	return fmt.Errorf("%w: %w", errTransient, err)
 }
 
+// secretGuard is the guard on sending the password, one per run: see
+// allowSecret.
+type secretGuard struct {
+	mu              sync.Mutex
+	sent, mayResend bool
+	sends           int
+}
+
 // allowSecret is the guard on sending the password: once it was sent in
 // this run, it may go again only if the last answer was recognised as a
 // sign-in (later expired), a transient page, or an expired session.
 func (b *browserRun) allowSecret() error {
-	b.secretMu.Lock()
-	defer b.secretMu.Unlock()
-	if b.secretSent && !b.secretMayResend {
+	g := &b.guard
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.sent && !g.mayResend {
 		return fmt.Errorf("%w: the password was already sent in this run without a recognised answer; not sending it again", ErrLoginUnknown)
 	}
-	b.secretSent, b.secretMayResend = true, false
-	b.secretSends++
+	g.sent, g.mayResend = true, false
+	g.sends++
 	return nil
 }
 
 func (b *browserRun) secretDone(outcome string) {
-	b.secretMu.Lock()
-	defer b.secretMu.Unlock()
+	g := &b.guard
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	switch outcome {
 	case outSignedIn, outContinue, outInterstitial, outTransient, outExpired:
-		b.secretMayResend = true
+		g.mayResend = true
 	}
 }
 

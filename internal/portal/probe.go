@@ -14,6 +14,8 @@ import (
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+
+	"github.com/isaric/seftbot/internal/browser"
 )
 
 //go:embed probe.js
@@ -65,8 +67,8 @@ func Probe(ctx context.Context, o Options, outDir string) (report string, err er
 	if err != nil {
 		return "", err
 	}
-	defer b.close()
-	t, err := b.newTab(true)
+	defer b.Close()
+	t, err := b.NewTab(true)
 	if err != nil {
 		return "", err
 	}
@@ -93,7 +95,7 @@ func Probe(ctx context.Context, o Options, outDir string) (report string, err er
 		return "", pr.blindLogin()
 	}
 	p := o.Profile
-	if err := t.navigate(o.siteURL(p.Login.Path)); err != nil {
+	if err := navigate(t, o.siteURL(p.Login.Path)); err != nil {
 		return "", fmt.Errorf("%w: open login page: %w", ErrPortal, err)
 	}
 	pr.snap("login") // before anything is typed
@@ -106,32 +108,32 @@ func Probe(ctx context.Context, o Options, outDir string) (report string, err er
 		if p.Upload == nil {
 			return "", nil
 		}
-		if err := t.navigate(o.siteURL(p.Upload.Path)); err == nil {
+		if err := navigate(t, o.siteURL(p.Upload.Path)); err == nil {
 			pr.snap("upload-form")
 		}
 		return "", nil
 	}
-	if err := t.navigate(o.siteURL(p.Files.Path)); err != nil {
+	if err := navigate(t, o.siteURL(p.Files.Path)); err != nil {
 		return "", fmt.Errorf("%w: open the listing: %w", ErrPortal, err)
 	}
 	var l listingRead
-	_ = t.await("listing", map[string]any{}, o.StepTimeout, &l) // rows drawn by script arrive late
+	_ = t.Await("listing", map[string]any{}, o.StepTimeout, &l) // rows drawn by script arrive late
 	pr.snap("files-page-1")
 	for i := 2; i <= 3 && p.Files.More.Mode != MoreNone; i++ {
-		at, err := b.locate(t, "files.more.control", p.Files.More.Control, "click", o.StepTimeout)
+		at, err := b.Locate(t, "files.more.control", p.Files.More.Control, "click", o.StepTimeout)
 		if err != nil || !at.OK {
 			break
 		}
-		t.drainLoads()
-		if err := t.step(mouseClick(at)); err != nil {
+		t.DrainLoads()
+		if err := t.Step(mouseClick(at)); err != nil {
 			break
 		}
 		if p.Files.More.Mode == MoreNavigate {
-			if err := t.waitLoad(); err != nil {
+			if err := t.WaitLoad(); err != nil {
 				break
 			}
 		}
-		_ = t.await("changed", map[string]any{"sig": l.Sig, "count": len(l.Listing.Rows)}, o.StepTimeout, &l)
+		_ = t.Await("changed", map[string]any{"sig": l.Sig, "count": len(l.Listing.Rows)}, o.StepTimeout, &l)
 		pr.snap(fmt.Sprintf("files-page-%d", i))
 	}
 	return "", nil
@@ -180,7 +182,7 @@ func (pr *prober) last() string {
 // watchNetwork counts the requests in flight, for quiet.
 func (pr *prober) watchNetwork() error {
 	pr.inflight = map[network.RequestID]time.Time{}
-	return chromedp.Listen(pr.t.ctx, func(ev any) {
+	return chromedp.Listen(pr.t.Ctx(), func(ev any) {
 		pr.mu.Lock()
 		defer pr.mu.Unlock()
 		switch e := ev.(type) {
@@ -218,7 +220,7 @@ func (pr *prober) quiet(total time.Duration) bool {
 		if !pr.netQuiet() {
 			select {
 			case <-time.After(50 * time.Millisecond):
-			case <-pr.t.ctx.Done():
+			case <-pr.t.Ctx().Done():
 				return false
 			}
 			continue
@@ -228,7 +230,7 @@ func (pr *prober) quiet(total time.Duration) bool {
 		}
 		left := min(time.Until(deadline), 3*time.Second)
 		if err := pr.eval("quiet", map[string]any{"quiet": 500, "ms": left.Milliseconds()}, left+5*time.Second, &r); err != nil {
-			if !isNavigationErr(err) {
+			if !browser.IsNavigationErr(err) {
 				return false
 			}
 			continue
@@ -248,7 +250,7 @@ func (pr *prober) eval(op string, args any, timeout time.Duration, out any) erro
 	}
 	opj, _ := json.Marshal(op)
 	expr := fmt.Sprintf("(%s)(%s, %s)", strings.TrimSpace(probeJS), opj, a)
-	ctx, cancel := context.WithTimeout(pr.t.alive, timeout)
+	ctx, cancel := context.WithTimeout(pr.t.Alive(), timeout)
 	defer cancel()
 	raw, err := chromedp.Run(ctx, chromedp.Evaluate[[]byte](expr, chromedp.EvalAwaitPromise))
 	if err != nil {
@@ -296,7 +298,7 @@ func (pr *prober) loginForm() (loginForm, error) {
 // is still shown, and anything but its disappearance latches the password.
 func (pr *prober) blindLogin() error {
 	o, t, b := pr.o, pr.t, pr.b
-	if err := t.navigate(o.URL); err != nil {
+	if err := navigate(t, o.URL); err != nil {
 		return fmt.Errorf("%w: open %s: %w", ErrPortal, redactURL(o.URL), err)
 	}
 	pr.snap("start")
@@ -307,9 +309,9 @@ func (pr *prober) blindLogin() error {
 	if err != nil {
 		return fmt.Errorf("%w: read the page: %w", ErrPortal, err)
 	}
-	v := stepVars{user: o.User, password: o.Password}
+	v := stepVars{User: o.User, Password: o.Password}
 	run := func(field string, s Step) error {
-		if _, err := b.runStep(t, field, s, v); err != nil {
+		if _, err := b.RunStep(t, field, s, v); err != nil {
 			return b.stepErr(err)
 		}
 		return nil
@@ -351,7 +353,7 @@ func (pr *prober) blindLogin() error {
 	if f.Submit == "" {
 		send = Step{Press: "Enter", In: Sel{f.Password}}
 	}
-	if _, err := b.runStep(t, "probe: sign-in button", send, v); err != nil {
+	if _, err := b.RunStep(t, "probe: sign-in button", send, v); err != nil {
 		if errors.Is(err, errStepTarget) {
 			return fmt.Errorf("%w: %w", ErrProfile, err) // nothing was sent
 		}
@@ -388,7 +390,7 @@ func (pr *prober) blindLogin() error {
 }
 
 func contextStep(t *tab) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(t.ctx, t.b.o.StepTimeout)
+	return context.WithTimeout(t.Ctx(), t.Browser().StepTimeout())
 }
 
 func writeProbeReport(dir string, o *Options, blind bool, pages []ProbePage, stop ProbeStop) error {

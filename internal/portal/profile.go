@@ -9,8 +9,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"time"
 
+	"github.com/isaric/seftbot/internal/browser"
 	"github.com/isaric/seftbot/internal/usererr"
 )
 
@@ -157,24 +157,7 @@ type UploadForm struct {
 }
 
 // Duration is a time.Duration written as "90s" in a profile.
-type Duration time.Duration
-
-// UnmarshalJSON reads "90s", "2m".
-func (d *Duration) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return errors.New(`a duration is a string such as "90s"`)
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil || v < 0 {
-		return fmt.Errorf("bad duration %q", s)
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// MarshalJSON writes the duration as a string.
-func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+type Duration = browser.Duration
 
 // defaultProfileJSON matches seftsim's markup v1 (docs/seftsim.md).
 const defaultProfileJSON = `{
@@ -306,7 +289,7 @@ func (p *Profile) validate(site string) error {
 			}
 			return
 		}
-		if err := s.check(); err != nil {
+		if err := s.Check(); err != nil {
 			bad("%s: %v", field, err)
 		}
 	}
@@ -316,7 +299,7 @@ func (p *Profile) validate(site string) error {
 	}
 	secret := false
 	for i, s := range l.Steps {
-		if err := s.check(fmt.Sprintf("login.steps[%d]", i), stepsLogin); err != nil {
+		if err := checkStep(s, fmt.Sprintf("login.steps[%d]", i), stepsLogin); err != nil {
 			bad("%v", err)
 		}
 		secret = secret || s.With == "{password}"
@@ -353,7 +336,7 @@ func (p *Profile) validate(site string) error {
 		field("files.size", f.Size)
 		sel("files.download", f.Download, true)
 		for i, s := range f.AfterClick {
-			if err := s.check(fmt.Sprintf("files.after_click[%d]", i), stepsAfterClick); err != nil {
+			if err := checkStep(s, fmt.Sprintf("files.after_click[%d]", i), stepsAfterClick); err != nil {
 				bad("%v", err)
 			}
 		}
@@ -375,7 +358,7 @@ func (p *Profile) validate(site string) error {
 		u := p.Upload
 		file := false
 		for i, s := range u.Steps {
-			if err := s.check(fmt.Sprintf("upload.steps[%d]", i), stepsUpload); err != nil {
+			if err := checkStep(s, fmt.Sprintf("upload.steps[%d]", i), stepsUpload); err != nil {
 				bad("%v", err)
 			}
 			file = file || !s.File.Empty()
@@ -408,7 +391,7 @@ func (p *Profile) selectors() map[string]Sel {
 	}
 	steps := func(prefix string, ss []Step) {
 		for i, s := range ss {
-			add(fmt.Sprintf("%s[%d]", prefix, i), s.target())
+			add(fmt.Sprintf("%s[%d]", prefix, i), s.Target())
 		}
 	}
 	steps("login.steps", p.Login.Steps)
@@ -438,7 +421,7 @@ func (p *Profile) forPage() any {
 	var inter []Sel
 	if send := secretStep(p.Login.Steps); send >= 0 {
 		for _, s := range p.Login.Steps[send+1:] {
-			if t := s.target(); t != nil {
+			if t := s.Target(); t != nil {
 				inter = append(inter, t)
 			}
 		}

@@ -39,7 +39,7 @@ func TestMarkupV2(t *testing.T) {
 	var mu sync.Mutex
 	maxOpen, clicks := 0, 0
 	testHookAfterClick = func(tb *tab) {
-		ts, err := chromedp.Targets(tb.ctx)
+		ts, err := chromedp.Targets(tb.Ctx())
 		if err != nil {
 			return
 		}
@@ -100,7 +100,7 @@ func TestMarkupV2(t *testing.T) {
 	// profile mismatch (exit 11) naming that step and its selector, not
 	// any error at all.
 	v1 := DefaultProfile().Login.Steps
-	send := fmt.Sprintf("login.steps[%d]: %s not found", secretStep(v1), v1[secretStep(v1)].target())
+	send := fmt.Sprintf("login.steps[%d]: %s not found", secretStep(v1), v1[secretStep(v1)].Target())
 	_, err = Download(context.Background(), o)
 	if err == nil {
 		t.Error("the v1 profile worked against markup v2; the profile is not what drives the bot")

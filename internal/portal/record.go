@@ -98,21 +98,21 @@ func StartRecord(ctx context.Context, o Options) (*Recorder, error) {
 		return nil, err
 	}
 	r := &Recorder{o: &o, b: b, done: make(chan struct{}), evs: make(chan recEvent, 256)}
-	context.AfterFunc(b.root, func() { os.RemoveAll(dl) })
-	t, err := b.newTab(true)
+	context.AfterFunc(b.Context(), func() { os.RemoveAll(dl) })
+	t, err := b.NewTab(true)
 	if err != nil {
-		b.close()
+		b.Close()
 		return nil, err
 	}
 	r.pr = &prober{b: b, t: t, o: &o}
 	if err := r.pr.watchNetwork(); err != nil {
-		b.close()
+		b.Close()
 		return nil, err
 	}
 	args, _ := json.Marshal(map[string]any{"binding": recordBinding, "user": o.User})
 	src := fmt.Sprintf("(%s)(\"record\", %s);", strings.TrimSpace(probeJS), args)
 	var once sync.Once
-	if err := chromedp.Listen(t.ctx, func(ev any) {
+	if err := chromedp.Listen(t.Ctx(), func(ev any) {
 		switch e := ev.(type) {
 		case *runtime.EventBindingCalled:
 			if e.Name != recordBinding {
@@ -131,36 +131,36 @@ func StartRecord(ctx context.Context, o Options) (*Recorder, error) {
 			}
 		}
 	}); err != nil {
-		b.close()
+		b.Close()
 		return nil, err
 	}
 	// The operator closing the window detaches the tab, or ends the
 	// browser with it.
-	detached, err := chromedp.Detached(t.ctx)
+	detached, err := chromedp.Detached(t.Ctx())
 	if err != nil {
-		b.close()
+		b.Close()
 		return nil, err
 	}
 	go func() {
 		select {
 		case <-detached:
-		case <-t.ctx.Done():
+		case <-t.Ctx().Done():
 		}
 		once.Do(func() { close(r.done) })
 	}()
-	if err := t.step(chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+	if err := t.Step(chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 		if _, err := cdp.Call(ctx, tg, runtime.AddBinding, runtime.AddBindingParams{Name: recordBinding, ExecutionContextName: recordWorld}); err != nil {
 			return err
 		}
 		_, err := cdp.Call(ctx, tg, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: src, WorldName: recordWorld})
 		return err
 	})); err != nil {
-		b.close()
+		b.Close()
 		return nil, fmt.Errorf("%w: install the recorder: %w", ErrPortal, err)
 	}
 	r.wg.Add(1)
 	go r.loop()
-	if err := t.navigate(o.URL); err != nil {
+	if err := navigate(t, o.URL); err != nil {
 		r.Stop()
 		return nil, fmt.Errorf("%w: open %s: %w", ErrPortal, redactURL(o.URL), err)
 	}
@@ -169,7 +169,7 @@ func StartRecord(ctx context.Context, o Options) (*Recorder, error) {
 
 // Context is the recorded tab's chromedp context (tests drive it with
 // real input events, as an operator would).
-func (r *Recorder) Context() context.Context { return r.pr.t.ctx }
+func (r *Recorder) Context() context.Context { return r.pr.t.Ctx() }
 
 // Done is closed when the operator closed the browser window.
 func (r *Recorder) Done() <-chan struct{} { return r.done }
@@ -383,7 +383,7 @@ func (r *Recorder) Stop() (*Profile, []string, error) {
 	close(r.evs)
 	r.evMu.Unlock()
 	r.wg.Wait()
-	r.b.close()
+	r.b.Close()
 	return r.profile()
 }
 

@@ -34,7 +34,7 @@ func (b *browserRun) relogin(t *tab, s *session, seen int) (int, error) {
 	if d := b.o.Profile.Expired.Dismiss; d != nil {
 		// Close the signed-out dialog as a person would; the sign-in
 		// starts from the login page either way.
-		if _, err := b.runStep(t, "session_expired.dismiss", Step{Click: d, Optional: true, Timeout: Duration(time.Second)}, stepVars{}); err != nil {
+		if _, err := b.RunStep(t, "session_expired.dismiss", Step{Click: d, Optional: true, Timeout: Duration(time.Second)}, stepVars{}); err != nil {
 			b.o.Log.Debug("signed-out dialog not dismissed", "err", err)
 		}
 	}

@@ -35,8 +35,8 @@ func ReadSignInPage(ctx context.Context, o Options) (*SignInPage, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer b.close()
-	t, err := b.newTab(true)
+	defer b.Close()
+	t, err := b.NewTab(true)
 	if err != nil {
 		return nil, err
 	}
@@ -46,14 +46,14 @@ func ReadSignInPage(ctx context.Context, o Options) (*SignInPage, error) {
 		u.RawQuery = ""
 		res.URL = u.String()
 	}
-	if err := t.navigate(page); err != nil {
+	if err := navigate(t, page); err != nil {
 		return res, fmt.Errorf("%w: open the sign-in page: %w", ErrPortal, err)
 	}
 	var v struct {
 		State  pageState `json:"state"`
 		Status int       `json:"status"`
 	}
-	if err := t.await("pageSays", map[string]any{}, o.StepTimeout, &v); err != nil {
+	if err := t.Await("pageSays", map[string]any{}, o.StepTimeout, &v); err != nil {
 		return res, fmt.Errorf("%w: read the sign-in page: %w", ErrPortal, err)
 	}
 	res.Status, res.LoginForm, res.Transient = v.Status, v.State.LoginForm, v.State.Transient

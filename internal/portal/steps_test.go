@@ -112,8 +112,8 @@ func signIn(t *testing.T, o Options) (*browserRun, error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(b.close)
-	tb, err := b.newTab(true)
+	t.Cleanup(b.Close)
+	tb, err := b.NewTab(true)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -42,14 +42,14 @@ func Upload(ctx context.Context, o Options, path string) (confirmation string, e
 	if err != nil {
 		return "", err
 	}
-	defer b.close()
-	t, err := b.newTab(true)
+	defer b.Close()
+	t, err := b.NewTab(true)
 	if err != nil {
 		return "", err
 	}
 	text, err := b.upload(t, abs)
 	if err != nil {
-		return "", b.withBundle(t, "upload", err)
+		return "", b.WithBundle(t, "upload", err)
 	}
 	return text, nil
 }
@@ -66,12 +66,12 @@ func (b *browserRun) upload(t *tab, abs string) (string, error) {
 	opened := false
 	for attempt := 0; attempt < b.o.Retries && !opened; attempt++ {
 		if attempt > 0 {
-			if err := sleepCtx(t.ctx, backoff(attempt)); err != nil {
+			if err := sleepCtx(t.Ctx(), backoff(attempt)); err != nil {
 				return "", err
 			}
 		}
 		gen := sess.generation()
-		if err := t.navigate(b.o.siteURL(u.Path)); err != nil {
+		if err := navigate(t, b.o.siteURL(u.Path)); err != nil {
 			last = err
 			continue
 		}
@@ -79,7 +79,7 @@ func (b *browserRun) upload(t *tab, abs string) (string, error) {
 			Outcome string    `json:"outcome"`
 			State   pageState `json:"state"`
 		}
-		if err := t.await("outcome", map[string]any{}, b.o.StepTimeout, &r); err != nil {
+		if err := t.Await("outcome", map[string]any{}, b.o.StepTimeout, &r); err != nil {
 			last = err
 			continue
 		}
@@ -102,23 +102,23 @@ func (b *browserRun) upload(t *tab, abs string) (string, error) {
 		return "", fmt.Errorf("%w: could not open the upload form after %d attempts: %w", ErrPortal, b.o.Retries, last)
 	}
 	send := secretStep(u.Steps)
-	v := stepVars{user: b.o.User, file: abs}
+	v := stepVars{User: b.o.User, File: abs}
 	for i := range send {
-		if _, err := b.runStep(t, fmt.Sprintf("upload.steps[%d]", i), u.Steps[i], v); err != nil {
+		if _, err := b.RunStep(t, fmt.Sprintf("upload.steps[%d]", i), u.Steps[i], v); err != nil {
 			return "", b.stepErr(err)
 		}
 	}
-	b.keepDebug(t, "upload-form", nil)
+	b.KeepDebug(t, "upload-form", nil)
 	// From here on the file may have left: the outcome is watched, never
 	// assumed, and the send is never repeated.
-	if _, err := b.runStep(t, fmt.Sprintf("upload.steps[%d]", send), u.Steps[send], v); err != nil {
+	if _, err := b.RunStep(t, fmt.Sprintf("upload.steps[%d]", send), u.Steps[send], v); err != nil {
 		if errors.Is(err, errStepTarget) {
 			return "", fmt.Errorf("%w: %w", ErrProfile, err)
 		}
 		b.o.Log.Warn("sending the file did not complete cleanly; watching for the answer", "err", err)
 	}
 	for i := send + 1; i < len(u.Steps); i++ {
-		if _, err := b.runStep(t, fmt.Sprintf("upload.steps[%d]", i), u.Steps[i], v); err != nil {
+		if _, err := b.RunStep(t, fmt.Sprintf("upload.steps[%d]", i), u.Steps[i], v); err != nil {
 			return "", fmt.Errorf("%w: after sending: %w", ErrUploadUnknown, err)
 		}
 	}
@@ -131,8 +131,8 @@ func (b *browserRun) upload(t *tab, abs string) (string, error) {
 		Outcome string `json:"outcome"`
 		Text    string `json:"text"`
 	}
-	err := t.await("uploadOutcome", map[string]any{}, timeout, &r)
-	b.keepDebug(t, "upload-done", nil)
+	err := t.Await("uploadOutcome", map[string]any{}, timeout, &r)
+	b.KeepDebug(t, "upload-done", nil)
 	switch {
 	case err == nil && r.Outcome == "confirmed":
 		b.o.Log.Info("uploaded", "file", filepath.Base(abs))

@@ -1,11 +1,10 @@
-package portal
+package browser
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -44,15 +43,9 @@ type Step struct {
 	Timeout     Duration `json:"timeout,omitempty"` // how long an optional step looks for its target (default 3s)
 }
 
-// Where a list of steps is used, which decides what it may hold.
-const (
-	stepsLogin = iota
-	stepsUpload
-	stepsAfterClick
-)
-
-// action names the step's one action.
-func (s Step) action() string {
+// Action names the step's one action ("fill", "click", ..., "wait",
+// "dialog"), or several joined by "+" when the step holds more than one.
+func (s Step) Action() string {
 	var acts []string
 	add := func(name string, set bool) {
 		if set {
@@ -73,8 +66,8 @@ func (s Step) action() string {
 	return acts[0]
 }
 
-// target is the element the step acts on, if any.
-func (s Step) target() Sel {
+// Target is the element the step acts on, if any.
+func (s Step) Target() Sel {
 	for _, t := range []Sel{s.Fill, s.Click, s.Check, s.Select, s.File, s.In, s.WaitFor} {
 		if !t.Empty() {
 			return t
@@ -85,70 +78,20 @@ func (s Step) target() Sel {
 
 var keys = map[string]string{"enter": "\r", "tab": "\t", "escape": "\x1b", "space": " "}
 
-func (s Step) check(field string, where int) error {
-	act := s.action()
-	switch {
-	case act == "":
-		return fmt.Errorf("%s: no action (fill, click, check, select, press, file, wait_for, wait_text, wait_url or dialog)", field)
-	case strings.Contains(act, "+"):
-		return fmt.Errorf("%s: one action per step, not %s", field, act)
-	case act == "file" && where != stepsUpload:
-		return fmt.Errorf("%s: a file step belongs in upload.steps", field)
-	case s.With == "{password}" && where != stepsLogin:
-		return fmt.Errorf("%s: {password} belongs in login.steps", field)
-	case s.With != "" && act != "fill" && act != "select":
-		return fmt.Errorf("%s: with goes with fill or select", field)
-	case (act == "fill" || act == "select") && s.With == "":
-		return fmt.Errorf("%s: %s needs with", field, act)
-	case act == "press" && keys[strings.ToLower(s.Press)] == "":
-		return fmt.Errorf("%s: press %q: use Enter, Tab, Escape or Space", field, s.Press)
-	case act == "dialog" && s.Dialog != "accept" && s.Dialog != "dismiss":
-		return fmt.Errorf("%s: dialog is accept or dismiss", field)
-	case strings.HasPrefix(s.With, "{") && s.With != "{user}" && s.With != "{password}":
-		return fmt.Errorf("%s: unknown placeholder %s ({user} or {password})", field, s.With)
-	}
-	if t := s.target(); t != nil {
-		if err := t.check(); err != nil {
-			return fmt.Errorf("%s: %w", field, err)
-		}
-	}
-	return nil
-}
+// KnownKey reports whether a press step can send the key name.
+func KnownKey(name string) bool { return keys[strings.ToLower(name)] != "" }
 
-// secretStep is the index of the step that sends the password (login) or
-// the file (upload): the one marked sends_secret, else the first click or
-// key press after the last {password} fill or file step. -1 if none.
-func secretStep(steps []Step) int {
-	last := -1
-	for i, s := range steps {
-		if s.SendsSecret {
-			return i
-		}
-		if s.With == "{password}" || !s.File.Empty() {
-			last = i
-		}
-	}
-	if last < 0 {
-		return -1
-	}
-	for i := last + 1; i < len(steps); i++ {
-		if a := steps[i].action(); a == "click" || a == "press" {
-			return i
-		}
-	}
-	return -1
-}
+// ErrStepTarget means a required step's element never became ready: the
+// steps do not match the page.
+var ErrStepTarget = errors.New("step target not ready")
 
-// errStepTarget means a required step's element never became ready: the
-// profile does not match the page.
-var errStepTarget = errors.New("step target not ready")
+// Vars fill the placeholders {user} and {password}, and a file step's
+// file; the password goes to the browser only.
+type Vars struct{ User, Password, File string }
 
-// stepVars fill the placeholders; the password goes to the browser only.
-type stepVars struct{ user, password, file string }
-
-// runStep performs one step in tab t. field names it for errors and drift
+// RunStep performs one step in tab t. field names it for errors and drift
 // reports. ran is false when an optional step's target did not show up.
-func (b *browserRun) runStep(t *tab, field string, s Step, v stepVars) (ran bool, err error) {
+func (b *Browser) RunStep(t *Tab, field string, s Step, v Vars) (ran bool, err error) {
 	wait := b.o.StepTimeout
 	if s.Optional {
 		wait = 3 * time.Second
@@ -156,39 +99,39 @@ func (b *browserRun) runStep(t *tab, field string, s Step, v stepVars) (ran bool
 			wait = time.Duration(s.Timeout)
 		}
 	}
-	if err := t.pause(); err != nil {
+	if err := t.Pause(); err != nil {
 		return false, err
 	}
-	act := s.action()
+	act := s.Action()
 	switch act {
 	case "dialog":
-		t.armDialog(s.Dialog) // the next click's dialog is answered as it opens
+		t.ArmDialog(s.Dialog) // the next click's dialog is answered as it opens
 		return true, nil
 	case "wait":
 		var r struct {
 			OK bool `json:"ok"`
 		}
-		if err := t.await("waitCond", map[string]any{"sel": s.WaitFor, "text": s.WaitText, "url": s.WaitURL}, wait, &r); err != nil {
+		if err := t.Await("waitCond", map[string]any{"sel": s.WaitFor, "text": s.WaitText, "url": s.WaitURL}, wait, &r); err != nil {
 			return false, err
 		}
 		if !r.OK && !s.Optional {
-			return false, fmt.Errorf("%w: %s: waited %s for %s", errStepTarget, field, wait, describeWait(s))
+			return false, fmt.Errorf("%w: %s: waited %s for %s", ErrStepTarget, field, wait, describeWait(s))
 		}
 		return r.OK, nil
 	}
 	need := map[string]string{"fill": "fill", "click": "click", "check": "visible", "select": "visible", "file": "attached", "press": "visible"}[act]
-	target := s.target()
-	var at located
+	target := s.Target()
+	var at Located
 	if target != nil {
 		var err error
-		if at, err = b.locate(t, field, target, need, wait); err != nil {
+		if at, err = b.Locate(t, field, target, need, wait); err != nil {
 			return false, err
 		}
 		if !at.OK {
 			if s.Optional {
 				return false, nil
 			}
-			return false, fmt.Errorf("%w: %s: %s %s (%d found) after %s", errStepTarget, field, target, at.Why, at.Count, wait)
+			return false, fmt.Errorf("%w: %s: %s %s (%d found) after %s", ErrStepTarget, field, target, at.Why, at.Count, wait)
 		}
 		target = Sel{target[at.Alt]}
 	}
@@ -197,38 +140,38 @@ func (b *browserRun) runStep(t *tab, field string, s Step, v stepVars) (ran bool
 		text := s.With
 		switch s.With {
 		case "{user}":
-			text = v.user
+			text = v.User
 		case "{password}":
-			text = v.password
+			text = v.Password
 		}
-		return true, t.fill(target, text)
+		return true, t.Fill(target, text)
 	case "click":
-		return true, t.step(chromedp.MouseClickXY(at.X, at.Y))
+		return true, t.Step(chromedp.MouseClickXY(at.X, at.Y))
 	case "check", "select":
 		var r struct {
 			OK  bool   `json:"ok"`
 			Why string `json:"why"`
 		}
-		if err := t.eval("act", map[string]any{"sel": target, "do": act, "value": s.With}, &r, asUserGesture); err != nil {
+		if err := t.Eval("act", map[string]any{"sel": target, "do": act, "value": s.With}, &r, AsUserGesture); err != nil {
 			return false, err
 		}
 		if !r.OK {
-			return false, fmt.Errorf("%w: %s: could not %s %s: %s", errStepTarget, field, act, target, r.Why)
+			return false, fmt.Errorf("%w: %s: could not %s %s: %s", ErrStepTarget, field, act, target, r.Why)
 		}
 		return true, nil
 	case "press":
 		if target != nil {
-			if err := t.eval("act", map[string]any{"sel": target, "do": "focus"}, nil); err != nil {
+			if err := t.Eval("act", map[string]any{"sel": target, "do": "focus"}, nil); err != nil {
 				return false, err
 			}
 		}
-		return true, t.step(chromedp.KeyEvent(keys[strings.ToLower(s.Press)]))
+		return true, t.Step(chromedp.KeyEvent(keys[strings.ToLower(s.Press)]))
 	case "file":
-		expr, err := t.expr("find", map[string]any{"sel": target})
+		expr, err := t.Expr("find", map[string]any{"sel": target})
 		if err != nil {
 			return false, err
 		}
-		return true, t.step(chromedp.SetUploadFiles(chromedp.JSPath(expr), []string{v.file}))
+		return true, t.Step(chromedp.SetUploadFiles(chromedp.JSPath(expr), []string{v.File}))
 	}
 	return false, fmt.Errorf("%s: unknown action %q", field, act)
 }
@@ -247,8 +190,8 @@ func describeWait(s Step) string {
 	return strings.Join(parts, " and ")
 }
 
-// located is where page.js found a target ready.
-type located struct {
+// Located is where page.js found a target ready.
+type Located struct {
 	OK    bool    `json:"ok"`
 	Why   string  `json:"why"`
 	Alt   int     `json:"alt"`
@@ -257,24 +200,25 @@ type located struct {
 	Y     float64 `json:"y"`
 }
 
-// locate waits up to wait for target to be ready for need. When an
-// alternative after the first was used, the run notes the drift.
-func (b *browserRun) locate(t *tab, field string, target Sel, need string, wait time.Duration) (located, error) {
-	var at located
-	if err := t.await("locate", map[string]any{"sel": target, "need": need}, wait, &at); err != nil {
+// Locate waits up to wait for target to be ready for need ("click",
+// "fill", "visible" or "attached"). When an alternative after the first was
+// used, the run notes the drift.
+func (b *Browser) Locate(t *Tab, field string, target Sel, need string, wait time.Duration) (Located, error) {
+	var at Located
+	if err := t.Await("locate", map[string]any{"sel": target, "need": need}, wait, &at); err != nil {
 		return at, err
 	}
 	if at.OK {
-		b.noteAlt(field, target, at.Alt)
+		b.NoteAlt(field, target, at.Alt)
 	}
-	if b.onLocate != nil {
-		b.onLocate(t, field, target, at)
+	if b.OnLocate != nil {
+		b.OnLocate(t, field, target, at)
 	}
 	return at, nil
 }
 
-// noteAlt records that a selector other than a target's first matched.
-func (b *browserRun) noteAlt(field string, target Sel, alt int) {
+// NoteAlt records that a selector other than a target's first matched.
+func (b *Browser) NoteAlt(field string, target Sel, alt int) {
 	if alt <= 0 || alt >= len(target) {
 		return
 	}
@@ -293,7 +237,7 @@ func (b *browserRun) noteAlt(field string, target Sel, alt int) {
 
 // Drift lists the profile fields whose first selector no longer matched in
 // this run, with the alternative that did.
-func (b *browserRun) Drift() map[string]string {
+func (b *Browser) Drift() map[string]string {
 	b.driftMu.Lock()
 	defer b.driftMu.Unlock()
 	out := map[string]string{}
@@ -303,29 +247,19 @@ func (b *browserRun) Drift() map[string]string {
 	return out
 }
 
-// driftWarnings says, for the run's report, which selectors drifted.
-func (b *browserRun) driftWarnings() []string {
-	var out []string
-	for field, used := range b.Drift() {
-		out = append(out, fmt.Sprintf("site profile %s: its first selector no longer matches; %q did: update the profile", field, used))
-	}
-	slices.Sort(out)
-	return out
-}
-
-// fill focuses and empties a field and types text into it. The text may be
+// Fill focuses and empties a field and types text into it. The text may be
 // a password: it goes to the browser only, never to a log.
-func (t *tab) fill(target Sel, text string) error {
+func (t *Tab) Fill(target Sel, text string) error {
 	var r struct {
 		OK bool `json:"ok"`
 	}
-	if err := t.eval("act", map[string]any{"sel": target, "do": "focusClear"}, &r); err != nil {
+	if err := t.Eval("act", map[string]any{"sel": target, "do": "focusClear"}, &r); err != nil {
 		return err
 	}
 	if !r.OK {
-		return fmt.Errorf("%w: %s could not be focused", errStepTarget, target)
+		return fmt.Errorf("%w: %s could not be focused", ErrStepTarget, target)
 	}
-	return t.step(chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+	return t.Step(chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 		_, err := cdp.Call(ctx, tg, input.InsertText, input.InsertTextParams{Text: text})
 		return err
 	}))
@@ -335,10 +269,10 @@ func (t *tab) fill(target Sel, text string) error {
 // that a navigation in between only costs a new evaluation.
 const awaitSlice = 2 * time.Second
 
-// await runs a waiting op of page.js until it reports ok or total has
+// Await runs a waiting op of page.js until it reports ok or total has
 // passed, across page loads (an evaluation cut short by a navigation is
 // simply run again in the new page). out receives the last report.
-func (t *tab) await(op string, args map[string]any, total time.Duration, out any, opts ...chromedp.EvaluateOption) error {
+func (t *Tab) Await(op string, args map[string]any, total time.Duration, out any, opts ...chromedp.EvaluateOption) error {
 	deadline := time.Now().Add(total)
 	var lastErr error
 	for {
@@ -348,7 +282,7 @@ func (t *tab) await(op string, args map[string]any, total time.Duration, out any
 			slice = 0
 		}
 		args["ms"] = slice.Milliseconds()
-		raw, err := t.evalRaw(op, args, slice+t.b.o.StepTimeout, append(opts, chromedp.EvalAwaitPromise)...)
+		raw, err := t.EvalRaw(op, args, slice+t.b.o.StepTimeout, append(opts, chromedp.EvalAwaitPromise)...)
 		switch {
 		case err == nil:
 			var probe struct {
@@ -356,7 +290,7 @@ func (t *tab) await(op string, args map[string]any, total time.Duration, out any
 				Error string `json:"error"`
 			}
 			if json.Unmarshal(raw, &probe) == nil && probe.Error != "" {
-				return fmt.Errorf("%w: page script: %s", ErrProfile, probe.Error)
+				return fmt.Errorf("%w: page script: %s", t.b.o.ErrScript, probe.Error)
 			}
 			if err := json.Unmarshal(raw, out); err != nil {
 				return err
@@ -364,11 +298,11 @@ func (t *tab) await(op string, args map[string]any, total time.Duration, out any
 			if probe.OK || left <= 0 {
 				return nil
 			}
-		case t.isDead():
-			return errTabDead
+		case t.IsDead():
+			return ErrTabDead
 		case t.ctx.Err() != nil:
 			return t.ctx.Err()
-		case isNavigationErr(err):
+		case IsNavigationErr(err):
 			lastErr = err
 			// The page is being replaced: wait for it, briefly.
 			select {
@@ -389,8 +323,8 @@ func (t *tab) await(op string, args map[string]any, total time.Duration, out any
 	}
 }
 
-// isNavigationErr tells an evaluation lost to a page being replaced.
-func isNavigationErr(err error) bool {
+// IsNavigationErr tells an evaluation lost to a page being replaced.
+func IsNavigationErr(err error) bool {
 	s := err.Error()
 	for _, m := range []string{"Execution context was destroyed", "Cannot find context", "Inspected target navigated", "uniqueContextId not found", "context canceled"} {
 		if strings.Contains(s, m) {
@@ -400,11 +334,31 @@ func isNavigationErr(err error) bool {
 	return errors.Is(err, context.DeadlineExceeded)
 }
 
-// armDialog makes the next JS dialog in t be answered how ("accept" or
+// ArmDialog makes the next JS dialog in t be answered how ("accept" or
 // "dismiss"), before the click that opens it: a dialog blocks the page, and
 // the click with it, until it is answered.
-func (t *tab) armDialog(how string) {
+func (t *Tab) ArmDialog(how string) {
 	t.dialogMu.Lock()
 	t.armed = how
 	t.dialogMu.Unlock()
 }
+
+// Duration is a time.Duration written as "90s" in a profile.
+type Duration time.Duration
+
+// UnmarshalJSON reads "90s", "2m".
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return errors.New(`a duration is a string such as "90s"`)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil || v < 0 {
+		return fmt.Errorf("bad duration %q", s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalJSON writes the duration as a string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }

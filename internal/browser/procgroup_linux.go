@@ -1,4 +1,4 @@
-package portal
+package browser
 
 import (
 	"log/slog"

@@ -1,4 +1,4 @@
-package portal
+package browser
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/isaric/seftbot/internal/layout"
 )
 
 var bundleSeq atomic.Int64
@@ -19,13 +21,13 @@ var bundleSeq atomic.Int64
 // screenshot, the page HTML with every form value redacted, the URL without
 // query secrets, the console and the request log. It goes to a private
 // directory (0700, files 0600) and returns the directory.
-func (b *browserRun) debugBundle(t *tab, step string, cause error) (string, error) {
+func (b *Browser) debugBundle(t *Tab, step string, cause error) (string, error) {
 	name := fmt.Sprintf("%s-%03d-%s", time.Now().UTC().Format("20060102T150405Z"), bundleSeq.Add(1), step)
 	dir := filepath.Join(b.o.DebugDir, name)
-	if err := privateDir(b.o.DebugDir); err != nil {
+	if err := layout.PrivateDir(b.o.DebugDir); err != nil {
 		return "", err
 	}
-	if err := privateDir(dir); err != nil {
+	if err := layout.PrivateDir(dir); err != nil {
 		return "", err
 	}
 	write := func(file string, data []byte) {
@@ -38,13 +40,13 @@ func (b *browserRun) debugBundle(t *tab, step string, cause error) (string, erro
 	if png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot()); err == nil {
 		write("screenshot.png", png)
 	}
-	if expr, err := t.expr("redactedHTML", nil); err == nil {
+	if expr, err := t.Expr("redactedHTML", nil); err == nil {
 		if html, err := chromedp.Run(ctx, chromedp.Evaluate[string](expr)); err == nil {
 			write("page.html", []byte(html))
 		}
 	}
 	if loc, err := chromedp.Run(ctx, chromedp.Location()); err == nil {
-		write("url.txt", []byte(redactURL(loc)+"\n"))
+		write("url.txt", []byte(RedactURL(loc)+"\n"))
 	}
 	t.mu.Lock()
 	console := strings.Join(t.console, "\n")
@@ -60,9 +62,9 @@ func (b *browserRun) debugBundle(t *tab, step string, cause error) (string, erro
 	return dir, nil
 }
 
-// keepDebug writes a bundle for a step that succeeded, when --debug asks for
+// KeepDebug writes a bundle for a step that succeeded, when --debug asks for
 // one per step.
-func (b *browserRun) keepDebug(t *tab, step string, cause error) {
+func (b *Browser) KeepDebug(t *Tab, step string, cause error) {
 	if !b.o.Debug {
 		return
 	}
@@ -71,9 +73,9 @@ func (b *browserRun) keepDebug(t *tab, step string, cause error) {
 	}
 }
 
-// withBundle attaches a debug bundle to a failure: err gains the bundle's
+// WithBundle attaches a debug bundle to a failure: err gains the bundle's
 // path, so the operator's error message says where to look.
-func (b *browserRun) withBundle(t *tab, step string, err error) error {
+func (b *Browser) WithBundle(t *Tab, step string, err error) error {
 	if err == nil || t == nil {
 		return err
 	}

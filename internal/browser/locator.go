@@ -1,4 +1,4 @@
-package portal
+package browser
 
 import (
 	"bytes"
@@ -61,10 +61,10 @@ func (s Sel) String() string {
 
 var roleSel = regexp.MustCompile(`^role=([a-z]+)(\[name=("[^"]*"|'[^']*')\])?$`)
 
-// check reports a selector that can never work, so a typo is a
+// Check reports a selector that can never work, so a typo is a
 // configuration error when the profile loads, not a failure at 2 a.m.
 // CSS and XPath are also checked by the browser before signing in.
-func (s Sel) check() error {
+func (s Sel) Check() error {
 	if s.Empty() {
 		return errors.New("empty selector")
 	}

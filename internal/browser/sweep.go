@@ -1,4 +1,4 @@
-package portal
+package browser
 
 import (
 	"log/slog"
@@ -62,12 +62,12 @@ func profileStale(dir, host string, mtime time.Time) bool {
 const emptyProfileAge = 10 * time.Minute
 
 // profileInUse reports whether a live process runs with dir as its profile.
-func profileInUse(dir string) bool { return len(BrowserProcesses(dir)) > 0 }
+func profileInUse(dir string) bool { return len(Processes(dir)) > 0 }
 
-// BrowserProcesses lists the live processes (zombies hold nothing) started
+// Processes lists the live processes (zombies hold nothing) started
 // with a browser profile at or under root: a run's Chromium and all its
 // children.
-func BrowserProcesses(root string) []int {
+func Processes(root string) []int {
 	root = filepath.Clean(root)
 	return liveProcesses(func(pid int, _ procInfo) bool {
 		cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")

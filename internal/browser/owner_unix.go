@@ -1,6 +1,6 @@
 //go:build unix
 
-package portal
+package browser
 
 import (
 	"io/fs"

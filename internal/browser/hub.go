@@ -1,4 +1,4 @@
-package portal
+package browser
 
 import (
 	"context"
@@ -22,20 +22,20 @@ import (
 type downloadHub struct {
 	mu      sync.Mutex
 	waiters map[cdp.FrameID]*dlWaiter
-	byGUID  map[string]*download
+	byGUID  map[string]*Download
 	orphans []string                  // GUIDs nobody clicked for; cancelled
 	popups  map[target.ID]cdp.FrameID // tabs opened by a page, to the opener's main frame
 }
 
 type dlWaiter struct {
 	name string
-	ch   chan *download
+	ch   chan *Download
 	page chan target.ID // a tab this click opened shows a page, not a download
 }
 
-// download is one download the browser is doing. Fields after mu change
+// Download is one download the browser is doing. Fields after done change
 // under the hub's lock.
-type download struct {
+type Download struct {
 	guid      string
 	suggested string
 	done      chan struct{} // closed when completed or canceled
@@ -46,14 +46,31 @@ type download struct {
 }
 
 func newDownloadHub() *downloadHub {
-	return &downloadHub{waiters: map[cdp.FrameID]*dlWaiter{}, byGUID: map[string]*download{}, popups: map[target.ID]cdp.FrameID{}}
+	return &downloadHub{waiters: map[cdp.FrameID]*dlWaiter{}, byGUID: map[string]*Download{}, popups: map[target.ID]cdp.FrameID{}}
 }
 
-// expect registers that the tab with main frame f is about to click the
+// Expect registers that the tab with main frame f is about to click the
 // control of the file name. began receives its download; page receives a
-// tab the click opened if that tab shows a page instead.
-func (h *downloadHub) expect(f cdp.FrameID, name string) (began <-chan *download, page <-chan target.ID) {
-	w := &dlWaiter{name: name, ch: make(chan *download, 1), page: make(chan target.ID, 1)}
+// tab the click opened if that tab shows a page instead. Forget ends the
+// registration.
+func (b *Browser) Expect(f cdp.FrameID, name string) (began <-chan *Download, page <-chan target.ID) {
+	return b.hub.expect(f, name)
+}
+
+// Forget ends what Expect registered for frame f.
+func (b *Browser) Forget(f cdp.FrameID) { b.hub.forget(f) }
+
+// TakeOrphans returns downloads no click asked for, to be cancelled.
+func (b *Browser) TakeOrphans() []string { return b.hub.takeOrphans() }
+
+// GUID identifies the download to the browser.
+func (d *Download) GUID() string { return d.guid }
+
+// Suggested is the file name the server suggested.
+func (d *Download) Suggested() string { return d.suggested }
+
+func (h *downloadHub) expect(f cdp.FrameID, name string) (began <-chan *Download, page <-chan target.ID) {
+	w := &dlWaiter{name: name, ch: make(chan *Download, 1), page: make(chan target.ID, 1)}
 	h.mu.Lock()
 	h.waiters[f] = w
 	h.mu.Unlock()
@@ -110,7 +127,7 @@ func (h *downloadHub) handle(ev any) {
 		delete(h.popups, e.TargetID)
 		h.mu.Unlock()
 	case *browser.EventDownloadWillBegin:
-		d := &download{guid: e.GUID, suggested: e.SuggestedFilename, done: make(chan struct{}), last: time.Now()}
+		d := &Download{guid: e.GUID, suggested: e.SuggestedFilename, done: make(chan struct{}), last: time.Now()}
 		h.mu.Lock()
 		h.byGUID[e.GUID] = d
 		f := e.FrameID
@@ -162,15 +179,15 @@ func (h *downloadHub) takeOrphans() []string {
 }
 
 // snapshot reads a download's progress.
-func (h *downloadHub) snapshot(d *download) (received, total int64, state browser.DownloadProgressState, last time.Time) {
+func (h *downloadHub) snapshot(d *Download) (received, total int64, state browser.DownloadProgressState, last time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return d.received, d.total, d.state, d.last
 }
 
-// wait blocks until d ends. A download that makes no progress for stall is
+// Wait blocks until d ends. A download that makes no progress for stall is
 // cancelled and reported as failed; so is one the context ends.
-func (b *browserRun) wait(ctx context.Context, d *download, stall time.Duration) (received, total int64, err error) {
+func (b *Browser) Wait(ctx context.Context, d *Download, stall time.Duration) (received, total int64, err error) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
@@ -183,25 +200,26 @@ func (b *browserRun) wait(ctx context.Context, d *download, stall time.Duration)
 			return r, t, nil
 		case <-tick.C:
 			if _, _, _, last := b.hub.snapshot(d); time.Since(last) > stall {
-				b.cancelDownload(d.guid)
+				b.CancelDownload(d.guid)
 				return 0, 0, fmt.Errorf("download stalled for %s", stall)
 			}
 		case <-ctx.Done():
-			b.cancelDownload(d.guid)
+			b.CancelDownload(d.guid)
 			return 0, 0, ctx.Err()
 		}
 	}
 }
 
-func (b *browserRun) cancelDownload(guid string) {
+// CancelDownload cancels the download guid.
+func (b *Browser) CancelDownload(guid string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(b.root), 5*time.Second)
 	defer cancel()
 	_, _ = chromedp.CallBrowser(ctx, browser.CancelDownload, browser.CancelDownloadParams{GUID: guid})
 }
 
-// closePopups closes the tabs that the tab with main frame f opened: a tab
+// ClosePopups closes the tabs that the tab with main frame f opened: a tab
 // opened for a download stays blank once the download has begun.
-func (b *browserRun) closePopups(f cdp.FrameID) {
+func (b *Browser) ClosePopups(f cdp.FrameID) {
 	for _, id := range b.hub.popupsOf(f) {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(b.root), 5*time.Second)
 		_, _ = chromedp.CallBrowser(ctx, target.CloseTarget, target.CloseTargetParams{TargetID: id})
@@ -209,19 +227,16 @@ func (b *browserRun) closePopups(f cdp.FrameID) {
 	}
 }
 
-// popupState reads the state of the page shown in tab id, which a click
-// opened instead of starting a download. With --debug the page is kept in a
-// bundle of its own, since the tab is closed right after.
-func (b *browserRun) popupState(id target.ID) (pageState, error) {
+// PopupTab attaches to tab id, which a click opened instead of starting a
+// download, once its page is ready; release frees it (the tab itself is
+// closed by ClosePopups).
+func (b *Browser) PopupTab(id target.ID) (t *Tab, release func(), err error) {
 	ctx, cancel := chromedp.NewContext(b.root, chromedp.WithTargetID(id))
-	defer cancel()
 	ctx, cancelT := context.WithTimeout(ctx, b.o.StepTimeout)
-	defer cancelT()
+	release = func() { cancelT(); cancel() }
 	if _, err := chromedp.Run(ctx, chromedp.WaitReady(chromedp.CSS("body"))); err != nil {
-		return pageState{}, fmt.Errorf("read the page a click opened: %w", err)
+		release()
+		return nil, nil, fmt.Errorf("read the page a click opened: %w", err)
 	}
-	pt := &tab{b: b, ctx: ctx, alive: ctx}
-	st, err := pt.pageSays()
-	b.keepDebug(pt, "new-tab-page", err)
-	return st, err
+	return &Tab{b: b, ctx: ctx, alive: ctx}, release, nil
 }

@@ -1,19 +1,20 @@
-package portal
+// Package browser is the engine: one Chromium (its process, profile and
+// tabs), the download hub, locators, steps and page.js, waiting and
+// watching. It knows nothing of SEFT, sign-in or files: callers give it
+// selectors and steps and get back elements, events and downloads.
+package browser
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/tls"
 	_ "embed"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/url"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -26,7 +27,6 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
-	"github.com/isaric/seftbot/internal/config"
 	"github.com/isaric/seftbot/internal/usererr"
 )
 
@@ -43,9 +43,9 @@ var chromiumCandidates = []string{"/usr/bin/chromium", "chromium-browser", "goog
 // which does not exec and so would outlive a kill of the browser.
 var headlessCandidates = []string{"/usr/lib/chromium/chromium-headless-shell", "chrome-headless-shell"}
 
-// findChromium returns the configured browser, or the first candidate found
+// FindChromium returns the configured browser, or the first candidate found
 // (a headless shell only when no window is wanted).
-func findChromium(configured string, headful bool) (string, error) {
+func FindChromium(configured string, headful bool) (string, error) {
 	if configured != "" {
 		p, err := exec.LookPath(configured)
 		if err != nil {
@@ -71,7 +71,7 @@ func findChromium(configured string, headful bool) (string, error) {
 // headless one is required.
 func ChromiumVersion(ctx context.Context, configured string) (string, error) {
 	version := func(headful bool) (string, error) {
-		p, err := findChromium(configured, headful)
+		p, err := FindChromium(configured, headful)
 		if err != nil {
 			return "", err
 		}
@@ -98,50 +98,55 @@ func ChromiumVersion(ctx context.Context, configured string) (string, error) {
 // hasDisplay reports whether a visible window could open.
 func hasDisplay() bool { return os.Getenv("DISPLAY") != "" || os.Getenv("WAYLAND_DISPLAY") != "" }
 
-// trustedPins checks the portal's certificate from Go before Chromium sees it,
-// and returns the SPKI pin Chromium must trust. With a pin, the live leaf must
-// carry that key; with a CA file, the chain must verify against it (the pin is
-// then derived from the verified leaf). With neither, Chromium's own trust
-// store decides and no pin is passed.
-func trustedPins(ctx context.Context, o *Options) (string, error) {
-	u, _ := url.Parse(o.URL)
-	if u.Scheme != "https" || (o.SPKIPin == "" && o.CAFile == "") {
-		return o.SPKIPin, nil
-	}
-	host := u.Host
-	if u.Port() == "" {
-		host = net.JoinHostPort(u.Hostname(), "443")
-	}
-	cfg := &tls.Config{ServerName: u.Hostname(), MinVersion: tls.VersionTLS12}
-	if o.CAFile != "" {
-		pool, err := config.CertPool("SEFTBOT_PORTAL_CA_FILE", o.CAFile)
-		if err != nil {
-			return "", err
-		}
-		cfg.RootCAs = pool
-	} else {
-		// Only the pin vouches for the server; it is checked below.
-		cfg.InsecureSkipVerify = true
-	}
-	dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	conn, err := (&tls.Dialer{Config: cfg}).DialContext(dctx, "tcp", host)
-	if err != nil {
-		return "", certError(fmt.Errorf("%w: TLS check of %s: %w", ErrPortal, host, err))
-	}
-	defer conn.Close()
-	leaf := conn.(*tls.Conn).ConnectionState().PeerCertificates[0]
-	sum := sha256.Sum256(leaf.RawSubjectPublicKeyInfo)
-	live := base64.StdEncoding.EncodeToString(sum[:])
-	if o.SPKIPin != "" && o.SPKIPin != live {
-		return "", usererr.New(fmt.Errorf("%w: its key does not match SEFTBOT_PORTAL_SPKI_PIN (got %s)", ErrCertificate, live),
-			"ask NHS England whether the portal's certificate changed; once confirmed, set SEFTBOT_PORTAL_SPKI_PIN to the new pin, or remove it to rely on SEFTBOT_PORTAL_CA_FILE")
-	}
-	return live, nil
+// ErrBrowser wraps the engine's own failures unless Options.ErrFailure
+// names another sentinel; ErrPageScript wraps an error page.js reports
+// unless Options.ErrScript does.
+var (
+	ErrBrowser    = errors.New("browser failure")
+	ErrPageScript = errors.New("page script failure")
+)
+
+// Options configure one browser. The zero value of each field but Log
+// gets a default.
+type Options struct {
+	ChromiumPath string
+	Headful      bool
+	SlowMo       time.Duration // pause between steps, so a person can watch
+	SPKIPin      string        // Chromium trusts exactly this key besides its own store
+	StepTimeout  time.Duration // one page load, one click, one query
+	DownloadDir  string        // "" for a browser that downloads nothing
+
+	Debug    bool   // keep a debug bundle for every step
+	DebugDir string // where bundles go
+
+	Log *slog.Logger
+
+	// PageConfig is page.js's first argument (JSON-encoded once): what the
+	// in-page half reads pages through.
+	PageConfig any
+
+	// ErrFailure and ErrScript are the sentinels the engine's errors wrap,
+	// so a caller's error table keeps working.
+	ErrFailure, ErrScript error
 }
 
-// browserRun is one Chromium for one run, shared by every tab.
-type browserRun struct {
+func (o *Options) defaults() {
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.StepTimeout <= 0 {
+		o.StepTimeout = 30 * time.Second
+	}
+	if o.ErrFailure == nil {
+		o.ErrFailure = ErrBrowser
+	}
+	if o.ErrScript == nil {
+		o.ErrScript = ErrPageScript
+	}
+}
+
+// Browser is one Chromium for one run, shared by every tab.
+type Browser struct {
 	o           *Options
 	allocCancel context.CancelFunc
 	root        context.Context // the first tab; the browser lives as long as it
@@ -151,32 +156,26 @@ type browserRun struct {
 	closeOnce   sync.Once
 	stopWatch   func() bool // unregisters the close-on-cancel of the caller's context
 
-	// The password guard: see allowSecret.
-	secretMu                    sync.Mutex
-	secretSent, secretMayResend bool
-	secretSends                 int
-
-	profileOnce sync.Once // the profile as page.js reads it, marshalled once
+	profileOnce sync.Once // PageConfig, marshalled once
 	profileJSON []byte
 	profileErr  error
-
-	selOnce sync.Once // the profile's selectors checked in the browser
-	selErr  error
 
 	driftMu sync.Mutex
 	drift   map[string]string // profile field -> the alternative that matched instead of the first
 
-	// onLocate, when set (profile check), sees every target a step looked
+	// OnLocate, when set (profile check), sees every target a step looked
 	// for, before the step acts on it.
-	onLocate func(t *tab, field string, target Sel, at located)
+	OnLocate func(t *Tab, field string, target Sel, at Located)
 }
 
-// startBrowser launches Chromium with a fresh temporary profile (chromedp
+// Start launches Chromium with a fresh temporary profile (chromedp
 // creates it and removes it when the allocator ends, and kills any leftover
-// child that still uses it). downloadDir may be "" for runs that download
-// nothing.
-func startBrowser(ctx context.Context, o *Options, downloadDir string) (*browserRun, error) {
-	execPath, err := findChromium(o.ChromiumPath, o.Headful)
+// child that still uses it).
+func Start(ctx context.Context, opt Options) (*Browser, error) {
+	o := &opt
+	o.defaults()
+	downloadDir := o.DownloadDir
+	execPath, err := FindChromium(o.ChromiumPath, o.Headful)
 	if err != nil {
 		return nil, err
 	}
@@ -185,10 +184,7 @@ func startBrowser(ctx context.Context, o *Options, downloadDir string) (*browser
 			"--headful needs a display, but neither DISPLAY nor WAYLAND_DISPLAY is set")
 	}
 	sweepStaleProfiles(o.Log)
-	pin, err := trustedPins(ctx, o)
-	if err != nil {
-		return nil, err
-	}
+	pin := o.SPKIPin
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(execPath),
 		chromedp.Flag("disable-background-networking", true),
@@ -213,7 +209,7 @@ func startBrowser(ctx context.Context, o *Options, downloadDir string) (*browser
 	proc := &browserProc{}
 	opts = append(opts, proc.option())
 	allocCtx, allocCancel := chromedp.NewExecAllocator(context.WithoutCancel(ctx), opts...)
-	b := &browserRun{o: o, allocCancel: allocCancel, hub: newDownloadHub(), proc: proc}
+	b := &Browser{o: o, allocCancel: allocCancel, hub: newDownloadHub(), proc: proc}
 	// chromedp's own messages go to the run's logger, not log.Printf.
 	logf := func(level slog.Level) func(string, ...any) {
 		return func(format string, args ...any) {
@@ -223,21 +219,21 @@ func startBrowser(ctx context.Context, o *Options, downloadDir string) (*browser
 	b.root, b.rootCancel = chromedp.NewContext(allocCtx,
 		chromedp.WithLogf(logf(slog.LevelDebug)), chromedp.WithErrorf(logf(slog.LevelWarn)))
 	// Cancelling the caller's context (SIGINT, SIGTERM) ends the browser.
-	b.stopWatch = context.AfterFunc(ctx, b.close)
+	b.stopWatch = context.AfterFunc(ctx, b.Close)
 	ok := false
 	defer func() {
 		if !ok {
-			b.close()
+			b.Close()
 		}
 	}()
 	sctx, cancel := context.WithTimeout(b.root, 60*time.Second)
 	defer cancel()
 	// The first Do binds the browser to b.root, never to the timeout.
 	if err := chromedp.Do(b.root); err != nil {
-		return nil, fmt.Errorf("%w: start chromium: %w", ErrPortal, err)
+		return nil, fmt.Errorf("%w: start chromium: %w", o.ErrFailure, err)
 	}
 	if err := chromedp.ListenBrowser(b.root, b.hub.handle); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrPortal, err)
+		return nil, fmt.Errorf("%w: %w", o.ErrFailure, err)
 	}
 	if downloadDir != "" {
 		if _, err := chromedp.CallBrowser(sctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
@@ -245,17 +241,17 @@ func startBrowser(ctx context.Context, o *Options, downloadDir string) (*browser
 			DownloadPath:  downloadDir,
 			EventsEnabled: new(true),
 		}); err != nil {
-			return nil, fmt.Errorf("%w: download behaviour: %w", ErrPortal, err)
+			return nil, fmt.Errorf("%w: download behaviour: %w", o.ErrFailure, err)
 		}
 	}
 	ok = true
 	return b, nil
 }
 
-// close ends the browser and waits until all its processes are gone (its
+// Close ends the browser and waits until all its processes are gone (its
 // children too, see browserProc) and its profile directory is removed. It
 // is safe to call more than once.
-func (b *browserRun) close() {
+func (b *Browser) Close() {
 	b.closeOnce.Do(func() {
 		if b.stopWatch != nil {
 			b.stopWatch()
@@ -266,15 +262,16 @@ func (b *browserRun) close() {
 	})
 }
 
-// tab is one browser tab with what a debug bundle needs about it.
-type tab struct {
-	b      *browserRun
+// Context lives as long as the browser.
+func (b *Browser) Context() context.Context { return b.root }
+
+// Tab is one browser tab with what a debug bundle needs about it.
+type Tab struct {
+	b      *Browser
 	ctx    context.Context
 	cancel context.CancelFunc
 	frame  cdp.FrameID // the main frame; Chrome gives it the target's ID
 	loads  chan struct{}
-
-	shown *shown // the part of the listing on screen, if known (used by one goroutine at a time)
 
 	dead     chan struct{} // closed when the renderer crashes
 	deadOnce sync.Once
@@ -292,9 +289,9 @@ type tab struct {
 	reqs     map[network.RequestID]string
 }
 
-// newTab opens a tab; first reuses the browser's first tab.
-func (b *browserRun) newTab(first bool) (*tab, error) {
-	t := &tab{b: b, loads: make(chan struct{}, 16), dead: make(chan struct{}), reqs: map[network.RequestID]string{}}
+// NewTab opens a tab; first reuses the browser's first tab.
+func (b *Browser) NewTab(first bool) (*Tab, error) {
+	t := &Tab{b: b, loads: make(chan struct{}, 16), dead: make(chan struct{}), reqs: map[network.RequestID]string{}}
 	if first {
 		t.ctx, t.cancel = b.root, func() {}
 	} else {
@@ -309,18 +306,18 @@ func (b *browserRun) newTab(first bool) (*tab, error) {
 		case err := <-opened:
 			if err != nil {
 				t.cancel()
-				return nil, fmt.Errorf("%w: open tab: %w", ErrPortal, err)
+				return nil, fmt.Errorf("%w: open tab: %w", b.o.ErrFailure, err)
 			}
 		case <-timer.C:
 			t.cancel()
-			return nil, fmt.Errorf("%w: open tab: the browser did not open it within %s", ErrPortal, b.o.StepTimeout)
+			return nil, fmt.Errorf("%w: open tab: the browser did not open it within %s", b.o.ErrFailure, b.o.StepTimeout)
 		}
 	}
 	t.frame = cdp.FrameID(chromedp.FromContext(t.ctx).Target.TargetID)
 	t.alive, t.kill = context.WithCancelCause(t.ctx)
 	if err := chromedp.Listen(t.ctx, t.handle); err != nil {
 		t.cancel()
-		return nil, fmt.Errorf("%w: %w", ErrPortal, err)
+		return nil, fmt.Errorf("%w: %w", b.o.ErrFailure, err)
 	}
 	return t, nil
 }
@@ -328,7 +325,7 @@ func (b *browserRun) newTab(first bool) (*tab, error) {
 const maxLogLines = 300
 
 // handle runs in the tab's message loop: it only records and signals.
-func (t *tab) handle(ev any) {
+func (t *Tab) handle(ev any) {
 	switch e := ev.(type) {
 	case *page.EventLoadEventFired:
 		select {
@@ -350,7 +347,7 @@ func (t *tab) handle(ev any) {
 		}))
 	case *inspector.EventTargetCrashed:
 		t.deadOnce.Do(func() { close(t.dead) })
-		t.kill(errTabDead)
+		t.kill(ErrTabDead)
 	case *runtime.EventConsoleAPICalled:
 		var parts []string
 		for _, a := range e.Args {
@@ -365,7 +362,7 @@ func (t *tab) handle(ev any) {
 		t.record(&t.console, "exception "+e.ExceptionDetails.Text)
 	case *network.EventRequestWillBeSent:
 		t.mu.Lock()
-		t.reqs[e.RequestID] = e.Request.Method + " " + redactURL(e.Request.URL)
+		t.reqs[e.RequestID] = e.Request.Method + " " + RedactURL(e.Request.URL)
 		t.mu.Unlock()
 	case *network.EventResponseReceived:
 		t.mu.Lock()
@@ -373,7 +370,7 @@ func (t *tab) handle(ev any) {
 		delete(t.reqs, e.RequestID)
 		t.mu.Unlock()
 		if line == "" {
-			line = "? " + redactURL(e.Response.URL)
+			line = "? " + RedactURL(e.Response.URL)
 		}
 		line = fmt.Sprintf("%s %s %d", time.Now().UTC().Format("15:04:05.000"), line, e.Response.Status)
 		for k, v := range e.Response.Headers {
@@ -385,7 +382,7 @@ func (t *tab) handle(ev any) {
 	}
 }
 
-func (t *tab) record(buf *[]string, line string) {
+func (t *Tab) record(buf *[]string, line string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if len(*buf) >= maxLogLines {
@@ -394,9 +391,9 @@ func (t *tab) record(buf *[]string, line string) {
 	*buf = append(*buf, line)
 }
 
-// isDead reports whether the tab crashed or was closed under us, so the
+// IsDead reports whether the tab crashed or was closed under us, so the
 // caller replaces it rather than retrying in it.
-func (t *tab) isDead() bool {
+func (t *Tab) IsDead() bool {
 	select {
 	case <-t.dead:
 		return true
@@ -414,16 +411,17 @@ func (t *tab) isDead() bool {
 	}
 }
 
-func (t *tab) close() {
+// Close closes the tab (the browser's first tab stays open).
+func (t *Tab) Close() {
 	t.kill(nil)
 	if t.ctx != t.b.root {
 		t.cancel()
 	}
 }
 
-// redactURL drops the fragment and every query value that is not a short
+// RedactURL drops the fragment and every query value that is not a short
 // number (page=2 stays; tokens and session ids do not).
-func redactURL(s string) string {
+func RedactURL(s string) string {
 	u, err := url.Parse(s)
 	if err != nil {
 		return "[unparsable URL]"
@@ -442,9 +440,9 @@ func redactURL(s string) string {
 	return u.String()
 }
 
-// step runs actions with the per-step timeout, after the slow-mo pause.
-func (t *tab) step(actions ...chromedp.Action[chromedp.Void]) error {
-	if err := t.pause(); err != nil {
+// Step runs actions with the per-step timeout, after the slow-mo pause.
+func (t *Tab) Step(actions ...chromedp.Action[chromedp.Void]) error {
+	if err := t.Pause(); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(t.alive, t.b.o.StepTimeout)
@@ -452,7 +450,8 @@ func (t *tab) step(actions ...chromedp.Action[chromedp.Void]) error {
 	return chromedp.Do(ctx, actions...)
 }
 
-func (t *tab) pause() error {
+// Pause waits the slow-mo pause, if any.
+func (t *Tab) Pause() error {
 	if d := t.b.o.SlowMo; d > 0 {
 		select {
 		case <-time.After(d):
@@ -463,9 +462,9 @@ func (t *tab) pause() error {
 	return nil
 }
 
-// eval runs one op of page.js with the profile and decodes its result.
-func (t *tab) eval(op string, args any, out any, opts ...chromedp.EvaluateOption) error {
-	raw, err := t.evalRaw(op, args, t.b.o.StepTimeout, opts...)
+// Eval runs one op of page.js with the page config and decodes its result.
+func (t *Tab) Eval(op string, args any, out any, opts ...chromedp.EvaluateOption) error {
+	raw, err := t.EvalRaw(op, args, t.b.o.StepTimeout, opts...)
 	if err != nil {
 		return err
 	}
@@ -475,9 +474,9 @@ func (t *tab) eval(op string, args any, out any, opts ...chromedp.EvaluateOption
 	return json.Unmarshal(raw, out)
 }
 
-// evalRaw runs one op of page.js within timeout and returns its JSON.
-func (t *tab) evalRaw(op string, args any, timeout time.Duration, opts ...chromedp.EvaluateOption) ([]byte, error) {
-	expr, err := t.expr(op, args)
+// EvalRaw runs one op of page.js within timeout and returns its JSON.
+func (t *Tab) EvalRaw(op string, args any, timeout time.Duration, opts ...chromedp.EvaluateOption) ([]byte, error) {
+	expr, err := t.Expr(op, args)
 	if err != nil {
 		return nil, err
 	}
@@ -486,8 +485,9 @@ func (t *tab) evalRaw(op string, args any, timeout time.Duration, opts ...chrome
 	return chromedp.Run(ctx, chromedp.Evaluate[[]byte](expr, opts...))
 }
 
-func (t *tab) expr(op string, args any) (string, error) {
-	t.b.profileOnce.Do(func() { t.b.profileJSON, t.b.profileErr = json.Marshal(t.b.o.Profile.forPage()) })
+// Expr is the JavaScript expression that runs one op of page.js.
+func (t *Tab) Expr(op string, args any) (string, error) {
+	t.b.profileOnce.Do(func() { t.b.profileJSON, t.b.profileErr = json.Marshal(t.b.o.PageConfig) })
 	if t.b.profileErr != nil {
 		return "", t.b.profileErr
 	}
@@ -500,45 +500,9 @@ func (t *tab) expr(op string, args any) (string, error) {
 	return fmt.Sprintf("%s(%s, %s, %s)", strings.TrimSpace(pageJS), p, opj, a), nil
 }
 
-// pageState is what a page says about itself, read through the profile.
-type pageState struct {
-	URL          string `json:"url"`
-	SignedIn     bool   `json:"signedIn"`
-	LoginForm    bool   `json:"loginForm"`
-	Refused      string `json:"refused"`
-	Locked       string `json:"locked"`
-	PwExpired    string `json:"passwordExpired"`
-	Expired      bool   `json:"expired"`
-	Interstitial bool   `json:"interstitial"`
-	Transient    string `json:"transient"`
-	LinkExpired  string `json:"linkExpired"`
-	Empty        string `json:"empty"`
-}
-
-func (t *tab) state() (pageState, error) {
-	var s pageState
-	err := t.eval("state", nil, &s)
-	return s, err
-}
-
-// pageSaysWait bounds how long a page shown instead of a download is given
-// to say what it is. It is a failure path, so waiting costs little, and a
-// page read too early sends seftbot back into a dead session.
-const pageSaysWait = 5 * time.Second
-
-// pageSays reads a page shown instead of a download once it says what it
-// is (expired, signed out, a transient error, ...), or after pageSaysWait.
-func (t *tab) pageSays() (pageState, error) {
-	var v struct {
-		State pageState `json:"state"`
-	}
-	err := t.await("pageSays", map[string]any{}, min(pageSaysWait, t.b.o.StepTimeout), &v)
-	return v.State, err
-}
-
-// drainLoads forgets load events seen so far, before an action whose own
+// DrainLoads forgets load events seen so far, before an action whose own
 // load event we want.
-func (t *tab) drainLoads() {
+func (t *Tab) DrainLoads() {
 	for {
 		select {
 		case <-t.loads:
@@ -548,7 +512,8 @@ func (t *tab) drainLoads() {
 	}
 }
 
-func (t *tab) waitLoad() error {
+// WaitLoad waits for the next page load, up to the step timeout.
+func (t *Tab) WaitLoad() error {
 	timer := time.NewTimer(t.b.o.StepTimeout)
 	defer timer.Stop()
 	select {
@@ -557,26 +522,48 @@ func (t *tab) waitLoad() error {
 	case <-timer.C:
 		return fmt.Errorf("no page load within %s", t.b.o.StepTimeout)
 	case <-t.dead:
-		return errTabDead
+		return ErrTabDead
 	case <-t.ctx.Done():
 		return t.ctx.Err()
 	}
 }
 
-// mouseClick clicks, with real mouse events, where locate found a target.
-func mouseClick(at located) chromedp.Action[chromedp.Void] { return chromedp.MouseClickXY(at.X, at.Y) }
+// MouseClick clicks, with real mouse events, where Locate found a target.
+func MouseClick(at Located) chromedp.Action[chromedp.Void] { return chromedp.MouseClickXY(at.X, at.Y) }
 
-// asUserGesture makes an evaluation count as initiated by the user, as a
+// AsUserGesture makes an evaluation count as initiated by the user, as a
 // mouse click would, so the browser treats what it starts (a download) the
 // same way.
-func asUserGesture(p *runtime.EvaluateParams) { p.UserGesture = new(true) }
+func AsUserGesture(p *runtime.EvaluateParams) { p.UserGesture = new(true) }
 
-// errNotFound means a profile selector matched nothing on the page.
-var errNotFound = errors.New("element not found")
+// ErrTabDead means the tab's renderer crashed or the tab went away.
+var ErrTabDead = errors.New("browser tab crashed")
 
-func (t *tab) navigate(u string) error {
-	return certError(t.step(chromedp.Navigate(u)))
+// Navigate loads u in the tab.
+func (t *Tab) Navigate(u string) error {
+	return t.Step(chromedp.Navigate(u))
 }
+
+// Ctx is the tab's context; it ends when the tab is closed.
+func (t *Tab) Ctx() context.Context { return t.ctx }
+
+// Loads receives a value when a page in the tab has loaded.
+func (t *Tab) Loads() <-chan struct{} { return t.loads }
+
+// Dead is closed when the tab's renderer crashes.
+func (t *Tab) Dead() <-chan struct{} { return t.dead }
+
+// Alive is the context steps run under; it ends when the tab dies.
+func (t *Tab) Alive() context.Context { return t.alive }
+
+// Frame is the tab's main frame.
+func (t *Tab) Frame() cdp.FrameID { return t.frame }
+
+// Browser is the browser the tab belongs to.
+func (t *Tab) Browser() *Browser { return t.b }
+
+// StepTimeout is the browser's per-step timeout.
+func (b *Browser) StepTimeout() time.Duration { return b.o.StepTimeout }
 
 // browserEnvKeys are the only environment variables Chromium is given.
 var browserEnvKeys = map[string]bool{
@@ -598,4 +585,13 @@ func browserEnv(env []string) []string {
 		}
 	}
 	return out
+}
+
+// logName is how a server-supplied name appears in logs: quoted, with every
+// control or non-ASCII character escaped, and cut short.
+func logName(s string) string {
+	if len(s) > 160 {
+		s = s[:160] + "..."
+	}
+	return strconv.QuoteToASCII(s)
 }

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/isaric/seftbot/internal/testtool"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 )
@@ -110,9 +111,7 @@ type sshdServer struct {
 // extra lines are appended to sshd_config.
 func startSSHD(t testing.TB, extra ...string) *sshdServer {
 	t.Helper()
-	if _, err := os.Stat(sshdPath); err != nil {
-		t.Skipf("OpenSSH sshd not installed at %s (apt-get install openssh-server); CI installs it", sshdPath)
-	}
+	testtool.Need(t, "openssh-server; scripts/install-deps.sh installs it", sshdPath)
 	if os.Geteuid() == 0 {
 		// sshd's privilege separation directory; a fresh container lacks it.
 		_ = os.MkdirAll("/run/sshd", 0o755)

@@ -186,21 +186,21 @@ func freePort(t testing.TB) int {
 }
 
 func waitListening(port int, exited <-chan struct{}) bool {
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
+	up := false
+	testtool.Poll(10*time.Second, func() bool {
 		select {
 		case <-exited:
-			return false
+			return true // stop waiting: it will never listen
 		default:
 		}
 		c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), time.Second)
 		if err == nil {
 			c.Close()
-			return true
+			up = true
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return false
+		return up
+	})
+	return up
 }
 
 // writeKnownHosts writes a known_hosts file listing keys for this server.

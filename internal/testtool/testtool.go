@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"testing"
+	"time"
 )
 
 // Missing stops the test: Fatal in CI, Skip elsewhere.
@@ -39,4 +40,31 @@ func NeedRoot(t testing.TB, why string) {
 	if os.Geteuid() != 0 {
 		Missing(t, "needs root: "+why)
 	}
+}
+
+// WaitFor is the tests' one way to wait for something another process or
+// goroutine does without telling us (a server that starts listening, a file
+// that appears): it checks cond until it holds, backing off from 5 ms to
+// 100 ms, and fails the test naming what never happened once timeout has
+// passed. A test that can wait on a channel or an event does that instead.
+func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	if !Poll(timeout, cond) {
+		t.Fatalf("%s: not within %s", what, timeout)
+	}
+}
+
+// Poll is WaitFor for a caller that decides itself what a timeout means: it
+// reports whether cond held before timeout passed.
+func Poll(timeout time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	pause := 5 * time.Millisecond
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(pause)
+		pause = min(2*pause, 100*time.Millisecond)
+	}
+	return true
 }

@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"testing"
+	"time"
 )
 
 // TestMissingFailsInCI runs a child test with and without CI set: a missing
@@ -29,5 +30,18 @@ func TestMissingFailsInCI(t *testing.T) {
 func TestNeedFindsATool(t *testing.T) {
 	if p := Need(t, "coreutils", "no-such-tool-xyz", "sh"); p == "" {
 		t.Fatal("sh not found")
+	}
+}
+
+func TestPoll(t *testing.T) {
+	n := 0
+	if !Poll(5*time.Second, func() bool { n++; return n == 3 }) {
+		t.Fatal("a condition that holds on the third check timed out")
+	}
+	if n != 3 {
+		t.Fatalf("checked %d times, want 3", n)
+	}
+	if Poll(20*time.Millisecond, func() bool { return false }) {
+		t.Fatal("a condition that never holds was reported as met")
 	}
 }

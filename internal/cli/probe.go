@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/isaric/seftbot/internal/authoring"
 	"github.com/isaric/seftbot/internal/job"
 	"github.com/isaric/seftbot/internal/portal"
 	"github.com/isaric/seftbot/internal/usererr"
@@ -84,7 +85,7 @@ func runProbe(cmd *cobra.Command, o *probeOptions, _ []string) error {
 		}
 		out = filepath.Join(po.StateDir, "probe-"+time.Now().UTC().Format("20060102T150405Z"))
 	}
-	report, err := portal.Probe(cmd.Context(), po, out)
+	report, err := authoring.Probe(cmd.Context(), po, out)
 	if report == "" {
 		return err
 	}
@@ -127,7 +128,7 @@ func runCheck(cmd *cobra.Command, g *globalOptions, bf *browserFlags, site, file
 		defer unlock()
 	}
 	fmt.Fprintf(g.stdout, "checking profile %s (%q) against the %s site\n", file, prof.Name, site)
-	res, err := portal.Check(cmd.Context(), po)
+	res, err := authoring.Check(cmd.Context(), po)
 	res.Print(g.stdout)
 	if err == nil {
 		fmt.Fprintf(g.stdout, "all of the profile's selectors matched\n")

@@ -9,13 +9,14 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/isaric/seftbot/internal/authoring"
 	"github.com/isaric/seftbot/internal/portal"
 	"github.com/isaric/seftbot/internal/usererr"
 )
 
 // testHookRecording, set by a test, is handed the recorder once its
 // window is open, to drive it as an operator would.
-var testHookRecording func(*portal.Recorder)
+var testHookRecording func(*authoring.Recorder)
 
 // recordOptions holds the flags of seftbot record.
 type recordOptions struct {
@@ -69,7 +70,7 @@ func runRecord(cmd *cobra.Command, o *recordOptions) error {
 		return err
 	}
 	po.Profile = nil
-	rec, err := portal.StartRecord(cmd.Context(), po)
+	rec, err := authoring.StartRecord(cmd.Context(), po)
 	if err != nil {
 		return err
 	}
@@ -96,7 +97,7 @@ func runRecord(cmd *cobra.Command, o *recordOptions) error {
 		return err
 	}
 	if p != nil {
-		if werr := portal.WriteProfile(o.out, p); werr != nil {
+		if werr := authoring.WriteProfile(o.out, p); werr != nil {
 			return werr
 		}
 		fmt.Fprintf(o.stdout, "profile written: %s\n", o.out)

@@ -18,6 +18,7 @@ import (
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
+	"github.com/isaric/seftbot/internal/authoring"
 	"github.com/isaric/seftbot/internal/portal"
 	"github.com/isaric/seftbot/internal/sim"
 )
@@ -119,8 +120,8 @@ func TestRecordCommandVisibleWindow(t *testing.T) {
 			tmp := t.TempDir()
 			t.Setenv("TMPDIR", tmp)
 
-			recs := make(chan *portal.Recorder, 1)
-			testHookRecording = func(r *portal.Recorder) { recs <- r }
+			recs := make(chan *authoring.Recorder, 1)
+			testHookRecording = func(r *authoring.Recorder) { recs <- r }
 			t.Cleanup(func() { testHookRecording = nil })
 			stdin, enter := io.Pipe()
 			t.Cleanup(func() { enter.Close() })
@@ -130,7 +131,7 @@ func TestRecordCommandVisibleWindow(t *testing.T) {
 				code <- run(context.Background(), []string{"--env-file", s.EnvFile(), "record", "--site", "download", "--out", out},
 					stdin, &stdout, &stderr)
 			}()
-			var rec *portal.Recorder
+			var rec *authoring.Recorder
 			select {
 			case rec = <-recs:
 			case n := <-code:

@@ -134,7 +134,8 @@ func (f *Field) UnmarshalJSON(b []byte) error {
 	return dec.Decode((*plain)(f))
 }
 
-func (f Field) empty() bool { return f.In.Empty() && f.Attr == "" }
+// Empty reports whether the field says nowhere to read.
+func (f Field) Empty() bool { return f.In.Empty() && f.Attr == "" }
 
 // UploadForm is the upload form as steps. A {"file": SEL} step sets the file
 // input (it may be hidden behind a "Choose file" button); the step after it
@@ -321,7 +322,7 @@ func (p *Profile) validate(site string) error {
 	case p.Files != nil:
 		f := p.Files
 		sel("files.row", f.Row, true)
-		if f.Name.empty() {
+		if f.Name.Empty() {
 			bad("files.name: missing")
 		}
 		field := func(name string, v Field) {

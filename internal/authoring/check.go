@@ -1,4 +1,4 @@
-package portal
+package authoring
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/isaric/seftbot/internal/layout"
+	"github.com/isaric/seftbot/internal/portal"
 	"github.com/isaric/seftbot/internal/usererr"
 )
 
@@ -86,7 +87,7 @@ func Check(ctx context.Context, o Options) (*CheckResult, error) {
 	if o.Profile == nil {
 		return res, usererr.Errorf("give a profile to check", "profile check: no profile")
 	}
-	if err := o.normalise(); err != nil {
+	if err := o.Normalise(); err != nil {
 		return res, err
 	}
 	p := o.Profile
@@ -107,11 +108,11 @@ func Check(ctx context.Context, o Options) (*CheckResult, error) {
 				o.Log.Error("the checked file could not be wiped; remove it by hand", "dir", oneDir, "err", err)
 			}
 		}()
-		if partial, err = prepareStaging(oneDir); err != nil {
+		if partial, err = portal.PrepareStaging(oneDir); err != nil {
 			return res, err
 		}
 	}
-	b, err := startBrowser(ctx, &o, partial)
+	b, err := portal.StartSession(ctx, &o, partial)
 	if err != nil {
 		return res, err
 	}
@@ -144,7 +145,7 @@ func Check(ctx context.Context, o Options) (*CheckResult, error) {
 		}
 		add(l)
 	}
-	loginErr := b.login(t)
+	loginErr := b.SignIn(t)
 	// Steps the login never reached (it went on from a later one, or
 	// stopped) are reported too.
 	for i, s := range p.Login.Steps {
@@ -196,7 +197,7 @@ func Check(ctx context.Context, o Options) (*CheckResult, error) {
 		err2 = checkListing(ctx, b, t, &o, res, sel, oneDir, partial)
 	case o.Site == SiteUpload && p.Upload != nil:
 		u := p.Upload
-		if err := navigate(t, o.siteURL(u.Path)); err != nil {
+		if err := navigate(t, o.SiteURL(u.Path)); err != nil {
 			return res, fmt.Errorf("%w: open the upload form: %w", ErrPortal, err)
 		}
 		for i, s := range u.Steps {
@@ -228,24 +229,24 @@ func Check(ctx context.Context, o Options) (*CheckResult, error) {
 // checks the row, name, size and download selectors on each. With
 // o.CheckOne it then downloads the first listed file into oneDir, through
 // the browser's download directory partial.
-func checkListing(ctx context.Context, b *browserRun, t *tab, o *Options, res *CheckResult,
+func checkListing(ctx context.Context, b *portal.Session, t *tab, o *Options, res *CheckResult,
 	sel func(field string, s Sel, row int, required bool, note string), oneDir, partial string) error {
 	f := o.Profile.Files
-	r := &run{b: b, o: o, res: &DownloadResult{}, sess: &session{}, partial: partial}
+	r := b.Walker(partial)
 	var names, sizes, moreSeen int
-	var firstEntry *entry
+	var firstEntry *portal.Entry
 	first := true
-	err := r.walk(ctx, t, func(entries []*entry) {
+	err := r.Walk(ctx, t, func(entries []portal.Entry) {
 		if firstEntry == nil && len(entries) > 0 {
-			firstEntry = entries[0]
+			firstEntry = &entries[0]
 		}
 		res.Pages++
 		res.Rows += len(entries)
 		for _, e := range entries {
-			if e.name != "" {
+			if e.Name != "" {
 				names++
 			}
-			if e.size >= 0 {
+			if e.Size >= 0 {
 				sizes++
 			}
 		}
@@ -285,7 +286,7 @@ func checkListing(ctx context.Context, b *browserRun, t *tab, o *Options, res *C
 		}
 		res.Lines = append(res.Lines, CheckLine{Field: "files.name", Selector: describeField(f.Name), Status: st, Count: names,
 			Note: fmt.Sprintf("a name read in %d of %d rows", names, res.Rows)})
-		if !f.Size.empty() {
+		if !f.Size.Empty() {
 			st = "ok"
 			if sizes < res.Rows {
 				st = "FAIL"
@@ -314,9 +315,10 @@ func checkListing(ctx context.Context, b *browserRun, t *tab, o *Options, res *C
 	case !matched(res, "files.download"):
 		line.Status, line.Note = "n/a", "not tried: files.download did not match"
 	default:
-		cf, err := checkOne(ctx, r, t, firstEntry, oneDir)
+		f, err := r.FetchOne(ctx, t, *firstEntry, oneDir)
 		switch {
 		case err == nil:
+			cf := &CheckedFile{Name: f.Name, Size: f.Size, SHA256: f.SHA256}
 			res.One = cf
 			line.Status, line.Count = "ok", 1
 			line.Note = fmt.Sprintf("downloaded %s: %d bytes, sha256 %s; wiped again", logName(cf.Name), cf.Size, cf.SHA256)
@@ -340,61 +342,6 @@ func matched(res *CheckResult, field string) bool {
 		}
 	}
 	return false
-}
-
-// checkOne downloads e, the first listed file, as a download run does
-// (show its page, click its control, wait for the browser to finish,
-// verify the sizes) into dir, and returns what it got. An answer that says
-// the profile is wrong (the control cannot be clicked, starts no download,
-// or leads to some other page) wraps ErrProfile; a portal that fails or a
-// session that ends is retried like any download, and after the budget
-// wraps ErrPortal.
-func checkOne(ctx context.Context, r *run, t *tab, e *entry, dir string) (*CheckedFile, error) {
-	e.local = localName(e.name)
-	for attempt := 1; ; attempt++ {
-		gen := r.sess.generation()
-		if err := r.show(t, e.at); err != nil {
-			return nil, err
-		}
-		d, st, err := r.click(t, e)
-		var why error
-		switch {
-		case err != nil && (errors.Is(err, errTabDead) || t.IsDead()):
-			return nil, fmt.Errorf("%w: %w", ErrPortal, err)
-		case err != nil && ctx.Err() != nil:
-			return nil, ctx.Err()
-		case err != nil:
-			return nil, fmt.Errorf("%w: %w", ErrProfile, err)
-		case d == nil && (st.Expired || (st.LoginForm && !st.SignedIn)):
-			if _, err := r.b.relogin(t, r.sess, gen); err != nil {
-				return nil, err
-			}
-			why = errors.New("session expired")
-		case d == nil && st.LinkExpired != "":
-			why = errors.New("one-time link expired")
-		case d == nil && st.Transient != "":
-			why = fmt.Errorf("%w: %s", errTransient, describe(st))
-		case d == nil:
-			return nil, fmt.Errorf("%w: clicking %s gave a page, not a download: %s", ErrProfile, e, describe(st))
-		default:
-			f, err := r.receive(ctx, e, d, dir)
-			if err == nil {
-				return &CheckedFile{Name: f.Name, Size: f.Size, SHA256: f.SHA256}, nil
-			}
-			if errors.Is(err, ErrLocal) || ctx.Err() != nil {
-				return nil, err
-			}
-			why = err
-		}
-		r.screens.set(t, nil)
-		if attempt >= r.o.Retries {
-			return nil, fmt.Errorf("%w: %s not downloaded after %d attempts: %w", ErrPortal, e, attempt, why)
-		}
-		r.o.Log.Warn("download failed, trying again", "file", e.String(), "attempt", attempt, "err", why)
-		if err := sleepCtx(ctx, backoff(attempt)); err != nil {
-			return nil, err
-		}
-	}
 }
 
 func describeField(f Field) string {

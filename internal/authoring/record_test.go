@@ -1,4 +1,4 @@
-package portal
+package authoring
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
+	"github.com/isaric/seftbot/internal/portal"
 	"github.com/isaric/seftbot/internal/sim"
 )
 
@@ -139,7 +140,7 @@ func TestRecord(t *testing.T) {
 			if err != nil {
 				t.Fatalf("check: %v\n%s", err, printed(res))
 			}
-			got, err := Download(context.Background(), o)
+			got, err := portal.Download(context.Background(), o)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -206,7 +207,7 @@ func TestRecordUpload(t *testing.T) {
 				t.Fatal(err)
 			}
 			o.Profile = p
-			text, err := Upload(context.Background(), o, file)
+			text, err := portal.Upload(context.Background(), o, file)
 			if err != nil {
 				t.Fatal(err)
 			}

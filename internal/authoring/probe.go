@@ -1,4 +1,4 @@
-package portal
+package authoring
 
 import (
 	"context"
@@ -16,6 +16,8 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/isaric/seftbot/internal/browser"
+	"github.com/isaric/seftbot/internal/layout"
+	"github.com/isaric/seftbot/internal/portal"
 )
 
 //go:embed probe.js
@@ -54,16 +56,16 @@ type ProbeStop struct {
 // unknown answer latches the password as any sign-in does.
 func Probe(ctx context.Context, o Options, outDir string) (report string, err error) {
 	blind := o.Profile == nil
-	if err := o.normalise(); err != nil {
+	if err := o.Normalise(); err != nil {
 		return "", err
 	}
 	if blind {
 		o.Profile = &Profile{Name: "none"}
 	}
-	if err := privateDir(outDir); err != nil {
+	if err := layout.PrivateDir(outDir); err != nil {
 		return "", err
 	}
-	b, err := startBrowser(ctx, &o, "")
+	b, err := portal.StartSession(ctx, &o, "")
 	if err != nil {
 		return "", err
 	}
@@ -95,11 +97,11 @@ func Probe(ctx context.Context, o Options, outDir string) (report string, err er
 		return "", pr.blindLogin()
 	}
 	p := o.Profile
-	if err := navigate(t, o.siteURL(p.Login.Path)); err != nil {
+	if err := navigate(t, o.SiteURL(p.Login.Path)); err != nil {
 		return "", fmt.Errorf("%w: open login page: %w", ErrPortal, err)
 	}
 	pr.snap("login") // before anything is typed
-	if err := b.login(t); err != nil {
+	if err := b.SignIn(t); err != nil {
 		pr.snap("after-login-failed")
 		return "", err
 	}
@@ -108,15 +110,15 @@ func Probe(ctx context.Context, o Options, outDir string) (report string, err er
 		if p.Upload == nil {
 			return "", nil
 		}
-		if err := navigate(t, o.siteURL(p.Upload.Path)); err == nil {
+		if err := navigate(t, o.SiteURL(p.Upload.Path)); err == nil {
 			pr.snap("upload-form")
 		}
 		return "", nil
 	}
-	if err := navigate(t, o.siteURL(p.Files.Path)); err != nil {
+	if err := navigate(t, o.SiteURL(p.Files.Path)); err != nil {
 		return "", fmt.Errorf("%w: open the listing: %w", ErrPortal, err)
 	}
-	var l listingRead
+	var l portal.ListingRead
 	_ = t.Await("listing", map[string]any{}, o.StepTimeout, &l) // rows drawn by script arrive late
 	pr.snap("files-page-1")
 	for i := 2; i <= 3 && p.Files.More.Mode != MoreNone; i++ {
@@ -160,7 +162,7 @@ func stopReason(err error, blind bool) string {
 
 // prober is one probe run.
 type prober struct {
-	b     *browserRun
+	b     *portal.Session
 	t     *tab
 	o     *Options
 	dir   string
@@ -302,7 +304,7 @@ func (pr *prober) blindLogin() error {
 		return fmt.Errorf("%w: open %s: %w", ErrPortal, redactURL(o.URL), err)
 	}
 	pr.snap("start")
-	if err := checkLatch(o); err != nil {
+	if err := portal.CheckLatch(o); err != nil {
 		return err
 	}
 	f, err := pr.loginForm()
@@ -312,7 +314,7 @@ func (pr *prober) blindLogin() error {
 	v := stepVars{User: o.User, Password: o.Password}
 	run := func(field string, s Step) error {
 		if _, err := b.RunStep(t, field, s, v); err != nil {
-			return b.stepErr(err)
+			return b.StepErr(err)
 		}
 		return nil
 	}
@@ -346,7 +348,7 @@ func (pr *prober) blindLogin() error {
 	if err := run("probe: password field", Step{Fill: Sel{f.Password}, With: "{password}"}); err != nil {
 		return err
 	}
-	if err := b.allowSecret(); err != nil {
+	if err := b.AllowSecret(); err != nil {
 		return err
 	}
 	send := Step{Click: Sel{f.Submit}}
@@ -354,17 +356,17 @@ func (pr *prober) blindLogin() error {
 		send = Step{Press: "Enter", In: Sel{f.Password}}
 	}
 	if _, err := b.RunStep(t, "probe: sign-in button", send, v); err != nil {
-		if errors.Is(err, errStepTarget) {
+		if errors.Is(err, browser.ErrStepTarget) {
 			return fmt.Errorf("%w: %w", ErrProfile, err) // nothing was sent
 		}
 		o.Log.Warn("sending the password did not complete cleanly; watching for the answer", "err", err)
 	}
 	// The answer: wait as long as for any sign-in outcome.
-	pr.quiet(defaultOutcomeTimeout)
+	pr.quiet(portal.DefaultOutcomeTimeout)
 	pr.snap("after-sign-in")
 	after, err := pr.loginForm()
 	if err != nil {
-		return b.latch(LatchUnknown, "the page after the password could not be read", err)
+		return b.Latch(LatchUnknown, "the page after the password could not be read", err)
 	}
 	if after.Stage == "password" {
 		var msgs []string
@@ -378,11 +380,11 @@ func (pr *prober) blindLogin() error {
 		said := strings.Join(msgs, " / ")
 		switch {
 		case after.Passwords > 1:
-			return b.latch(LatchPasswordExpired, "the page asks for a new password: "+said, nil)
+			return b.Latch(LatchPasswordExpired, "the page asks for a new password: "+said, nil)
 		case said != "":
-			return b.latch(LatchRefused, "the sign-in form came back saying: "+said, nil)
+			return b.Latch(LatchRefused, "the sign-in form came back saying: "+said, nil)
 		}
-		return b.latch(LatchUnknown, "the sign-in form came back with no message", nil)
+		return b.Latch(LatchUnknown, "the sign-in form came back with no message", nil)
 	}
 	pr.stop = &ProbeStop{At: "after-sign-in", Why: "signed in, as far as a probe without a profile can tell (the password field went away); " +
 		"write login.outcomes.signed_in from this page, then run probe again with --profile to read the file list"}

@@ -1,4 +1,4 @@
-package portal
+package authoring
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/isaric/seftbot/internal/portal"
 	"github.com/isaric/seftbot/internal/sim"
 )
 
@@ -113,7 +114,7 @@ func TestProbeRefused(t *testing.T) {
 				t.Fatalf("err %v, want ErrLoginRejected\n%s", err, txt)
 			}
 			wantAll(t, "report", txt, "sign-in refused, and the login latch is set")
-			l, _ := ReadLatch(o.StateDir, SiteDownload)
+			l, _ := portal.ReadLatch(o.StateDir, SiteDownload)
 			if l == nil || l.Kind != LatchRefused {
 				t.Fatalf("latch %+v, want refused", l)
 			}
@@ -135,7 +136,7 @@ func TestProbeRefused(t *testing.T) {
 func TestProbeMismatch(t *testing.T) {
 	s := startSim(t, sim.Options{Files: 3, Markup: "v3"})
 	o := simOptions(t, s, SiteDownload)
-	p, err := LoadProfile("testdata/profile-v2.json", SiteDownload)
+	p, err := LoadProfile("../portal/testdata/profile-v2.json", SiteDownload)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package portal
+package authoring
 
 import (
 	"bytes"
@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/isaric/seftbot/internal/portal"
 	"github.com/isaric/seftbot/internal/sim"
 )
 
@@ -20,7 +21,7 @@ func markupProfile(t *testing.T, markup string) *Profile {
 	if markup == "v1" {
 		return DefaultProfile()
 	}
-	p, err := LoadProfile("testdata/profile-"+markup+".json", SiteDownload)
+	p, err := LoadProfile("../portal/testdata/profile-"+markup+".json", SiteDownload)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +138,7 @@ func TestCheckOne(t *testing.T) {
 			if ents, _ := os.ReadDir(o.StagingDir); len(ents) != 0 {
 				t.Errorf("staging holds %d entries", len(ents))
 			}
-			if files, err := LoadManifest(o.StateDir); err != nil || len(files) != 0 {
+			if files, err := portal.LoadManifest(o.StateDir); err != nil || len(files) != 0 {
 				t.Errorf("manifest: %d files, %v; the check must not record what it fetched", len(files), err)
 			}
 			checkNoLeaks(t)

@@ -1,4 +1,4 @@
-package portal
+package authoring
 
 import (
 	"context"
@@ -18,6 +18,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/isaric/seftbot/internal/atomicfile"
+	"github.com/isaric/seftbot/internal/portal"
 )
 
 // recordWorld is the isolated world the recorder's script runs in: the
@@ -54,7 +55,7 @@ type recEvent struct {
 // file, page on. See Record.
 type Recorder struct {
 	o    *Options
-	b    *browserRun
+	b    *portal.Session
 	pr   *prober
 	done chan struct{} // closed when the tab or browser goes away
 	evs  chan recEvent
@@ -84,7 +85,7 @@ type Recorder struct {
 // the operator then signs in, downloads one file and pages on. Stop ends it.
 func StartRecord(ctx context.Context, o Options) (*Recorder, error) {
 	o.Profile = &Profile{Name: "recording"}
-	if err := o.normalise(); err != nil {
+	if err := o.Normalise(); err != nil {
 		return nil, err
 	}
 	o.Profile = &Profile{Name: "recording"}
@@ -92,7 +93,7 @@ func StartRecord(ctx context.Context, o Options) (*Recorder, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, err := startBrowser(ctx, &o, dl)
+	b, err := portal.StartSession(ctx, &o, dl)
 	if err != nil {
 		os.RemoveAll(dl)
 		return nil, err
@@ -352,7 +353,7 @@ func (r *Recorder) pagingMode(loc Sel) string {
 		URL   string `json:"url"`
 	}
 	var nm any
-	if f := r.files; !f.Name.empty() {
+	if f := r.files; !f.Name.Empty() {
 		nm = map[string]any{"attr": f.Name.Attr, "in": strings.Join(f.Name.In, "")}
 	}
 	if err := r.pr.eval("rowsNow", map[string]any{"sel": r.files.Row[0], "name": nm}, r.o.StepTimeout, &rn); err != nil {

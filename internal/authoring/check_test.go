@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/isaric/seftbot/internal/portal"
 	"github.com/isaric/seftbot/internal/sim"
+	"github.com/isaric/seftbot/internal/staging"
 )
 
 func markupProfile(t *testing.T, markup string) *Profile {
@@ -138,7 +138,7 @@ func TestCheckOne(t *testing.T) {
 			if ents, _ := os.ReadDir(o.StagingDir); len(ents) != 0 {
 				t.Errorf("staging holds %d entries", len(ents))
 			}
-			if files, err := portal.LoadManifest(o.StateDir); err != nil || len(files) != 0 {
+			if files, err := staging.LoadManifest(o.StateDir); err != nil || len(files) != 0 {
 				t.Errorf("manifest: %d files, %v; the check must not record what it fetched", len(files), err)
 			}
 			checkNoLeaks(t)

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -19,6 +18,7 @@ import (
 	"github.com/isaric/seftbot/internal/config"
 	"github.com/isaric/seftbot/internal/portal"
 	"github.com/isaric/seftbot/internal/sim"
+	"github.com/isaric/seftbot/internal/staging"
 )
 
 // startSim starts an in-process seftsim in a temporary directory; small
@@ -97,27 +97,32 @@ func published(t *testing.T, s *sim.Sim) map[string][]string {
 }
 
 // checkStaging proves the staging directory holds exactly the manifest's
-// files, each private, byte-identical to what the manifest says and to a
-// file seftsim published under that name, and nothing else (bar an empty
-// partial directory). It returns the number of files.
+// files, each private and byte-identical to what seftsim published, and
+// nothing else (bar an empty partial directory). It returns the number of files.
 func checkStaging(t *testing.T, s *sim.Sim, o Options) int {
 	t.Helper()
 	want := published(t, s)
-	files, err := portal.LoadManifest(o.StateDir)
+	files, err := staging.LoadManifest(o.StateDir)
 	if err != nil {
 		t.Fatal(err)
 	}
+	entries, err := staging.LoadEntries(o.StateDir)
+	if err != nil || len(entries) != len(files) {
+		t.Fatalf("manifest entries: %d, %v; want %d", len(entries), err, len(files))
+	}
 	inManifest := map[string]bool{}
-	for _, f := range files {
+	for i, f := range files {
 		inManifest[f.LocalName] = true
-		if !slices.Contains(want[f.Name], f.SHA256) {
-			t.Errorf("manifest has %s with sha256 %s, which seftsim never published", logName(f.Name), f.SHA256)
+		ord := entries[i].Ordinal
+		sums := want[f.Name]
+		if ord >= len(sums) {
+			t.Errorf("manifest has %s #%d, which seftsim never listed", logName(f.Name), ord)
 			continue
 		}
 		p := filepath.Join(o.StagingDir, f.LocalName)
 		got := sha256File(t, p)
-		if got != f.SHA256 {
-			t.Errorf("%s: sha256 %s, manifest %s", logName(f.Name), got, f.SHA256)
+		if got != sums[ord] || f.SHA256 != sums[ord] {
+			t.Errorf("%s: sha256 %s (manifest %s), published %s", logName(f.Name), got, f.SHA256, sums[ord])
 		}
 		st, err := os.Lstat(p)
 		if err == nil && (st.Mode().Perm() != 0o600 || !st.Mode().IsRegular()) {
@@ -129,9 +134,9 @@ func checkStaging(t *testing.T, s *sim.Sim, o Options) int {
 		t.Fatal(err)
 	}
 	for _, e := range ents {
-		if e.Name() == portal.PartialDir {
-			if left, _ := os.ReadDir(filepath.Join(o.StagingDir, portal.PartialDir)); len(left) > 0 {
-				t.Errorf("%s not empty: %d entries", portal.PartialDir, len(left))
+		if e.Name() == staging.PartialDir {
+			if left, _ := os.ReadDir(filepath.Join(o.StagingDir, staging.PartialDir)); len(left) > 0 {
+				t.Errorf("%s not empty: %d entries", staging.PartialDir, len(left))
 			}
 			continue
 		}

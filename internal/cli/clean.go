@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/isaric/seftbot/internal/job"
+	"github.com/isaric/seftbot/internal/staging"
 	"github.com/isaric/seftbot/internal/usererr"
 )
 
@@ -32,7 +33,7 @@ func newCleanCmd(g *globalOptions) *cobra.Command {
 }
 
 func runClean(o *cleanOptions) error {
-	stateDir, stagingDir := job.Dirs(o.src.Get("SEFTBOT_STATE_DIR"), o.src.Get("SEFTBOT_STAGING_DIR"))
+	stateDir, stagingDir := staging.Dirs(o.src.Get("SEFTBOT_STATE_DIR"), o.src.Get("SEFTBOT_STAGING_DIR"))
 	st, err := job.Open(stateDir)
 	if err != nil {
 		return err
@@ -50,7 +51,7 @@ func runClean(o *cleanOptions) error {
 		return usererr.New(errors.New("run "+b.RunID+" is unfinished; its files have not reached the analysts"),
 			"run `seftbot fetch` to finish it, or `seftbot clean --force` and later `seftbot download --all`")
 	}
-	stg := job.Staging{Dir: stagingDir}
+	stg := staging.Area{Dir: stagingDir}
 	n, bytes := stg.Leftovers()
 	if err := stg.Wipe(); err != nil {
 		return err

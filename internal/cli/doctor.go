@@ -18,6 +18,7 @@ import (
 	"github.com/isaric/seftbot/internal/notify"
 	"github.com/isaric/seftbot/internal/portal"
 	"github.com/isaric/seftbot/internal/relay"
+	"github.com/isaric/seftbot/internal/staging"
 	"github.com/isaric/seftbot/internal/usererr"
 )
 
@@ -243,8 +244,8 @@ func checkStateDir(src *config.Source) (string, error) {
 
 // checkStaging proves the staging area is private and writable.
 func checkStaging(src *config.Source) (string, error) {
-	_, dir := job.Dirs(src.Get("SEFTBOT_STATE_DIR"), src.Get("SEFTBOT_STAGING_DIR"))
-	stg, err := job.OpenStaging(dir)
+	_, dir := staging.Dirs(src.Get("SEFTBOT_STATE_DIR"), src.Get("SEFTBOT_STAGING_DIR"))
+	stg, err := staging.Open(dir)
 	if err != nil {
 		return "", err
 	}
@@ -270,7 +271,7 @@ func probeWrite(dir string) (string, error) {
 // checkLatches fails while a site's password is latched: no run will sign
 // in there until a person has checked the account.
 func checkLatches(src *config.Source) (string, error) {
-	stateDir, _ := job.Dirs(src.Get("SEFTBOT_STATE_DIR"), "")
+	stateDir, _ := staging.Dirs(src.Get("SEFTBOT_STATE_DIR"), "")
 	var set []string
 	for _, l := range readLatches(stateDir) {
 		switch {

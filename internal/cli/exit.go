@@ -2,6 +2,7 @@ package cli
 
 import (
 	"errors"
+	"syscall"
 
 	"github.com/isaric/seftbot/internal/archive"
 	"github.com/isaric/seftbot/internal/inbox"
@@ -53,7 +54,9 @@ var exitTable = []struct {
 	{portal.ErrLoginUnknown, ExitLoginUnsure},
 	{portal.ErrLoginRejected, ExitLogin},
 	{portal.ErrProfile, ExitProfile},
-	{portal.ErrLocal, ExitUsage}, // this machine's disk, not the portal
+	{layout.ErrLocal, ExitUsage}, // this machine's disk, not the portal (the one marker)
+	{syscall.ENOSPC, ExitUsage},  // a full disk, wherever it happens, marked or not
+	{syscall.EDQUOT, ExitUsage},
 	{portal.ErrUploadUnknown, ExitPortal},
 	{portal.ErrUploadRefused, ExitPortal},
 	{relay.ErrHostKey, ExitHostKey},

@@ -18,6 +18,7 @@ import (
 	"github.com/isaric/seftbot/internal/notify"
 	"github.com/isaric/seftbot/internal/portal"
 	"github.com/isaric/seftbot/internal/relay"
+	"github.com/isaric/seftbot/internal/staging"
 )
 
 // TestReadmeExitCodes keeps the README's exit-code table and the code in step.
@@ -78,9 +79,9 @@ func TestExitCodeTable(t *testing.T) {
 		p := filepath.Join(dir, "planted")
 		os.Mkdir(p, 0o777)
 		os.Chown(p, 65534, 65534)
-		_, planted = job.OpenStaging(p)
+		_, planted = staging.Open(p)
 	} else {
-		_, planted = job.OpenStaging("/") // root's, not ours
+		_, planted = staging.Open("/") // root's, not ours
 	}
 
 	cohortDir := &cohortOptions{globalOptions: &globalOptions{}}
@@ -106,7 +107,10 @@ func TestExitCodeTable(t *testing.T) {
 		{"a state dir that is a file", badState, ExitUsage},
 		{"a staging dir planted by another user", planted, ExitUsage},
 		{"disk full writing the manifest", fmt.Errorf("download: %w", fmt.Errorf("%w: %w", portal.ErrPortal,
-			fmt.Errorf("manifest: %w", fmt.Errorf("%w: writing the manifest: %w", portal.ErrLocal, syscall.ENOSPC)))), ExitUsage},
+			fmt.Errorf("manifest: %w", fmt.Errorf("%w: writing the manifest: %w", staging.ErrLocal, syscall.ENOSPC)))), ExitUsage},
+		{"disk full in the job's own write, unmarked", fmt.Errorf("record stage: %w", &os.PathError{Op: "write", Path: "batch.json", Err: syscall.ENOSPC}), ExitUsage},
+		{"quota exceeded in the job's own write, unmarked", fmt.Errorf("collect: %w", &os.LinkError{Op: "rename", Old: "a", New: "b", Err: syscall.EDQUOT}), ExitUsage},
+		{"a local write marked by layout", fmt.Errorf("collect: %w", layout.Local(errors.New("rename into the batch"))), ExitUsage},
 		{"login refused", fmt.Errorf("download: %w", fmt.Errorf("%w: %w", portal.ErrLoginRejected, errors.New("Invalid credentials"))), ExitLogin},
 		{"login outcome unknown", fmt.Errorf("download: %w", fmt.Errorf("%w: %w", portal.ErrLoginUnknown, context.DeadlineExceeded)), ExitLoginUnsure},
 		{"profile no longer matches", fmt.Errorf("download: %w", fmt.Errorf("%w: %w", portal.ErrPortal, portal.ErrProfile)), ExitProfile},

@@ -14,6 +14,7 @@ import (
 	"github.com/isaric/seftbot/internal/config"
 	"github.com/isaric/seftbot/internal/job"
 	"github.com/isaric/seftbot/internal/metrics"
+	"github.com/isaric/seftbot/internal/staging"
 )
 
 // errHealth is a failed health check: `status` after a failed or stale
@@ -36,7 +37,7 @@ type health struct {
 }
 
 func gatherHealth(g *globalOptions) (*health, error) {
-	stateDir, stagingDir := job.Dirs(g.src.Get("SEFTBOT_STATE_DIR"), g.src.Get("SEFTBOT_STAGING_DIR"))
+	stateDir, stagingDir := staging.Dirs(g.src.Get("SEFTBOT_STATE_DIR"), g.src.Get("SEFTBOT_STAGING_DIR"))
 	h := &health{StateDir: stateDir, StagingDir: stagingDir}
 	st := job.State{Dir: stateDir}
 	var err error
@@ -56,7 +57,7 @@ func gatherHealth(g *globalOptions) (*health, error) {
 		}
 	}
 	h.Latches = readLatches(stateDir)
-	h.StagingFiles, h.StagingBytes = (job.Staging{Dir: stagingDir}).Leftovers()
+	h.StagingFiles, h.StagingBytes = (staging.Area{Dir: stagingDir}).Leftovers()
 	return h, nil
 }
 

@@ -6,8 +6,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/isaric/seftbot/internal/job"
 	"github.com/isaric/seftbot/internal/portal"
+	"github.com/isaric/seftbot/internal/staging"
 	"github.com/isaric/seftbot/internal/usererr"
 )
 
@@ -39,7 +39,7 @@ func runLatch(o *latchOptions, verb string) error {
 	if err := o.src.Require("SEFTBOT_STATE_DIR"); err != nil {
 		return err
 	}
-	stateDir, _ := job.Dirs(o.src.Get("SEFTBOT_STATE_DIR"), "")
+	stateDir, _ := staging.Dirs(o.src.Get("SEFTBOT_STATE_DIR"), "")
 	sites := []string{portal.SiteDownload, portal.SiteUpload}
 	if o.site != "" {
 		if o.site != portal.SiteDownload && o.site != portal.SiteUpload {

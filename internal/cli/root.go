@@ -19,7 +19,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/isaric/seftbot/internal/config"
-	"github.com/isaric/seftbot/internal/portal"
+	"github.com/isaric/seftbot/internal/layout"
 	"github.com/isaric/seftbot/internal/usererr"
 )
 
@@ -80,7 +80,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	default:
 		fmt.Fprintf(stderr, "seftbot: %v\n", err)
 		h := usererr.Hint(err)
-		if h == "" && errors.Is(err, portal.ErrLocal) {
+		if h == "" && (errors.Is(err, layout.ErrLocal) || errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)) {
 			h = "check free space and permissions of the state and staging directories"
 		}
 		if h != "" {

@@ -22,6 +22,7 @@ import (
 	"github.com/isaric/seftbot/internal/sim"
 	"github.com/isaric/seftbot/internal/sim/mailsink"
 	"github.com/isaric/seftbot/internal/sim/sftpdrop"
+	"github.com/isaric/seftbot/internal/staging"
 	"github.com/isaric/seftbot/internal/testtool"
 )
 
@@ -172,7 +173,7 @@ func extract(t *testing.T, archivePath, passphrase string) (string, map[string]s
 
 // stagingFiles counts the clear-text files left in staging.
 func (w *world) stagingFiles() int {
-	n, _ := (job.Staging{Dir: w.options().StagingDir}).Leftovers()
+	n, _ := (staging.Area{Dir: w.options().StagingDir}).Leftovers()
 	return n
 }
 

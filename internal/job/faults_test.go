@@ -15,6 +15,7 @@ import (
 	"github.com/isaric/seftbot/internal/notify"
 	"github.com/isaric/seftbot/internal/portal"
 	"github.com/isaric/seftbot/internal/sim"
+	"github.com/isaric/seftbot/internal/staging"
 	"github.com/isaric/seftbot/internal/testtool"
 )
 
@@ -268,7 +269,7 @@ func TestFetchChromiumKilled(t *testing.T) {
 	go func() { _, err := job.Fetch(context.Background(), o); done <- err }()
 
 	testtool.WaitFor(t, 60*time.Second, "ten files downloaded before the kill", func() bool {
-		files, _ := portal.LoadManifest(o.StateDir)
+		files, _ := staging.LoadManifest(o.StateDir)
 		return len(files) >= 10
 	})
 	killed := killBrowsers(t, tmp)
@@ -281,7 +282,7 @@ func TestFetchChromiumKilled(t *testing.T) {
 			t.Fatalf("re-run: %v", err)
 		}
 	}
-	if files, _ := portal.LoadManifest(o.StateDir); len(files) == len(want) {
+	if files, _ := staging.LoadManifest(o.StateDir); len(files) == len(want) {
 		t.Logf("all %d files fetched; %d browser processes were killed mid-run", len(files), killed)
 	}
 	sameFiles(t, w.checkDelivered(1), want)

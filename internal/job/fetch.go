@@ -19,6 +19,7 @@ import (
 	"github.com/isaric/seftbot/internal/notify"
 	"github.com/isaric/seftbot/internal/portal"
 	"github.com/isaric/seftbot/internal/relay"
+	"github.com/isaric/seftbot/internal/staging"
 )
 
 // Options is everything one fetch needs, resolved by the CLI.
@@ -93,7 +94,7 @@ func Fetch(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	defer unlock()
-	stg, err := OpenStaging(o.StagingDir)
+	stg, err := staging.Open(o.StagingDir)
 	if err != nil {
 		return nil, err
 	}
@@ -186,7 +187,7 @@ func (r *run) finish(ctx context.Context, err error) (Record, error) {
 type run struct {
 	o       Options
 	st      State
-	stg     Staging
+	stg     staging.Area
 	b       *Batch
 	log     *slog.Logger
 	resumed bool
@@ -289,11 +290,11 @@ func (r *run) download(ctx context.Context) error {
 // manifest records as delivered (fetched again with `download --all`) is
 // left where it is unless the operator asked to --resend.
 func (r *run) collect(ctx context.Context) error {
-	manifest, err := portal.LoadManifest(r.st.Dir)
+	manifest, err := staging.LoadManifest(r.st.Dir)
 	if err != nil {
 		return err
 	}
-	byLocal := make(map[string]portal.File, len(manifest))
+	byLocal := make(map[string]staging.File, len(manifest))
 	for _, f := range manifest {
 		byLocal[f.LocalName] = f
 	}
@@ -308,7 +309,7 @@ func (r *run) collect(ctx context.Context) error {
 		}
 		return f.SHA256 == m.SHA256, nil
 	}
-	names, err := listFiles(r.stg.Incoming())
+	names, err := staging.ListFiles(r.stg.Incoming())
 	if err != nil {
 		return err
 	}
@@ -328,7 +329,7 @@ func (r *run) collect(ctx context.Context) error {
 		r.log.Warn("files in staging were delivered before and are not sent again",
 			"files", len(held), "hint", "`seftbot fetch --resend` sends them again, `seftbot clean` wipes them")
 	}
-	names, err = listFiles(r.stg.Batch())
+	names, err = staging.ListFiles(r.stg.Batch())
 	if err != nil {
 		return err
 	}
@@ -453,11 +454,11 @@ func (r *run) relay(ctx context.Context) error {
 // whose clear text is gone is never fetched and sent a second time; a kill
 // in between repeats both steps, which are idempotent.
 func (r *run) wipe(context.Context) error {
-	pf := make([]portal.File, len(r.b.Files))
+	pf := make([]staging.File, len(r.b.Files))
 	for i, f := range r.b.Files {
-		pf[i] = portal.File{LocalName: f.LocalName, SHA256: f.SHA256}
+		pf[i] = staging.File{LocalName: f.LocalName, SHA256: f.SHA256}
 	}
-	if err := portal.MarkDelivered(r.st.Dir, pf, r.b.ArchiveName, r.o.Now()); err != nil {
+	if err := staging.MarkDelivered(r.st.Dir, pf, r.b.ArchiveName, r.o.Now()); err != nil {
 		return fmt.Errorf("recording delivery in the manifest: %w", err)
 	}
 	if err := os.RemoveAll(r.stg.Batch()); err != nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/isaric/seftbot/internal/notify"
 	"github.com/isaric/seftbot/internal/portal"
 	"github.com/isaric/seftbot/internal/relay"
+	"github.com/isaric/seftbot/internal/staging"
 	"github.com/isaric/seftbot/internal/usererr"
 )
 
@@ -52,7 +53,7 @@ func OptionsFromSource(src *config.Source) (Options, error) {
 		}
 		o.Secrets = append(o.Secrets, v)
 	}
-	o.StateDir, o.StagingDir = Dirs(src.Get("SEFTBOT_STATE_DIR"), src.Get("SEFTBOT_STAGING_DIR"))
+	o.StateDir, o.StagingDir = staging.Dirs(src.Get("SEFTBOT_STATE_DIR"), src.Get("SEFTBOT_STAGING_DIR"))
 	o.Project = src.Get("SEFTBOT_PROJECT_ID")
 	o.ArchiveMethod = src.Get("SEFTBOT_ARCHIVE_METHOD")
 	o.RetryWindow = DefaultRetryWindow

@@ -8,6 +8,7 @@ import (
 
 	"github.com/isaric/seftbot/internal/layout"
 	"github.com/isaric/seftbot/internal/portal"
+	"github.com/isaric/seftbot/internal/staging"
 	"github.com/isaric/seftbot/internal/usererr"
 )
 
@@ -35,7 +36,7 @@ func retryable(ctx context.Context, err error) bool {
 		errors.Is(err, portal.ErrLoginRejected),
 		errors.Is(err, portal.ErrLoginUnknown),
 		errors.Is(err, portal.ErrProfile),
-		errors.Is(err, portal.ErrLocal),
+		errors.Is(err, staging.ErrLocal),
 		errors.Is(err, portal.ErrCertificate),
 		errors.Is(err, layout.ErrIntegrity),
 		usererr.Is(err),

@@ -8,6 +8,7 @@ import (
 
 	"github.com/isaric/seftbot/internal/layout"
 	"github.com/isaric/seftbot/internal/portal"
+	"github.com/isaric/seftbot/internal/staging"
 )
 
 // TestRetryable: only failures a later attempt could cure are retried, as
@@ -30,7 +31,7 @@ func TestRetryable(t *testing.T) {
 		{"login latched", live, portal.ErrLatched, false},
 		{"login outcome unknown", live, fmt.Errorf("%w: no outcome after 30s", portal.ErrLoginUnknown), false},
 		{"profile mismatch", live, fmt.Errorf("%w: %w", portal.ErrPortal, portal.ErrProfile), false},
-		{"disk full", live, fmt.Errorf("%w: manifest: %w", portal.ErrPortal, fmt.Errorf("%w: %w", portal.ErrLocal, syscall.ENOSPC)), false},
+		{"disk full", live, fmt.Errorf("%w: manifest: %w", portal.ErrPortal, fmt.Errorf("%w: %w", staging.ErrLocal, syscall.ENOSPC)), false},
 		{"manifest damaged", live, layout.Integrity(fmt.Errorf("damaged"), "h"), false},
 		{"interrupted", gone, fmt.Errorf("%w: 503", portal.ErrPortal), false},
 	}

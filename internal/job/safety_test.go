@@ -16,6 +16,7 @@ import (
 	"github.com/isaric/seftbot/internal/layout"
 	"github.com/isaric/seftbot/internal/portal"
 	"github.com/isaric/seftbot/internal/sim"
+	"github.com/isaric/seftbot/internal/staging"
 )
 
 // download runs what `seftbot download [--out dir] [--all]` runs.
@@ -131,7 +132,7 @@ func TestDownloadTakesTheLock(t *testing.T) {
 	if !errors.As(err, &ee) || ee.ExitCode() != 4 {
 		t.Fatalf("download under the lock: %v, want exit 4\n%s", err, out)
 	}
-	if files, _ := portal.LoadManifest(w.options().StateDir); len(files) != 0 {
+	if files, _ := staging.LoadManifest(w.options().StateDir); len(files) != 0 {
 		t.Errorf("download under the lock fetched %d files", len(files))
 	}
 }

@@ -29,6 +29,20 @@ func Integrity(err error, hint string) error {
 	return usererr.New(fmt.Errorf("%w: %w", ErrIntegrity, err), hint)
 }
 
+// ErrLocal is the one marker of a failure of this machine's disk or files
+// (the state directory, staging, the manifest), not of the portal or the
+// relay: it is not retried as if the far end might answer better, and it
+// exits 2 with a hint to check space and permissions.
+var ErrLocal = errors.New("local file error")
+
+// Local marks err as a failure of this machine's disk; nil stays nil.
+func Local(err error) error {
+	if err == nil || errors.Is(err, ErrLocal) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrLocal, err)
+}
+
 // State is seftbot's state directory.
 type State struct{ Dir string }
 

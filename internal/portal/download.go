@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/isaric/seftbot/internal/browser"
+	"github.com/isaric/seftbot/internal/layout"
+	"github.com/isaric/seftbot/internal/staging"
 	"github.com/isaric/seftbot/internal/usererr"
 )
 
@@ -65,14 +67,14 @@ func Download(ctx context.Context, o Options) (res *DownloadResult, err error) {
 	if o.StagingDir == "" {
 		return res, usererr.New(errNoStaging, "set SEFTBOT_STAGING_DIR")
 	}
-	if err := privateDir(o.StateDir); err != nil {
+	if err := layout.PrivateDir(o.StateDir); err != nil {
 		return res, fmt.Errorf("state directory: %w", err)
 	}
-	m, err := loadManifest(o.StateDir, o.StagingDir)
+	m, err := staging.OpenManifest(o.StateDir, o.StagingDir)
 	if err != nil {
 		return res, err
 	}
-	partial, err := prepareStaging(o.StagingDir)
+	partial, err := staging.PreparePartial(o.StagingDir)
 	if err != nil {
 		return res, err
 	}
@@ -93,7 +95,7 @@ func Download(ctx context.Context, o Options) (res *DownloadResult, err error) {
 type run struct {
 	b       *browserRun
 	o       *Options
-	m       *manifest
+	m       *staging.Manifest
 	res     *DownloadResult
 	partial string
 	sess    *session
@@ -120,7 +122,7 @@ func (r *run) download(ctx context.Context) error {
 	if err := r.b.login(t); err != nil {
 		return r.b.WithBundle(t, "login", err)
 	}
-	r.taken = r.m.localNames()
+	r.taken = r.m.LocalNames()
 
 	s := newSched(o.Retries, o.Log)
 	rctx, cancel := context.WithCancelCause(ctx)
@@ -215,13 +217,13 @@ func (r *run) download(ctx context.Context) error {
 func (r *run) plan(entries []*entry) []*entry {
 	var todo []*entry
 	for _, e := range entries {
-		if !r.o.All && r.m.has(e.name, e.ordinal, e.size) {
+		if !r.o.All && r.m.Has(e.name, e.ordinal, e.size) {
 			r.mu.Lock()
 			r.res.Skipped++
 			r.mu.Unlock()
 			continue
 		}
-		if old, ok := r.m.localNameOf(e.name, e.ordinal); ok && r.m.has(e.name, e.ordinal, e.size) {
+		if old, ok := r.m.LocalNameOf(e.name, e.ordinal); ok && r.m.Has(e.name, e.ordinal, e.size) {
 			e.local = old // --all: the same file again, same place
 		} else {
 			e.local = uniqueName(localName(e.name), r.taken)
@@ -546,7 +548,7 @@ func (r *run) complete(ctx context.Context, e *entry, d *download) error {
 	if err != nil {
 		return err
 	}
-	if err := r.m.add(manifestEntry{File: f, Ordinal: e.ordinal}); err != nil {
+	if err := r.m.Add(f, e.ordinal); err != nil {
 		return fmt.Errorf("manifest: %w", err)
 	}
 	r.mu.Lock()
@@ -568,12 +570,12 @@ func (r *run) receive(ctx context.Context, e *entry, d *download, dir string) (F
 		return File{}, err
 	}
 	if total > 0 && received != total {
-		return File{}, fmt.Errorf("%w: received %d of %d announced bytes", errShort, received, total)
+		return File{}, fmt.Errorf("%w: received %d of %d announced bytes", staging.ErrShort, received, total)
 	}
 	want := total
 	if e.size >= 0 {
 		if total > 0 && abs(total-e.size) > e.sizeTol {
-			return File{}, fmt.Errorf("%w: server announced %d bytes, listing says %d", errShort, total, e.size)
+			return File{}, fmt.Errorf("%w: server announced %d bytes, listing says %d", staging.ErrShort, total, e.size)
 		}
 		if e.sizeTol == 0 {
 			want = e.size
@@ -582,7 +584,7 @@ func (r *run) receive(ctx context.Context, e *entry, d *download, dir string) (F
 	if want <= 0 && received > 0 {
 		want = received
 	}
-	n, sum, err := commitFile(tmp, dir, e.local, want)
+	n, sum, err := staging.Commit(tmp, dir, e.local, want)
 	if err != nil {
 		return File{}, err
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/isaric/seftbot/internal/sim"
+	"github.com/isaric/seftbot/internal/staging"
 )
 
 // TestDownload160 is the nightly case: 160 files of 1 MB, byte-identical;
@@ -129,7 +130,7 @@ func TestDownloadHostileNames(t *testing.T) {
 		t.Errorf("duplicate.csv fetched %d times, want 2 (two different files)", dups)
 	}
 	var sawTraversal bool
-	files, _ := LoadManifest(o.StateDir)
+	files, _ := staging.LoadManifest(o.StateDir)
 	for _, f := range files {
 		sawTraversal = sawTraversal || f.Name == "../x.csv"
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/isaric/seftbot/internal/browser"
 	"github.com/isaric/seftbot/internal/config"
+	"github.com/isaric/seftbot/internal/staging"
 	"github.com/isaric/seftbot/internal/usererr"
 )
 
@@ -28,7 +29,14 @@ type (
 	located  = browser.Located
 	download = browser.Download
 	stepVars = browser.Vars
+
+	// File is one downloaded file, as the manifest records it.
+	File = staging.File
 )
+
+// PartialDir is where Chromium writes downloads in progress, inside the
+// staging directory (package staging's).
+const PartialDir = staging.PartialDir
 
 var (
 	errTabDead    = browser.ErrTabDead

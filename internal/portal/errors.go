@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/isaric/seftbot/internal/staging"
 	"github.com/isaric/seftbot/internal/usererr"
 )
 
@@ -41,6 +42,10 @@ var (
 	// interception, never an outage: it is not retried, and there is no
 	// switch to skip the check.
 	ErrCertificate = errors.New("the portal's TLS certificate was refused")
+	// ErrLocal marks a failure of this machine's disk or files (staging,
+	// the manifest), not of the portal: it is not retried as if the portal
+	// might answer better next time. It is layout's one marker.
+	ErrLocal = staging.ErrLocal
 	// ErrPortal is any other failure of the portal or the browser.
 	ErrPortal = errors.New("portal failure")
 )

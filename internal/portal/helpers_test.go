@@ -16,6 +16,7 @@ import (
 
 	"github.com/isaric/seftbot/internal/config"
 	"github.com/isaric/seftbot/internal/sim"
+	"github.com/isaric/seftbot/internal/staging"
 )
 
 // startSim starts an in-process seftsim in a temporary directory; small
@@ -99,15 +100,18 @@ func published(t *testing.T, s *sim.Sim) map[string][]string {
 func checkStaging(t *testing.T, s *sim.Sim, o Options) int {
 	t.Helper()
 	want := published(t, s)
-	files, err := LoadManifest(o.StateDir)
+	files, err := staging.LoadManifest(o.StateDir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, _ := loadManifest(o.StateDir, o.StagingDir)
+	entries, err := staging.LoadEntries(o.StateDir)
+	if err != nil || len(entries) != len(files) {
+		t.Fatalf("manifest entries: %d, %v; want %d", len(entries), err, len(files))
+	}
 	inManifest := map[string]bool{}
 	for i, f := range files {
 		inManifest[f.LocalName] = true
-		ord := m.entries[i].Ordinal
+		ord := entries[i].Ordinal
 		sums := want[f.Name]
 		if ord >= len(sums) {
 			t.Errorf("manifest has %s #%d, which seftsim never listed", logName(f.Name), ord)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/isaric/seftbot/internal/sim"
+	"github.com/isaric/seftbot/internal/staging"
 )
 
 var (
@@ -210,7 +211,7 @@ func TestKill9ThenRerun(t *testing.T) {
 	<-done
 	// Chromium dies with its parent (Pdeathsig), a moment after it.
 	awaitNoBrowsers(t, 5*time.Second)
-	had, _ := LoadManifest(o.StateDir)
+	had, _ := staging.LoadManifest(o.StateDir)
 	if len(had) < 8 {
 		t.Fatalf("the manifest has %d files after 8 were logged as fetched", len(had))
 	}

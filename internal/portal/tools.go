@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/isaric/seftbot/internal/browser"
+	"github.com/isaric/seftbot/internal/staging"
 )
 
 // What the authoring tools (internal/authoring: probe, record, check) use
@@ -66,7 +67,7 @@ type ListingRead = listingRead
 
 // PrepareStaging makes a private staging directory with an empty partial
 // directory inside, and returns the partial directory.
-func PrepareStaging(staging string) (string, error) { return prepareStaging(staging) }
+func PrepareStaging(dir string) (string, error) { return staging.PreparePartial(dir) }
 
 // Entry is one row of the listing.
 type Entry struct {

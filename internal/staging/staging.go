@@ -1,4 +1,4 @@
-package job
+package staging
 
 import (
 	"errors"
@@ -9,33 +9,33 @@ import (
 	"github.com/isaric/seftbot/internal/layout"
 )
 
-// Staging is the private area where clear-text downloads wait to be
+// Area is the private area where clear-text downloads wait to be
 // archived; its layout is package layout's. The portal writes complete files
 // into its top level, exactly as `seftbot download` does, so a manual
 // download into it is picked up by the next fetch.
-type Staging struct{ Dir string }
+type Area struct{ Dir string }
 
-func (s Staging) l() layout.Staging { return layout.Staging{Dir: s.Dir} }
-func (s Staging) Incoming() string  { return s.l().Incoming() }
-func (s Staging) Batch() string     { return s.l().Batch() }
+func (s Area) l() layout.Staging { return layout.Staging{Dir: s.Dir} }
+func (s Area) Incoming() string  { return s.l().Incoming() }
+func (s Area) Batch() string     { return s.l().Batch() }
 
-// OpenStaging creates the staging area (0700) or checks an existing one is
+// Open creates the staging area (0700) or checks an existing one is
 // private and ours (layout.PrivateDir): clear-text patient data must not sit
 // where others can read it or where another user planted a directory.
-func OpenStaging(dir string) (Staging, error) {
+func Open(dir string) (Area, error) {
 	if err := layout.PrivateDir(dir); err != nil {
-		return Staging{}, fmt.Errorf("staging: %w", err)
+		return Area{}, fmt.Errorf("staging: %w", err)
 	}
-	s := Staging{Dir: dir}
+	s := Area{Dir: dir}
 	if err := layout.PrivateDir(s.Batch()); err != nil {
-		return Staging{}, fmt.Errorf("staging: %w", err)
+		return Area{}, fmt.Errorf("staging: %w", err)
 	}
 	return s, nil
 }
 
-// Files lists the regular files directly in dir, skipping dot-entries (the
+// ListFiles lists the regular files directly in dir, skipping dot-entries (the
 // portal's partial downloads live in a dot-directory).
-func listFiles(dir string) ([]string, error) {
+func ListFiles(dir string) ([]string, error) {
 	ents, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -54,7 +54,7 @@ func listFiles(dir string) ([]string, error) {
 }
 
 // Wipe removes everything in the staging area but the area itself.
-func (s Staging) Wipe() error {
+func (s Area) Wipe() error {
 	ents, err := os.ReadDir(s.Dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -70,7 +70,7 @@ func (s Staging) Wipe() error {
 }
 
 // Leftovers counts clear-text files anywhere in staging, for status warnings.
-func (s Staging) Leftovers() (files int, bytes int64) {
+func (s Area) Leftovers() (files int, bytes int64) {
 	_ = filepath.WalkDir(s.Dir, func(_ string, d os.DirEntry, err error) error {
 		if err == nil && d.Type().IsRegular() {
 			if info, err := d.Info(); err == nil {

@@ -1,4 +1,8 @@
-package portal
+// Package staging owns the manifest of what was fetched, staged and
+// delivered, and the private staging area where clear text waits to be
+// archived. The portal hands each completed file to it; the job asks it,
+// never the portal, what is new, staged or delivered.
+package staging
 
 import (
 	"crypto/sha256"
@@ -59,10 +63,10 @@ const manifestVersion = 2
 // legacyDelivered marks entries of a version 1 manifest.
 const legacyDelivered = "(recorded before delivery was tracked)"
 
-// manifest records every file fetched so far. It is rewritten after every
+// Manifest records every file fetched so far. It is rewritten after every
 // file (temp, fsync, rename, fsync dir), so a crash loses at most the file
 // in flight and a re-run fetches only what is missing.
-type manifest struct {
+type Manifest struct {
 	path    string
 	staging layout.Staging // where a fetched, undelivered file waits
 	mu      sync.Mutex
@@ -70,11 +74,11 @@ type manifest struct {
 	index   map[string]int // entryKey -> position in entries
 }
 
-// loadManifest reads the manifest of stateDir; stagingDir is where the
+// OpenManifest reads the manifest of stateDir; stagingDir is where the
 // files of this run are staged (a file not delivered counts as had only
 // while it waits there).
-func loadManifest(stateDir, stagingDir string) (*manifest, error) {
-	m := &manifest{path: layout.State{Dir: stateDir}.Manifest(), staging: layout.Staging{Dir: stagingDir}, index: map[string]int{}}
+func OpenManifest(stateDir, stagingDir string) (*Manifest, error) {
+	m := &Manifest{path: layout.State{Dir: stateDir}.Manifest(), staging: layout.Staging{Dir: stagingDir}, index: map[string]int{}}
 	b, err := os.ReadFile(m.path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return m, nil
@@ -103,7 +107,7 @@ func loadManifest(stateDir, stagingDir string) (*manifest, error) {
 
 // LoadManifest returns every file the manifest lists as complete.
 func LoadManifest(stateDir string) ([]File, error) {
-	m, err := loadManifest(stateDir, "")
+	m, err := OpenManifest(stateDir, "")
 	if err != nil {
 		return nil, err
 	}
@@ -114,7 +118,27 @@ func LoadManifest(stateDir string) ([]File, error) {
 	return out, nil
 }
 
-func (m *manifest) put(e manifestEntry) {
+// Entry is a manifest's record of one file: the file, and which listing
+// entry of that name it was (0 for the first).
+type Entry struct {
+	File
+	Ordinal int
+}
+
+// LoadEntries returns every file the manifest lists, with its ordinal.
+func LoadEntries(stateDir string) ([]Entry, error) {
+	m, err := OpenManifest(stateDir, "")
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Entry, len(m.entries))
+	for i, e := range m.entries {
+		out[i] = Entry{File: e.File, Ordinal: e.Ordinal}
+	}
+	return out, nil
+}
+
+func (m *Manifest) put(e manifestEntry) {
 	k := entryKey(e.Name, e.Ordinal)
 	if i, ok := m.index[k]; ok {
 		m.entries[i] = e
@@ -124,12 +148,12 @@ func (m *manifest) put(e manifestEntry) {
 	m.entries = append(m.entries, e)
 }
 
-// has reports whether the entry was fetched before, with the same size, and
+// Has reports whether the entry was fetched before, with the same size, and
 // is either delivered or still waiting in this run's staging. A listed size
 // of -1 (unknown) matches any size. A file fetched into another directory
 // (`download --out`) and never delivered is not had: the nightly job
 // fetches it again rather than lose it.
-func (m *manifest) has(name string, ordinal int, size int64) bool {
+func (m *Manifest) Has(name string, ordinal int, size int64) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	i, ok := m.index[entryKey(name, ordinal)]
@@ -145,7 +169,7 @@ func (m *manifest) has(name string, ordinal int, size int64) bool {
 
 // staged reports whether f waits, complete, in staging or in the batch of
 // a run that has not relayed it yet.
-func (m *manifest) staged(f File) bool {
+func (m *Manifest) staged(f File) bool {
 	if m.staging.Dir == "" || f.LocalName == "" {
 		return false
 	}
@@ -158,9 +182,9 @@ func (m *manifest) staged(f File) bool {
 	return false
 }
 
-// localNames returns the local names already used, so new files never take
+// LocalNames returns the local names already used, so new files never take
 // the name of an older one still waiting in staging.
-func (m *manifest) localNames() map[string]bool {
+func (m *Manifest) LocalNames() map[string]bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	t := map[string]bool{}
@@ -174,7 +198,8 @@ func (m *manifest) localNames() map[string]bool {
 	return t
 }
 
-func (m *manifest) localNameOf(name string, ordinal int) (string, bool) {
+// LocalNameOf is the local name an entry was staged under, if any.
+func (m *Manifest) LocalNameOf(name string, ordinal int) (string, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	i, ok := m.index[entryKey(name, ordinal)]
@@ -184,10 +209,12 @@ func (m *manifest) localNameOf(name string, ordinal int) (string, bool) {
 	return m.entries[i].LocalName, true
 }
 
-// add records a completed file and saves the manifest. A file fetched again
-// (--all) with the same content stays delivered: sending it again takes an
-// explicit `fetch --resend`.
-func (m *manifest) add(e manifestEntry) error {
+// Add records a completed file, the ordinal-th listing entry of its name,
+// and saves the manifest. A file fetched again (--all) with the same
+// content stays delivered: sending it again takes an explicit
+// `fetch --resend`.
+func (m *Manifest) Add(f File, ordinal int) error {
+	e := manifestEntry{File: f, Ordinal: ordinal}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if i, ok := m.index[entryKey(e.Name, e.Ordinal)]; ok && e.Delivered == "" {
@@ -200,7 +227,7 @@ func (m *manifest) add(e manifestEntry) error {
 }
 
 // save writes the manifest crash-safely; m.mu is held.
-func (m *manifest) save() error {
+func (m *Manifest) save() error {
 	b, err := json.MarshalIndent(manifestDoc{Version: manifestVersion, Files: m.entries}, "", "  ")
 	if err != nil {
 		return err
@@ -216,7 +243,7 @@ func (m *manifest) save() error {
 // confirmed and before the clear text is wiped; it is idempotent, so a run
 // killed around it simply calls it again.
 func MarkDelivered(stateDir string, files []File, archive string, at time.Time) error {
-	m, err := loadManifest(stateDir, "")
+	m, err := OpenManifest(stateDir, "")
 	if err != nil {
 		return err
 	}
@@ -244,14 +271,13 @@ func MarkDelivered(stateDir string, files []File, archive string, at time.Time) 
 // others. It never chmods what it finds.
 func privateDir(dir string) error { return layout.PrivateDir(dir) }
 
-// ErrLocal marks a failure of this machine's disk or files (staging, the
-// manifest), not of the portal: it is not retried as if the portal might
-// answer better next time.
-var ErrLocal = errors.New("local file error")
+// ErrLocal is layout's one marker of a failure of this machine's disk or
+// files (staging, the manifest), not of the portal.
+var ErrLocal = layout.ErrLocal
 
-// prepareStaging makes the private staging directory and an empty PartialDir
-// inside it, and returns the PartialDir path.
-func prepareStaging(staging string) (string, error) {
+// PreparePartial makes the private staging directory and an empty
+// PartialDir inside it, and returns the PartialDir path.
+func PreparePartial(staging string) (string, error) {
 	if err := privateDir(staging); err != nil {
 		return "", fmt.Errorf("staging: %w", err)
 	}
@@ -266,10 +292,10 @@ func prepareStaging(staging string) (string, error) {
 	return partial, nil
 }
 
-// commitFile checks a finished download, then moves it into staging as
+// Commit checks a finished download, then moves it into staging as
 // LocalName: 0600, fsynced, renamed atomically. It returns the size and the
 // sha256. want is the size the listing and the server announced.
-func commitFile(tmp, staging, local string, want int64) (int64, string, error) {
+func Commit(tmp, staging, local string, want int64) (int64, string, error) {
 	f, err := os.Open(tmp)
 	if err != nil {
 		return 0, "", err // the browser's file: a download that went wrong
@@ -281,7 +307,7 @@ func commitFile(tmp, staging, local string, want int64) (int64, string, error) {
 		return 0, "", fmt.Errorf("%w: reading %s: %w", ErrLocal, tmp, err)
 	}
 	if want >= 0 && n != want {
-		return n, "", fmt.Errorf("%w: got %d bytes, want %d", errShort, n, want)
+		return n, "", fmt.Errorf("%w: got %d bytes, want %d", ErrShort, n, want)
 	}
 	if err := f.Chmod(0o600); err != nil {
 		return 0, "", fmt.Errorf("%w: %w", ErrLocal, err)
@@ -298,5 +324,14 @@ func commitFile(tmp, staging, local string, want int64) (int64, string, error) {
 	return n, hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// errShort marks a download whose size is not the announced one.
-var errShort = errors.New("size mismatch")
+// ErrShort marks a download whose size is not the announced one.
+var ErrShort = errors.New("size mismatch")
+
+// entryKey identifies a listing entry across runs: its name and which
+// occurrence of that name it is, so identical names stay apart.
+func entryKey(name string, ordinal int) string {
+	if ordinal == 0 {
+		return name
+	}
+	return fmt.Sprintf("%s\x00%d", name, ordinal)
+}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -18,6 +17,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/isaric/seftbot/internal/atomicfile"
+	"github.com/isaric/seftbot/internal/layout"
 	"github.com/isaric/seftbot/internal/portal"
 )
 
@@ -89,17 +89,20 @@ func StartRecord(ctx context.Context, o Options) (*Recorder, error) {
 		return nil, err
 	}
 	o.Profile = &Profile{Name: "recording"}
-	dl, err := os.MkdirTemp("", "seftbot-record-")
+	// What the browser downloads is a real file: it lands in a private
+	// directory of the state directory, removed when the browser ends (and
+	// by the next run's sweep if the recorder is killed).
+	dl, release, err := layout.State{Dir: o.StateDir}.NewRecordDir()
 	if err != nil {
 		return nil, err
 	}
 	b, err := portal.StartSession(ctx, &o, dl)
 	if err != nil {
-		os.RemoveAll(dl)
+		release()
 		return nil, err
 	}
 	r := &Recorder{o: &o, b: b, done: make(chan struct{}), evs: make(chan recEvent, 256)}
-	context.AfterFunc(b.Context(), func() { os.RemoveAll(dl) })
+	context.AfterFunc(b.Context(), release)
 	t, err := b.NewTab(true)
 	if err != nil {
 		b.Close()

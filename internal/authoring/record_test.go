@@ -3,6 +3,7 @@ package authoring
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/isaric/seftbot/internal/portal"
 	"github.com/isaric/seftbot/internal/sim"
+	"github.com/isaric/seftbot/internal/testtool"
 )
 
 // operator drives the recorded browser as a person would: real mouse
@@ -80,6 +82,15 @@ func TestRecord(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// What the recorded browser downloads lands in a private
+			// directory of the state directory, gone when the recording ends.
+			recDirs, _ := filepath.Glob(filepath.Join(o.StateDir, ".record-*"))
+			if len(recDirs) != 1 {
+				t.Fatalf("record directories in the state directory: %v, want one", recDirs)
+			}
+			if st, err := os.Lstat(recDirs[0]); err != nil || st.Mode().Perm() != 0o700 {
+				t.Fatalf("record directory %s: %v %v, want 0700", recDirs[0], st.Mode(), err)
+			}
 			op := operator{t, rec.Context()}
 			switch markup {
 			case "v1":
@@ -112,6 +123,10 @@ func TestRecord(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%v (notes: %v)", err, notes)
 			}
+			testtool.WaitFor(t, 10*time.Second, "the record directory removed", func() bool {
+				_, err := os.Lstat(recDirs[0])
+				return errors.Is(err, os.ErrNotExist)
+			})
 			path := filepath.Join(t.TempDir(), "recorded.json")
 			if err := WriteProfile(path, p); err != nil {
 				t.Fatal(err)

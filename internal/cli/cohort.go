@@ -14,6 +14,7 @@ import (
 	"github.com/isaric/seftbot/internal/cohort"
 	"github.com/isaric/seftbot/internal/inbox"
 	"github.com/isaric/seftbot/internal/job"
+	"github.com/isaric/seftbot/internal/layout"
 	"github.com/isaric/seftbot/internal/portal"
 	"github.com/isaric/seftbot/internal/usererr"
 )
@@ -137,7 +138,7 @@ func (o *cohortOptions) openCohort(mutating bool) (*cohort.Store, func(), error)
 	}
 	s, err := cohort.Open(cohort.Options{
 		Inbox:     o.inboxRead,
-		Dir:       filepath.Join(state.Dir, "cohort"),
+		Dir:       layout.State{Dir: state.Dir}.Cohort(),
 		Project:   src.Get("SEFTBOT_PROJECT_ID"),
 		Header:    header,
 		ConfirmAt: src.Get("SEFTBOT_COHORT_CONFIRM_AT"),

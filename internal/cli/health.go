@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 	"github.com/isaric/seftbot/internal/cohort"
 	"github.com/isaric/seftbot/internal/config"
 	"github.com/isaric/seftbot/internal/job"
+	"github.com/isaric/seftbot/internal/layout"
 	"github.com/isaric/seftbot/internal/metrics"
 	"github.com/isaric/seftbot/internal/staging"
 )
@@ -47,7 +47,7 @@ func gatherHealth(g *globalOptions) (*health, error) {
 	if h.Unfinished, err = st.LoadBatch(); err != nil {
 		return nil, err
 	}
-	if _, err := os.Stat(filepath.Join(stateDir, "cohort", "ledger.json")); err == nil {
+	if _, err := os.Stat(layout.State{Dir: stateDir}.CohortLedger()); err == nil {
 		s, _, err := (&cohortOptions{globalOptions: g}).openCohort(false)
 		if err != nil {
 			return nil, err
@@ -176,7 +176,7 @@ func (g *globalOptions) afterRun(cmd *cobra.Command, start time.Time, code int, 
 	}
 	path := g.src.Get("SEFTBOT_METRICS_FILE")
 	if path == "" {
-		path = filepath.Join(stateDir, "metrics.prom")
+		path = layout.State{Dir: stateDir}.Metrics()
 	}
 	if werr := metrics.Write(path, h.snapshot()); werr != nil {
 		warn("metrics not written", werr)

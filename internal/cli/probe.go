@@ -2,13 +2,13 @@ package cli
 
 import (
 	"fmt"
-	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/isaric/seftbot/internal/authoring"
 	"github.com/isaric/seftbot/internal/job"
+	"github.com/isaric/seftbot/internal/layout"
 	"github.com/isaric/seftbot/internal/portal"
 	"github.com/isaric/seftbot/internal/usererr"
 )
@@ -83,7 +83,7 @@ func runProbe(cmd *cobra.Command, o *probeOptions, _ []string) error {
 		if po.StateDir == "" {
 			return usererr.Errorf("give --out DIR or set SEFTBOT_STATE_DIR", "probe: nowhere to write the report")
 		}
-		out = filepath.Join(po.StateDir, "probe-"+time.Now().UTC().Format("20060102T150405Z"))
+		out = layout.State{Dir: po.StateDir}.Probe(time.Now())
 	}
 	report, err := authoring.Probe(cmd.Context(), po, out)
 	if report == "" {

@@ -7,16 +7,13 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/isaric/seftbot/internal/atomicfile"
 	"github.com/isaric/seftbot/internal/cohort"
+	"github.com/isaric/seftbot/internal/layout"
 	"github.com/isaric/seftbot/internal/usererr"
 )
-
-// StateName is the inbox's state file under the state directory.
-const StateName = "inbox.json"
 
 // State is what seftbot remembers of the mailbox between runs.
 type State struct {
@@ -45,7 +42,7 @@ const (
 
 // LoadState reads STATE/inbox.json; a missing file is a fresh state.
 func LoadState(stateDir string) (*State, error) {
-	b, err := os.ReadFile(filepath.Join(stateDir, StateName))
+	b, err := os.ReadFile(layout.State{Dir: stateDir}.Inbox())
 	if errors.Is(err, os.ErrNotExist) {
 		return &State{}, nil
 	}
@@ -54,7 +51,7 @@ func LoadState(stateDir string) (*State, error) {
 	}
 	var st State
 	if err := json.Unmarshal(b, &st); err != nil {
-		return nil, usererr.New(fmt.Errorf("inbox state %s is corrupt: %w", filepath.Join(stateDir, StateName), err),
+		return nil, usererr.New(fmt.Errorf("inbox state %s is corrupt: %w", layout.State{Dir: stateDir}.Inbox(), err),
 			"move it away: the next read starts over and recognises notices already acted on by the ledger")
 	}
 	return &st, nil
@@ -72,7 +69,7 @@ func (st *State) Save(stateDir string) error {
 	if err != nil {
 		return err
 	}
-	return atomicfile.WriteFile(filepath.Join(stateDir, StateName), append(b, '\n'), 0o600)
+	return atomicfile.WriteFile(layout.State{Dir: stateDir}.Inbox(), append(b, '\n'), 0o600)
 }
 
 // CohortRead is the state as the cohort store needs it.

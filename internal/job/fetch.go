@@ -382,7 +382,7 @@ func (r *run) archive(ctx context.Context) error {
 	if err := layout.PrivateDir(r.st.outbox()); err != nil {
 		return err
 	}
-	out := filepath.Join(r.st.outbox(), r.b.RunID+".7z")
+	out := r.st.l().Archive(r.b.RunID)
 	// Create reads the archive back and checks every file; Expect ties what
 	// it read to the hashes taken when the files were collected, so the
 	// archive is proven end to end without a second pass.
@@ -489,11 +489,10 @@ func (r *run) passphrase(ctx context.Context) error {
 	pm := notify.PassphraseMail{ArchiveName: r.b.ArchiveName, ArchiveSHA256: r.b.ArchiveSHA256, Passphrase: r.pass, Project: r.o.Project}
 	switch r.o.PassphraseDelivery {
 	case "file":
-		dir := r.st.l().Passphrases()
-		if err := layout.PrivateDir(dir); err != nil {
+		if err := layout.PrivateDir(r.st.l().Passphrases()); err != nil {
 			return err
 		}
-		path := filepath.Join(dir, r.b.ArchiveName+".txt")
+		path := r.st.l().PassphraseFile(r.b.ArchiveName)
 		if err := notify.WritePassphraseFile(path, pm); err != nil && !errors.Is(err, os.ErrExist) {
 			return err
 		}

@@ -10,8 +10,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/gofrs/flock"
-
 	"github.com/isaric/seftbot/internal/atomicfile"
 	"github.com/isaric/seftbot/internal/layout"
 	"github.com/isaric/seftbot/internal/notify"
@@ -165,18 +163,7 @@ func Open(dir string) (State, error) {
 // Lock takes the one-run-at-a-time lock, or fails at once with ErrLocked.
 // The lock is released by the kernel if the process dies, so a kill -9
 // never leaves a stale lock behind.
-func (s State) Lock() (unlock func(), err error) {
-	l := flock.New(s.l().Lock())
-	ok, err := l.TryLock()
-	if err != nil {
-		return nil, fmt.Errorf("lock %s: %w", l.Path(), err)
-	}
-	if !ok {
-		return nil, usererr.New(fmt.Errorf("%w (lock %s)", ErrLocked, l.Path()),
-			"wait for it to finish; `seftbot status` shows the last runs")
-	}
-	return func() { _ = l.Unlock() }, nil
-}
+func (s State) Lock() (unlock func(), err error) { return s.l().TryLock() }
 
 // Sweep removes the temporary files a run killed with SIGKILL left in the
 // state directory (layout.State.Sweep) and logs how many. Every verb that

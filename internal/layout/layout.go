@@ -1,10 +1,12 @@
-// Package layout owns where seftbot keeps things on disk, and the one rule
-// for a private directory. The state directory holds what must survive
-// between runs (manifest, pending batch, run records, lock, the kept
-// passphrase, the outbox, the cohort ledger, debug bundles); the staging
-// area holds clear text only while a run needs it. Every other package asks
-// here for a path, so a layout change is made in one place and the sweep of
-// a killed run's leftovers knows every temporary name.
+// Package layout owns where seftbot keeps things on disk, the state lock,
+// and the one rule for a private directory. The state directory holds what
+// must survive between runs (manifest, pending batch, run records, lock,
+// the kept passphrase, the outbox, the cohort ledger, debug bundles, login
+// latches, the inbox's and the mail token's state, metrics, probe reports)
+// and, while they run, a profile check's and a recording's downloads; the
+// staging area holds clear text only while a run needs it. Every other
+// package asks here for a path, so a layout change is made in one place and
+// the sweep of a killed run's leftovers knows every temporary name.
 package layout
 
 import (
@@ -14,6 +16,9 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+	"time"
+
+	"github.com/gofrs/flock"
 
 	"github.com/isaric/seftbot/internal/usererr"
 )
@@ -55,6 +60,81 @@ func (s State) Outbox() string      { return filepath.Join(s.Dir, "outbox") }
 func (s State) Passphrases() string { return filepath.Join(s.Dir, "passphrases") }
 func (s State) Debug() string       { return filepath.Join(s.Dir, "debug") }
 func (s State) Cohort() string      { return filepath.Join(s.Dir, "cohort") }
+func (s State) Inbox() string       { return filepath.Join(s.Dir, "inbox.json") }
+func (s State) TokenCache() string  { return filepath.Join(s.Dir, "oauth-token.json") }
+func (s State) Metrics() string     { return filepath.Join(s.Dir, "metrics.prom") }
+
+// CohortLedger is the cohort store's ledger (inside Cohort).
+func (s State) CohortLedger() string { return filepath.Join(s.Cohort(), "ledger.json") }
+
+// Latch is the login latch of a site ("download" or "upload").
+func (s State) Latch(site string) string {
+	return filepath.Join(s.Dir, "login-latch-"+site+".json")
+}
+
+// Archive is a run's archive in the outbox.
+func (s State) Archive(runID string) string { return filepath.Join(s.Outbox(), runID+".7z") }
+
+// PassphraseFile is the file the passphrase of archive is written to when
+// the operator sends it (SEFTBOT_PASSPHRASE_DELIVERY=file).
+func (s State) PassphraseFile(archive string) string {
+	return filepath.Join(s.Passphrases(), archive+".txt")
+}
+
+// Probe is where a probe started at t writes its report by default.
+func (s State) Probe(t time.Time) string {
+	return filepath.Join(s.Dir, "probe-"+t.UTC().Format("20060102T150405Z"))
+}
+
+// ErrLocked means another seftbot run holds the state directory.
+var ErrLocked = errors.New("another seftbot run is in progress")
+
+// TryLock takes the one-run-at-a-time lock, or fails at once with
+// ErrLocked. The lock is released by the kernel if the process dies, so a
+// kill -9 never leaves a stale lock behind.
+func (s State) TryLock() (unlock func(), err error) {
+	l := flock.New(s.Lock())
+	ok, err := l.TryLock()
+	if err != nil {
+		return nil, Local(fmt.Errorf("lock %s: %w", l.Path(), err))
+	}
+	if !ok {
+		return nil, usererr.New(fmt.Errorf("%w (lock %s)", ErrLocked, l.Path()),
+			"wait for it to finish; `seftbot status` shows the last runs")
+	}
+	return func() { _ = l.Unlock() }, nil
+}
+
+// recordDirPattern names the directories of recordings (NewRecordDir).
+const recordDirPattern = ".record-*"
+
+// NewRecordDir makes a new private directory in the state directory for
+// what the browser downloads while `seftbot record` watches a person (a
+// real file: patient data). A recording does not take the state lock, so
+// the directory holds a lock of its own until release: Sweep removes only
+// one whose recorder is gone. release removes the directory.
+func (s State) NewRecordDir() (dir string, release func(), err error) {
+	if err := PrivateDir(s.Dir); err != nil {
+		return "", nil, err
+	}
+	d, err := os.MkdirTemp(s.Dir, recordDirPattern)
+	if err != nil {
+		return "", nil, usererr.New(fmt.Errorf("private directory: %w", err), "check the state directory is writable by this user")
+	}
+	if err := PrivateDir(d); err != nil {
+		os.RemoveAll(d)
+		return "", nil, err
+	}
+	l := flock.New(filepath.Join(d, ".lock"))
+	if ok, err := l.TryLock(); err != nil || !ok {
+		os.RemoveAll(d)
+		return "", nil, Local(fmt.Errorf("lock %s: %v", l.Path(), err))
+	}
+	return d, func() {
+		os.RemoveAll(d)
+		_ = l.Unlock()
+	}, nil
+}
 
 // checkDirPattern names the directories of profile checks (see NewCheckDir).
 const checkDirPattern = ".check-one-*"
@@ -185,7 +265,7 @@ func Owner(st fs.FileInfo) (int, bool) {
 // remove itself: crash-safe writes in the state directory
 // (.batch.json.tmp-*, .manifest.json.tmp-*, ...), half-written archives in
 // the outbox (.RUNID.7z.tmp-*), half-written passphrase files and a profile
-// check's directory (.check-one-*). The
+// check's directory (.check-one-*) and a killed recording's (.record-*). The
 // caller holds the state lock, so no live run owns them. It returns what
 // it removed.
 func (s State) Sweep() ([]string, error) {
@@ -208,6 +288,25 @@ func (s State) Sweep() ([]string, error) {
 			}
 			removed = append(removed, p)
 		}
+	}
+	// A recording's directory (NewRecordDir) whose recorder is gone.
+	recs, _ := filepath.Glob(filepath.Join(s.Dir, recordDirPattern))
+	for _, p := range recs {
+		st, err := os.Lstat(p)
+		if err != nil || !st.IsDir() {
+			continue
+		}
+		l := flock.New(filepath.Join(p, ".lock"))
+		if ok, err := l.TryLock(); err != nil || !ok {
+			continue // a live recording
+		}
+		err = os.RemoveAll(p)
+		_ = l.Unlock()
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		removed = append(removed, p)
 	}
 	// A profile check's directory (NewCheckDir), with what it holds.
 	dirs, _ := filepath.Glob(filepath.Join(s.Dir, checkDirPattern))

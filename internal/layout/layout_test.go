@@ -197,3 +197,62 @@ func TestCheckDir(t *testing.T) {
 		}
 	}
 }
+
+// TestRecordDir: a recording's download directory is private and in the
+// state directory; Sweep leaves a live recording's alone (it holds its
+// lock), removes one whose recorder died (no holder), and release removes
+// the directory.
+func TestRecordDir(t *testing.T) {
+	s := State{Dir: filepath.Join(t.TempDir(), "state")}
+	live, release, err := s.NewRecordDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Lstat(live)
+	if err != nil || !st.IsDir() || st.Mode().Perm() != 0o700 || filepath.Dir(live) != s.Dir {
+		t.Fatalf("%s: %v %v, want a 0700 directory in %s", live, st.Mode(), err, s.Dir)
+	}
+	// A killed recorder's directory: nobody holds its lock.
+	dead := filepath.Join(s.Dir, ".record-dead")
+	if err := os.Mkdir(dead, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{".lock", "file.csv"} {
+		if err := os.WriteFile(filepath.Join(dead, f), []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	removed, err := s.Sweep()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(removed) != 1 || removed[0] != dead {
+		t.Errorf("removed %v, want only %s", removed, dead)
+	}
+	if _, err := os.Lstat(live); err != nil {
+		t.Errorf("a live recording's directory was swept: %v", err)
+	}
+	release()
+	if _, err := os.Lstat(live); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("%s left after release", live)
+	}
+}
+
+// TestTryLock: the state lock is exclusive and ErrLocked names the
+// contention.
+func TestTryLock(t *testing.T) {
+	s := State{Dir: t.TempDir()}
+	unlock, err := s.TryLock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.TryLock(); !errors.Is(err, ErrLocked) {
+		t.Fatalf("second lock: %v, want ErrLocked", err)
+	}
+	unlock()
+	again, err := s.TryLock()
+	if err != nil {
+		t.Fatalf("after unlock: %v", err)
+	}
+	again()
+}

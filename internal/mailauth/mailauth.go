@@ -29,6 +29,7 @@ import (
 
 	"github.com/isaric/seftbot/internal/atomicfile"
 	"github.com/isaric/seftbot/internal/config"
+	"github.com/isaric/seftbot/internal/layout"
 	"github.com/isaric/seftbot/internal/usererr"
 )
 
@@ -74,9 +75,6 @@ func (c Config) String() string {
 // LogValue keeps the secret out of structured logs.
 func (c Config) LogValue() slog.Value { return slog.StringValue(c.String()) }
 
-// CacheName is the delegated sign-in's file under the state directory.
-const CacheName = "oauth-token.json"
-
 // FromSource reads the SEFTBOT_OAUTH_* settings.
 func FromSource(src *config.Source) (Config, error) {
 	c := Config{
@@ -85,7 +83,7 @@ func FromSource(src *config.Source) (Config, error) {
 		DeviceURL: src.Get("SEFTBOT_OAUTH_DEVICE_URL"),
 		ClientID:  src.Get("SEFTBOT_OAUTH_CLIENT_ID"),
 		CAFile:    src.Get("SEFTBOT_OAUTH_CA_FILE"),
-		CacheFile: filepath.Join(src.Get("SEFTBOT_STATE_DIR"), CacheName),
+		CacheFile: layout.State{Dir: src.Get("SEFTBOT_STATE_DIR")}.TokenCache(),
 	}
 	keys := []string{"SEFTBOT_OAUTH_TOKEN_URL", "SEFTBOT_OAUTH_CLIENT_ID"}
 	scope := DefaultAppScope

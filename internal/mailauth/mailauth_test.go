@@ -10,13 +10,13 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/isaric/seftbot/internal/layout"
 	"github.com/isaric/seftbot/internal/mailauth"
 	"github.com/isaric/seftbot/internal/sim/mailsink/mailsinktest"
 	"github.com/isaric/seftbot/internal/sim/oauthsrv"
@@ -37,7 +37,7 @@ func (c *clock) Add(d time.Duration) {
 
 func deviceCfg(s *mailsinktest.Sink, o *mailsinktest.OAuth, dir string) mailauth.Config {
 	return mailauth.Config{Flow: mailauth.FlowDevice, TokenURL: o.TokenURL(), DeviceURL: o.DeviceURL(), ClientID: o.ClientID,
-		Scopes: strings.Fields(mailauth.DefaultUserScope), CAFile: s.CAFile, CacheFile: filepath.Join(dir, mailauth.CacheName)}
+		Scopes: strings.Fields(mailauth.DefaultUserScope), CAFile: s.CAFile, CacheFile: layout.State{Dir: dir}.TokenCache()}
 }
 
 // approve plays the person: open the printed address and enter the code.

@@ -7,12 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"time"
 
 	"golang.org/x/crypto/scrypt"
 
 	"github.com/isaric/seftbot/internal/atomicfile"
+	"github.com/isaric/seftbot/internal/layout"
 	"github.com/isaric/seftbot/internal/usererr"
 )
 
@@ -52,7 +52,7 @@ func (l *Latch) Describe() string {
 }
 
 func latchPath(stateDir, site string) string {
-	return filepath.Join(stateDir, "login-latch-"+site+".json")
+	return layout.State{Dir: stateDir}.Latch(site)
 }
 
 // ReadLatch returns the site's latch, or nil when none is set.

@@ -180,7 +180,7 @@ func (o *Options) normalise() error {
 	}
 	o.URL = u.String()
 	if o.DebugDir == "" && o.StateDir != "" {
-		o.DebugDir = filepath.Join(o.StateDir, "debug")
+		o.DebugDir = layout.State{Dir: o.StateDir}.Debug()
 	}
 	if o.DebugDir == "" {
 		o.DebugDir = filepath.Join(os.TempDir(), fmt.Sprintf("seftbot-debug-%d", os.Geteuid()))

@@ -35,6 +35,11 @@ type Options struct {
 	// sha256 the caller took earlier; any difference from what Create read
 	// fails with ErrVerify before the archive is installed.
 	Expect map[string]string
+
+	// sumsHook, set by a test, rewrites the checksum file before it is
+	// archived, to prove the read-back catches a wrong one (a seam, not a
+	// global).
+	sumsHook func([]byte) []byte
 }
 
 // Result describes a verified archive.
@@ -374,8 +379,8 @@ func (w *writer) write(entriesp *[]*entry) (map[string]string, error) {
 
 	// The checksum file comes last: it is made from the hashes just taken.
 	data := buildSums(entries, sums)
-	if sumsHook != nil {
-		data = sumsHook(data)
+	if w.opts.sumsHook != nil {
+		data = w.opts.sumsHook(data)
 	}
 	if data != nil {
 		e := &entry{name: SumsName, mtime: time.Now(), mode: 0o100644, srcSize: int64(len(data))}

@@ -13,10 +13,6 @@ import (
 // analysts can run `sha256sum -c SHA256SUMS` after extracting with any 7-Zip.
 const SumsName = "SHA256SUMS"
 
-// sumsHook, when set by a test, rewrites the checksum file before it is
-// archived, to prove the read-back catches a wrong one.
-var sumsHook func([]byte) []byte
-
 // sumsLine is one line as GNU sha256sum writes it (text mode, two spaces).
 // A name holding a backslash, newline or carriage return is escaped and the
 // line starts with a backslash, exactly as coreutils does.

@@ -95,10 +95,8 @@ func TestVerifyChecksSHA256SUMS(t *testing.T) {
 		"missing":      func([]byte) []byte { return nil },
 	} {
 		t.Run(name, func(t *testing.T) {
-			sumsHook = tamper
-			defer func() { sumsHook = nil }()
 			out := filepath.Join(t.TempDir(), "out.7z")
-			_, err := Create(context.Background(), in, out, false, Options{Passphrase: testPass})
+			_, err := Create(context.Background(), in, out, false, Options{Passphrase: testPass, sumsHook: tamper})
 			if !errors.Is(err, ErrVerify) || !strings.Contains(err.Error(), SumsName) {
 				t.Fatalf("err = %v, want ErrVerify naming %s", err, SumsName)
 			}

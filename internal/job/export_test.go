@@ -1,17 +1,8 @@
 package job
 
-// SetTestHookPassphraseRemoved sets the hook run after the kept passphrase
-// is removed and before the stage is recorded; it returns a restore func.
-func SetTestHookPassphraseRemoved(f func()) func() {
-	old := testHookPassphraseRemoved
-	testHookPassphraseRemoved = f
-	return func() { testHookPassphraseRemoved = old }
-}
+// SetPassphraseRemoved sets o's seam run after the kept passphrase is
+// removed and before the stage is recorded.
+func SetPassphraseRemoved(o *Options, f func()) { o.passphraseRemoved = f }
 
-// SetTestHookRetry sets the hook run before each wait between download
-// attempts; it returns a restore func.
-func SetTestHookRetry(f func(attempt int)) func() {
-	old := testHookRetry
-	testHookRetry = f
-	return func() { testHookRetry = old }
-}
+// SetRetried sets o's seam run before each wait between download attempts.
+func SetRetried(o *Options, f func(attempt int)) { o.retried = f }

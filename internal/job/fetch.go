@@ -55,6 +55,14 @@ type Options struct {
 	// Resend also sends files the manifest records as delivered (fetched
 	// again with `download --all`); without it they stay in staging.
 	Resend bool
+
+	// Seams for tests (set through export_test.go), not globals, so runs
+	// in parallel do not see each other's. retried runs before each wait
+	// between download attempts; passphraseRemoved runs the instant the
+	// kept passphrase is removed, before the stage is recorded (a kill
+	// there once wedged every later run).
+	retried           func(attempt int)
+	passphraseRemoved func()
 }
 
 // Notices is the mailbox side of a run (the CLI joins it to the inbox and
@@ -512,14 +520,11 @@ func (r *run) passphrase(ctx context.Context) error {
 	if err := ignoreMissing(os.Remove(r.st.passphrasePath())); err != nil {
 		return err
 	}
-	testHookPassphraseRemoved()
+	if r.o.passphraseRemoved != nil {
+		r.o.passphraseRemoved()
+	}
 	return nil
 }
-
-// testHookPassphraseRemoved lets a test stop a run at the instant a kill
-// once wedged every later run: the kept passphrase removed, the stage not
-// yet recorded as done.
-var testHookPassphraseRemoved = func() {}
 
 // report mails the operator after every run, good or bad. A failure to
 // report is logged, not fatal: the run record says what happened.

@@ -54,9 +54,6 @@ func certificateError(err error) bool {
 		strings.Contains(s, "ERR_SSL_") || strings.Contains(s, "certificate")
 }
 
-// testHookRetry, when set by a test, runs before each wait between attempts.
-var testHookRetry func(attempt int)
-
 // withRetry runs f, and again after a backoff while its failure is
 // retryable and the window allows, logging every attempt. A latch set by
 // the failed attempt (a refusal or unknown outcome) also ends it.
@@ -80,8 +77,8 @@ func (r *run) withRetry(ctx context.Context, f func(context.Context) error) erro
 		}
 		r.log.Warn("portal failure; retrying the download", "attempt", attempt, "next_in", wait.String(),
 			"window_left", time.Until(deadline).Round(time.Second).String(), "err", err)
-		if testHookRetry != nil {
-			testHookRetry(attempt)
+		if r.o.retried != nil {
+			r.o.retried(attempt)
 		}
 		t := time.NewTimer(wait)
 		select {

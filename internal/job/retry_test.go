@@ -26,13 +26,13 @@ func TestRetryWindowOutlastsMaintenance(t *testing.T) {
 	w := newWorld(t, sim.Options{Files: 4, FileSize: 4 << 10, Faults: sim.Faults{Maintenance: true}})
 	want := w.published()
 	attempts := 0
-	defer job.SetTestHookRetry(func(n int) {
+	o := w.options()
+	job.SetRetried(&o, func(n int) {
 		attempts = n
 		if n == 2 {
 			w.sim.SetFaults(sim.Faults{}) // maintenance over
 		}
-	})()
-	o := w.options()
+	})
 	o.RetryWindow, o.RetryFirst = time.Minute, 10*time.Millisecond
 	if _, err := w.fetchWith(o); err != nil {
 		t.Fatalf("fetch across a maintenance window: %v\n%s", err, w.log)
@@ -50,8 +50,8 @@ func TestRetryWindowOutlastsMaintenance(t *testing.T) {
 // portal failure (exit 6), saying so.
 func TestRetryWindowEnds(t *testing.T) {
 	w := newWorld(t, sim.Options{Files: 1, FileSize: 1 << 10, Faults: sim.Faults{Maintenance: true}})
-	defer job.SetTestHookRetry(func(int) { t.Error("retried with no window") })()
 	o := w.options()
+	job.SetRetried(&o, func(int) { t.Error("retried with no window") })
 	o.RetryWindow = 0
 	_, err := w.fetchWith(o)
 	if !errors.Is(err, portal.ErrPortal) {
@@ -66,8 +66,8 @@ func TestRetryWindowEnds(t *testing.T) {
 // the whole-run retry, however much window is left.
 func TestRefusedLoginNeverRetried(t *testing.T) {
 	w := newWorld(t, sim.Options{Files: 1, FileSize: 1 << 10})
-	defer job.SetTestHookRetry(func(int) { t.Error("a refused login was retried") })()
 	o := w.options()
+	job.SetRetried(&o, func(int) { t.Error("a refused login was retried") })
 	o.Portal.Password = "not-the-password"
 	o.RetryWindow, o.RetryFirst = time.Hour, time.Millisecond
 	if _, err := w.fetchWith(o); !errors.Is(err, portal.ErrLoginRejected) {

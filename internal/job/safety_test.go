@@ -144,14 +144,14 @@ func TestDownloadTakesTheLock(t *testing.T) {
 func TestFetchKilledAfterPassphraseRemoved(t *testing.T) {
 	w := newWorld(t, sim.Options{Files: 4, FileSize: 8 << 10})
 	want := w.published()
-	restore := job.SetTestHookPassphraseRemoved(runtime.Goexit) // the run dies here
+	o := w.options()
+	job.SetPassphraseRemoved(&o, runtime.Goexit) // the run dies here
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_, _ = w.fetch()
+		_, _ = w.fetchWith(o)
 	}()
 	<-done
-	restore()
 	if _, err := os.Stat(layout.State{Dir: w.options().StateDir}.Passphrase()); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("the kept passphrase is still there (%v): the run did not stop where the wedge was", err)
 	}

@@ -110,9 +110,6 @@ type run struct {
 	screens    screens         // what each tab shows of the listing
 }
 
-// testHookAfterClick, when set by a test, runs after every download click.
-var testHookAfterClick func(*tab)
-
 func (r *run) download(ctx context.Context) error {
 	o := r.o
 	t, err := r.b.NewTab(true)
@@ -433,8 +430,8 @@ func (r *run) clickChunk(ctx context.Context, t *tab, s *sched, c *chunk, inflig
 				s.retry(e, err)
 			}
 		}()
-		if testHookAfterClick != nil {
-			testHookAfterClick(t)
+		if r.o.afterClick != nil {
+			r.o.afterClick(t)
 		}
 	}
 	return true, nil

@@ -219,14 +219,13 @@ func TestTabCrashReplaced(t *testing.T) {
 	s := startSim(t, sim.Options{Files: 30, Seed: 5})
 	o := simOptions(t, s, SiteDownload)
 	var clicks atomic.Int64
-	testHookAfterClick = func(tb *tab) {
+	o.afterClick = func(tb *tab) {
 		if clicks.Add(1) == 5 {
 			ctx, cancel := context.WithTimeout(tb.Ctx(), 2*time.Second)
 			defer cancel()
 			_, _ = chromedp.Call(ctx, page.Crash, cdp.Empty{})
 		}
 	}
-	defer func() { testHookAfterClick = nil }()
 	res, err := Download(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
@@ -288,7 +287,7 @@ func TestReloginBounded(t *testing.T) {
 	// bot's requests.
 	var seen atomic.Int64
 	seen.Store(1)
-	testHookAfterClick = func(*tab) {
+	o.afterClick = func(*tab) {
 		if n := int64(s.State().Accounts["download"].Logins); n > seen.Load() {
 			seen.Store(n)
 			if err := s.SetFaults(sim.Faults{ExpireAfter: 8}); err != nil {
@@ -296,7 +295,6 @@ func TestReloginBounded(t *testing.T) {
 			}
 		}
 	}
-	defer func() { testHookAfterClick = nil }()
 	_, err := Download(context.Background(), o)
 	if !errors.Is(err, ErrPortal) || !strings.Contains(err.Error(), "session expired 3 times") {
 		t.Fatalf("err = %v, want the re-login limit", err)

@@ -65,6 +65,10 @@ type Options struct {
 	StallTimeout time.Duration // a download that makes no progress this long is retried
 	Retries      int           // attempts per file and per page before giving up
 	MaxRelogins  int           // re-logins after session expiry, per run
+
+	// afterClick, set by a test, runs after every download click (a seam,
+	// not a global: runs in parallel do not see each other's).
+	afterClick func(*tab)
 }
 
 // OptionsFromSource reads the settings of one site. Missing settings are

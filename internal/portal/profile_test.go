@@ -38,7 +38,7 @@ func TestMarkupV2(t *testing.T) {
 	o.Log = slog.New(slog.NewTextHandler(io.MultiWriter(&logs, testWriter{t}), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	var mu sync.Mutex
 	maxOpen, clicks := 0, 0
-	testHookAfterClick = func(tb *tab) {
+	o.afterClick = func(tb *tab) {
 		ts, err := chromedp.Targets(tb.Ctx())
 		if err != nil {
 			return
@@ -53,12 +53,11 @@ func TestMarkupV2(t *testing.T) {
 		maxOpen, clicks = max(maxOpen, open), clicks+1
 		mu.Unlock()
 	}
-	defer func() { testHookAfterClick = nil }()
 	res, err := Download(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	testHookAfterClick = nil
+	o.afterClick = nil
 	if n := checkStaging(t, s, o); n != 30 || len(res.New) != 30 {
 		t.Fatalf("staging %d, new %d; want 30", n, len(res.New))
 	}

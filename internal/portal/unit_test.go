@@ -122,7 +122,7 @@ func TestBrowserEnvOnlyWhatItNeeds(t *testing.T) {
 	t.Setenv("SEFTBOT_DOWNLOAD_PASSWORD", canary)
 	t.Setenv("SOME_OTHER_TOKEN", canary)
 	checked := 0
-	testHookAfterClick = func(*tab) {
+	o.afterClick = func(*tab) {
 		for _, pid := range ourBrowsers() {
 			env, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
 			if err != nil {
@@ -137,7 +137,6 @@ func TestBrowserEnvOnlyWhatItNeeds(t *testing.T) {
 			}
 		}
 	}
-	defer func() { testHookAfterClick = nil }()
 	if _, err := Download(context.Background(), o); err != nil {
 		t.Fatal(err)
 	}

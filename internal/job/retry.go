@@ -8,6 +8,7 @@ import (
 
 	"github.com/isaric/seftbot/internal/layout"
 	"github.com/isaric/seftbot/internal/portal"
+	"github.com/isaric/seftbot/internal/retry"
 	"github.com/isaric/seftbot/internal/staging"
 	"github.com/isaric/seftbot/internal/usererr"
 )
@@ -57,36 +58,40 @@ func certificateError(err error) bool {
 // withRetry runs f, and again after a backoff while its failure is
 // retryable and the window allows, logging every attempt. A latch set by
 // the failed attempt (a refusal or unknown outcome) also ends it.
+//
+// Its policy: no count of attempts but the window (SEFTBOT_RETRY_WINDOW,
+// 0: one attempt), pauses from RetryFirst doubling to RetryMax, no jitter
+// (one run, nobody to fall in step with), and only what retryable accepts.
 func (r *run) withRetry(ctx context.Context, f func(context.Context) error) error {
-	window, wait := r.o.RetryWindow, r.o.RetryFirst
-	if wait <= 0 {
-		wait = DefaultRetryFirst
+	first := r.o.RetryFirst
+	if first <= 0 {
+		first = DefaultRetryFirst
 	}
-	deadline := time.Now().Add(window)
-	for attempt := 1; ; attempt++ {
-		err := f(ctx)
-		if err == nil || !retryable(ctx, err) {
-			return err
-		}
-		if l, lerr := portal.ReadLatch(r.st.Dir, portal.SiteDownload); l != nil || lerr != nil {
-			return err
-		}
-		if window <= 0 || time.Now().Add(wait).After(deadline) {
-			r.log.Error("portal still failing; giving up", "attempts", attempt, "retry_window", window.String(), "err", err)
-			return err
-		}
+	start := time.Now()
+	latched := func() bool {
+		l, lerr := portal.ReadLatch(r.st.Dir, portal.SiteDownload)
+		return l != nil || lerr != nil
+	}
+	p := retry.Policy{Window: r.o.RetryWindow, First: first, Max: RetryMax,
+		Retryable: func(err error) bool { return retryable(ctx, err) && !latched() }}
+	attempts := 0
+	var last error
+	err := p.Do(ctx, func(attempt int) error {
+		attempts = attempt
+		last = f(ctx)
+		return last
+	}, func(attempt int, err error, wait time.Duration) {
 		r.log.Warn("portal failure; retrying the download", "attempt", attempt, "next_in", wait.String(),
-			"window_left", time.Until(deadline).Round(time.Second).String(), "err", err)
+			"window_left", (p.Window - time.Since(start)).Round(time.Second).String(), "err", err)
 		if r.o.retried != nil {
 			r.o.retried(attempt)
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return err
-		case <-t.C:
-		}
-		wait = min(2*wait, RetryMax)
+	})
+	switch {
+	case err != nil && ctx.Err() != nil && last != nil:
+		return last // interrupted while waiting: the failure, not the wait, is the news
+	case err != nil && p.Retryable(err):
+		r.log.Error("portal still failing; giving up", "attempts", attempts, "retry_window", p.Window.String(), "err", err)
 	}
+	return err
 }

@@ -121,7 +121,9 @@ func (r *run) download(ctx context.Context) error {
 	}
 	r.taken = r.m.LocalNames()
 
-	s := newSched(o.Retries, o.Log)
+	// Each file gets the page policy's attempts and pauses; a page that
+	// stays broken (openListing) costs each of its files one attempt.
+	s := newSched(o.pagePolicy(), o.Log)
 	rctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	r.fail = cancel
@@ -398,7 +400,13 @@ func (r *run) clickChunk(ctx context.Context, t *tab, s *sched, c *chunk, inflig
 			switch {
 			case st.Expired || (st.LoginForm && !st.SignedIn):
 				if _, err := r.b.relogin(t, r.sess, gen); err != nil {
-					return false, err
+					if !errors.Is(err, errTransient) {
+						return false, err
+					}
+					// The sign-in failed on a transient page: the file
+					// pays an attempt, the next one signs in again.
+					requeueRest(e, err)
+					return false, nil
 				}
 				why = errors.New("session expired")
 			case st.LinkExpired != "":

@@ -1,11 +1,15 @@
 package portal
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -303,4 +307,66 @@ func TestReloginBounded(t *testing.T) {
 		t.Errorf("%d logins, want 1 + 2 re-logins", n)
 	}
 	checkNoLeaks(t)
+}
+
+// hookWriter passes log lines to w and calls on for each line that holds
+// msg, synchronously: before the logging code goes on.
+type hookWriter struct {
+	w   io.Writer
+	msg string
+	on  func()
+}
+
+func (h hookWriter) Write(p []byte) (int, error) {
+	if strings.Contains(string(p), h.msg) {
+		h.on()
+	}
+	return h.w.Write(p)
+}
+
+// TestReloginDoesNotNest: a sign-in after an expired session is one
+// attempt inside the loop that found the expiry, never a retrying loop of
+// its own inside it (that nesting multiplied the tries). The session
+// expires, and the portal goes into maintenance the moment seftbot signs
+// in again: no sign-in retries itself, and the run ends as a portal
+// failure.
+func TestReloginDoesNotNest(t *testing.T) {
+	s := startSim(t, sim.Options{Files: 3, Faults: sim.Faults{ExpireAfter: 4}})
+	o := simOptions(t, s, SiteDownload)
+	o.Concurrency = 1
+	o.Retries = 3
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	out := io.MultiWriter(&logs, testWriter{t})
+	o.Log = slog.New(slog.NewTextHandler(&lockedWriter{mu: &mu, w: hookWriter{w: out, msg: "session expired, signing in again", on: func() {
+		if err := s.SetFaults(sim.Faults{Maintenance: true}); err != nil {
+			t.Error(err)
+		}
+	}}}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	_, err := Download(context.Background(), o)
+	if !errors.Is(err, ErrPortal) {
+		t.Fatalf("err = %v, want a portal failure", err)
+	}
+	mu.Lock()
+	l := logs.String()
+	mu.Unlock()
+	if !strings.Contains(l, "session expired, signing in again") {
+		t.Fatal("the session never expired: the test proved nothing")
+	}
+	if n := strings.Count(l, "sign-in did not complete, will retry"); n != 0 {
+		t.Errorf("a re-login retried itself %d times inside the loop that called it", n)
+	}
+	checkNoLeaks(t)
+}
+
+// lockedWriter serialises writes from several goroutines.
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+
+	"github.com/isaric/seftbot/internal/retry"
 )
 
 // listing is what the file list shows now.
@@ -124,29 +126,47 @@ func (r *run) walkPages(ctx context.Context, t *tab, onPage func(*tab, []*entry,
 }
 
 // nextPage uses the "more" control on the listing shown at cur (showing l)
-// and reads what it shows; on a transient failure it shows cur again and
-// tries once more. A nil listing means nothing more arrived (append mode).
+// and reads what it shows; after a transient failure it shows cur again
+// (one attempt, a part of this one: loops do not nest) and tries again, by
+// the page policy. A nil listing means nothing more arrived (append mode).
 func (r *run) nextPage(t *tab, cur where, l *listing) (where, *listing, error) {
-	var last error
-	for attempt := 0; attempt < r.o.Retries; attempt++ {
-		if attempt > 0 {
-			if err := sleepCtx(t.Ctx(), backoff(attempt)); err != nil {
-				return cur, nil, err
+	p := r.o.pagePolicy()
+	var next where
+	var nl *listing
+	final := false
+	err := p.Do(t.Ctx(), func(attempt int) error {
+		if attempt > 1 {
+			ol, again, err := r.openOnce(t, cur)
+			if err != nil {
+				if !again {
+					final = true
+					return retry.Stop(err)
+				}
+				return err
 			}
-			var err error
-			if l, err = r.openListing(t, cur); err != nil {
-				return cur, nil, err
-			}
+			l = ol
 		}
 		gen := r.sess.generation()
-		next, nl, retry, err := r.more(t, cur, l, gen)
-		if retry {
-			last = err
-			continue
+		n, x, again, err := r.more(t, cur, l, gen)
+		if again {
+			return err
 		}
-		return next, nl, err
+		if err != nil {
+			final = true
+			return retry.Stop(err)
+		}
+		next, nl = n, x
+		return nil
+	}, nil)
+	switch {
+	case err == nil:
+		return next, nl, nil
+	case final:
+		return cur, nil, err
+	case t.Ctx().Err() != nil:
+		return cur, nil, t.Ctx().Err()
 	}
-	return cur, nil, fmt.Errorf("%w: could not show more of the listing after %d attempts: %w", ErrPortal, r.o.Retries, last)
+	return cur, nil, fmt.Errorf("%w: could not show more of the listing after %d attempts: %w", ErrPortal, p.Attempts, err)
 }
 
 // more uses the "more" control once, by the profile's mode.
@@ -272,45 +292,58 @@ func (s *screens) set(t *tab, sh *shown) {
 }
 
 // openListing shows a part of the listing, signing in again if the session
-// expired, retrying transient failures.
+// expired, retrying transient failures by the page policy.
 func (r *run) openListing(t *tab, at where) (*listing, error) {
-	var last error
-	for attempt := 0; attempt < r.o.Retries; attempt++ {
-		if attempt > 0 {
-			if err := sleepCtx(t.Ctx(), backoff(attempt)); err != nil {
-				return nil, err
-			}
+	p := r.o.pagePolicy()
+	var l *listing
+	final := false
+	err := p.Do(t.Ctx(), func(int) error {
+		ol, again, err := r.openOnce(t, at)
+		if err != nil && !again {
+			final = true
+			return retry.Stop(err)
 		}
-		gen := r.sess.generation()
-		r.screens.set(t, nil)
-		if err := navigate(t, at.url); err != nil {
-			if t.IsDead() {
-				return nil, errTabDead
-			}
-			last = err
-			continue
-		}
-		_, l, retry, err := r.readPage(t, gen)
-		for i := 0; err == nil && i < at.clicks; i++ {
-			var nl *listing
-			_, nl, retry, err = r.more(t, where{url: at.url, clicks: i}, l, gen)
-			if err == nil && nl == nil {
-				err, retry = fmt.Errorf("%w: the listing is shorter than before", errTransient), true
-			}
-			l = nl
-		}
-		if retry {
-			last = err
-			continue
-		}
-		r.screens.set(t, nil)
-		if err == nil {
-			r.screens.set(t, &shown{at: at, l: l, gen: gen})
-		}
+		l = ol
+		return err
+	}, nil)
+	switch {
+	case err == nil || final:
 		return l, err
+	case t.Ctx().Err() != nil:
+		return nil, t.Ctx().Err()
 	}
 	r.screens.set(t, nil)
-	return nil, fmt.Errorf("%w: %w after %d attempts: %w", ErrPortal, errPageBudget, r.o.Retries, last)
+	return nil, fmt.Errorf("%w: %w after %d attempts: %w", ErrPortal, errPageBudget, p.Attempts, err)
+}
+
+// openOnce is one attempt of openListing; again says a failure is
+// transient, worth another attempt.
+func (r *run) openOnce(t *tab, at where) (l *listing, again bool, err error) {
+	gen := r.sess.generation()
+	r.screens.set(t, nil)
+	if err := navigate(t, at.url); err != nil {
+		if t.IsDead() {
+			return nil, false, errTabDead
+		}
+		return nil, true, err
+	}
+	_, l, again, err = r.readPage(t, gen)
+	for i := 0; err == nil && i < at.clicks; i++ {
+		var nl *listing
+		_, nl, again, err = r.more(t, where{url: at.url, clicks: i}, l, gen)
+		if err == nil && nl == nil {
+			err, again = fmt.Errorf("%w: the listing is shorter than before", errTransient), true
+		}
+		l = nl
+	}
+	if again {
+		return nil, true, err
+	}
+	r.screens.set(t, nil)
+	if err == nil {
+		r.screens.set(t, &shown{at: at, l: l, gen: gen})
+	}
+	return l, false, err
 }
 
 // readPage waits until the page shows the listing (rows, or the empty-list

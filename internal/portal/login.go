@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/isaric/seftbot/internal/retry"
 	"github.com/isaric/seftbot/internal/usererr"
 )
 
@@ -33,7 +34,11 @@ const defaultOutcomeTimeout = 2 * time.Minute
 // page or session expiry (or before the password was sent at all). A
 // refusal, a locked account, an expired password or an unrecognised answer
 // is latched in the state directory, so no later run sends it again.
-func (b *browserRun) login(t *tab) error {
+func (b *browserRun) login(t *tab) error { return b.signIn(t, b.o.pagePolicy()) }
+
+// signIn is login under policy p: what it retries is a transient page or
+// step (errTransient), never a refusal or an unknown outcome.
+func (b *browserRun) signIn(t *tab, p retry.Policy) error {
 	o := b.o
 	if err := checkLatch(o); err != nil {
 		return err
@@ -41,26 +46,19 @@ func (b *browserRun) login(t *tab) error {
 	if err := b.checkSelectors(t); err != nil {
 		return err
 	}
-	var last error
-	for attempt := 0; attempt < o.Retries; attempt++ {
-		if attempt > 0 {
-			if err := sleepCtx(t.Ctx(), backoff(attempt)); err != nil {
-				return err
-			}
-		}
-		err := b.loginOnce(t)
-		if err == nil {
-			o.Log.Info("signed in", "site", o.Site)
-			b.KeepDebug(t, "login", nil)
-			return nil
-		}
-		if !errors.Is(err, errTransient) || t.Ctx().Err() != nil {
-			return err
-		}
-		last = err
-		o.Log.Warn("sign-in did not complete, will retry", "site", o.Site, "attempt", attempt+1, "err", err)
+	p.Retryable = func(err error) bool { return errors.Is(err, errTransient) }
+	err := p.Do(t.Ctx(), func(int) error { return b.loginOnce(t) }, func(attempt int, err error, _ time.Duration) {
+		o.Log.Warn("sign-in did not complete, will retry", "site", o.Site, "attempt", attempt, "err", err)
+	})
+	switch {
+	case err == nil:
+		o.Log.Info("signed in", "site", o.Site)
+		b.KeepDebug(t, "login", nil)
+		return nil
+	case p.Attempts > 1 && errors.Is(err, errTransient) && t.Ctx().Err() == nil:
+		return fmt.Errorf("%w: could not sign in to the %s site after %d attempts: %w", ErrPortal, o.Site, p.Attempts, err)
 	}
-	return fmt.Errorf("%w: could not sign in to the %s site after %d attempts: %w", ErrPortal, o.Site, o.Retries, last)
+	return err
 }
 
 // checkSelectors has the browser parse every CSS and XPath selector of the

@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/isaric/seftbot/internal/retry"
 )
 
 // chunk is a few entries of one listing page, fetched by one tab after one
@@ -21,14 +23,14 @@ type sched struct {
 	mu     sync.Mutex
 	queue  []*chunk
 	busy   int
-	limit  int // attempts per entry
+	policy retry.Policy // per entry: its attempts, and the pause before each
 	failed []*entry
 	log    *slog.Logger
 	wake   chan struct{} // closed (and replaced) when the queue or busy changes
 }
 
-func newSched(limit int, log *slog.Logger) *sched {
-	return &sched{limit: limit, log: log, wake: make(chan struct{})}
+func newSched(policy retry.Policy, log *slog.Logger) *sched {
+	return &sched{policy: policy, log: log, wake: make(chan struct{})}
 }
 
 // changed wakes every worker waiting in next; s.mu is held.
@@ -77,12 +79,12 @@ func (s *sched) retry(e *entry, why error) {
 	defer s.mu.Unlock()
 	e.attempts++
 	e.lastErr = why
-	s.log.Warn("file not fetched yet, will retry", "file", e.local, "attempt", e.attempts, "of", s.limit, "err", why)
-	if e.attempts >= s.limit {
+	s.log.Warn("file not fetched yet, will retry", "file", e.local, "attempt", e.attempts, "of", s.policy.Attempts, "err", why)
+	if e.attempts >= s.policy.Attempts {
 		s.failed = append(s.failed, e)
 		return
 	}
-	s.queue = append(s.queue, &chunk{entries: []*entry{e}, notBefore: time.Now().Add(backoff(e.attempts))})
+	s.queue = append(s.queue, &chunk{entries: []*entry{e}, notBefore: time.Now().Add(s.policy.Pause(e.attempts))})
 	s.changed()
 }
 

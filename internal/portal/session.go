@@ -1,11 +1,11 @@
 package portal
 
 import (
-	"context"
 	"fmt"
-	"math/rand/v2"
 	"sync"
 	"time"
+
+	"github.com/isaric/seftbot/internal/retry"
 )
 
 // session is the one login that every tab shares (they share cookies).
@@ -18,8 +18,11 @@ type session struct {
 }
 
 // relogin signs in again after tab t found the session expired, unless
-// another tab already did so since generation seen. Re-logins per run are
-// bounded, so a portal that expires every session cannot loop forever.
+// another tab already did so since generation seen. It makes one sign-in
+// attempt: a transient failure (errTransient) is for the caller's loop to
+// retry, so loops never nest. Re-logins per run are bounded, failed ones
+// included, so a portal that expires every session (or fails every
+// sign-in) cannot loop forever nor collect password posts.
 func (b *browserRun) relogin(t *tab, s *session, seen int) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -29,7 +32,7 @@ func (b *browserRun) relogin(t *tab, s *session, seen int) (int, error) {
 	if s.relogins >= b.o.MaxRelogins {
 		return s.gen, fmt.Errorf("%w: the session expired %d times in one run; giving up", ErrPortal, s.relogins+1)
 	}
-	s.relogins++
+	s.relogins++ // every attempt counts: each may send the password
 	b.o.Log.Warn("session expired, signing in again", "relogin", s.relogins, "max", b.o.MaxRelogins)
 	if d := b.o.Profile.Expired.Dismiss; d != nil {
 		// Close the signed-out dialog as a person would; the sign-in
@@ -38,7 +41,7 @@ func (b *browserRun) relogin(t *tab, s *session, seen int) (int, error) {
 			b.o.Log.Debug("signed-out dialog not dismissed", "err", err)
 		}
 	}
-	if err := b.login(t); err != nil {
+	if err := b.signIn(t, once); err != nil {
 		return s.gen, err
 	}
 	s.gen++
@@ -62,20 +65,16 @@ func describe(st pageState) string {
 	}
 }
 
-// backoff is the pause before attempt n (n >= 1): 250ms doubling to 8s,
-// with jitter so tabs do not retry in step.
-func backoff(n int) time.Duration {
-	d := 250 * time.Millisecond << min(n-1, 5)
-	return d/2 + rand.N(d/2+1)
+// pagePolicy is how the site's pages and sign-in are tried again after a
+// transient failure (a portal error page, an expired session, a page that
+// did not load): Options.Retries attempts in all, 250ms doubling to 8s, half
+// of each pause drawn at random so that tabs do not retry in step. Each
+// loop that uses it says what it counts as transient. One loop per
+// operation: a retried operation never runs a retrying one inside it.
+func (o *Options) pagePolicy() retry.Policy {
+	return retry.Policy{Attempts: o.Retries, First: 250 * time.Millisecond, Max: 8 * time.Second, Jitter: 0.5}
 }
 
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+// once is a single attempt: a step inside an operation that its caller's
+// loop retries as a whole.
+var once = retry.Policy{Attempts: 1}

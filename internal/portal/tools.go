@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/isaric/seftbot/internal/browser"
+	"github.com/isaric/seftbot/internal/retry"
 	"github.com/isaric/seftbot/internal/staging"
 )
 
@@ -106,50 +108,62 @@ func (w *Walker) Walk(ctx context.Context, t *browser.Tab, onPage func([]Entry))
 func (w *Walker) FetchOne(ctx context.Context, t *browser.Tab, e Entry, dir string) (File, error) {
 	r := w.r
 	e.e.local = localName(e.e.name)
-	for attempt := 1; ; attempt++ {
+	p := r.o.pagePolicy()
+	var got File
+	final := false
+	stop := func(err error) error { final = true; return retry.Stop(err) }
+	err := p.Do(ctx, func(int) error {
 		gen := r.sess.generation()
 		if err := r.show(t, e.e.at); err != nil {
-			return File{}, err
+			return stop(err)
 		}
 		d, st, err := r.click(t, e.e)
 		var why error
 		switch {
 		case err != nil && (errors.Is(err, errTabDead) || t.IsDead()):
-			return File{}, fmt.Errorf("%w: %w", ErrPortal, err)
+			return stop(fmt.Errorf("%w: %w", ErrPortal, err))
 		case err != nil && ctx.Err() != nil:
-			return File{}, ctx.Err()
+			return stop(ctx.Err())
 		case err != nil:
-			return File{}, fmt.Errorf("%w: %w", ErrProfile, err)
+			return stop(fmt.Errorf("%w: %w", ErrProfile, err))
 		case d == nil && (st.Expired || (st.LoginForm && !st.SignedIn)):
 			if _, err := r.b.relogin(t, r.sess, gen); err != nil {
-				return File{}, err
+				if !errors.Is(err, errTransient) {
+					return stop(err)
+				}
+				why = err
+			} else {
+				why = errors.New("session expired")
 			}
-			why = errors.New("session expired")
 		case d == nil && st.LinkExpired != "":
 			why = errors.New("one-time link expired")
 		case d == nil && st.Transient != "":
 			why = fmt.Errorf("%w: %s", errTransient, describe(st))
 		case d == nil:
-			return File{}, fmt.Errorf("%w: clicking %s gave a page, not a download: %s", ErrProfile, e.e, describe(st))
+			return stop(fmt.Errorf("%w: clicking %s gave a page, not a download: %s", ErrProfile, e.e, describe(st)))
 		default:
 			f, err := r.receive(ctx, e.e, d, dir)
 			if err == nil {
-				return f, nil
+				got = f
+				return nil
 			}
 			if errors.Is(err, ErrLocal) || ctx.Err() != nil {
-				return File{}, err
+				return stop(err)
 			}
 			why = err
 		}
 		r.screens.set(t, nil)
-		if attempt >= r.o.Retries {
-			return File{}, fmt.Errorf("%w: %s not downloaded after %d attempts: %w", ErrPortal, e.e, attempt, why)
-		}
+		return why
+	}, func(attempt int, why error, _ time.Duration) {
 		r.o.Log.Warn("download failed, trying again", "file", e.e.String(), "attempt", attempt, "err", why)
-		if err := sleepCtx(ctx, backoff(attempt)); err != nil {
-			return File{}, err
-		}
+	})
+	switch {
+	case err == nil:
+		return got, nil
+	case final || ctx.Err() != nil:
+		return File{}, err
 	}
+	return File{}, fmt.Errorf("%w: %s not downloaded after %d attempts: %w", ErrPortal, e.e, p.Attempts, err)
 }
 
 // ParseProfile reads and checks a profile for site, as LoadProfile does

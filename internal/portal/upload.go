@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/isaric/seftbot/internal/retry"
 	"github.com/isaric/seftbot/internal/usererr"
 )
 
@@ -60,46 +61,45 @@ func (b *browserRun) upload(t *tab, abs string) (string, error) {
 	if err := b.login(t); err != nil {
 		return "", err
 	}
-	// Open the form; an expired session or a transient error here is safe to
-	// retry, because nothing has been sent yet.
-	var last error
-	opened := false
-	for attempt := 0; attempt < b.o.Retries && !opened; attempt++ {
-		if attempt > 0 {
-			if err := sleepCtx(t.Ctx(), backoff(attempt)); err != nil {
-				return "", err
-			}
-		}
+	// Open the form, by the page policy: an expired session or a transient
+	// error here is safe to retry, because nothing has been sent yet.
+	p := b.o.pagePolicy()
+	final := false
+	err := p.Do(t.Ctx(), func(int) error {
 		gen := sess.generation()
 		if err := navigate(t, b.o.siteURL(u.Path)); err != nil {
-			last = err
-			continue
+			return err
 		}
 		var r struct {
 			Outcome string    `json:"outcome"`
 			State   pageState `json:"state"`
 		}
 		if err := t.Await("outcome", map[string]any{}, b.o.StepTimeout, &r); err != nil {
-			last = err
-			continue
+			return err
 		}
 		st := r.State
 		switch {
 		case st.Transient != "":
-			last = fmt.Errorf("%w: %s", errTransient, describe(st))
+			return fmt.Errorf("%w: %s", errTransient, describe(st))
 		case st.Expired || (st.LoginForm && !st.SignedIn):
-			if _, err := b.relogin(t, sess, gen); err != nil {
-				return "", err
+			if _, err := b.relogin(t, sess, gen); err != nil && !errors.Is(err, errTransient) {
+				final = true
+				return retry.Stop(err)
+			} else if err != nil {
+				return err
 			}
-			last = errors.New("session expired")
+			return errors.New("session expired")
 		case st.SignedIn:
-			opened = true
-		default:
-			return "", fmt.Errorf("%w: unexpected page %s; run seftbot probe --site upload", ErrProfile, describe(st))
+			return nil
 		}
-	}
-	if !opened {
-		return "", fmt.Errorf("%w: could not open the upload form after %d attempts: %w", ErrPortal, b.o.Retries, last)
+		final = true
+		return retry.Stop(fmt.Errorf("%w: unexpected page %s; run seftbot probe --site upload", ErrProfile, describe(st)))
+	}, nil)
+	switch {
+	case err != nil && (final || t.Ctx().Err() != nil):
+		return "", err
+	case err != nil:
+		return "", fmt.Errorf("%w: could not open the upload form after %d attempts: %w", ErrPortal, p.Attempts, err)
 	}
 	send := secretStep(u.Steps)
 	v := stepVars{User: b.o.User, File: abs}
@@ -131,7 +131,7 @@ func (b *browserRun) upload(t *tab, abs string) (string, error) {
 		Outcome string `json:"outcome"`
 		Text    string `json:"text"`
 	}
-	err := t.Await("uploadOutcome", map[string]any{}, timeout, &r)
+	err = t.Await("uploadOutcome", map[string]any{}, timeout, &r)
 	b.KeepDebug(t, "upload-done", nil)
 	switch {
 	case err == nil && r.Outcome == "confirmed":

@@ -23,7 +23,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"os"
 	"slices"
 	"strconv"
@@ -31,6 +30,7 @@ import (
 	"time"
 
 	"github.com/isaric/seftbot/internal/config"
+	"github.com/isaric/seftbot/internal/retry"
 	"github.com/isaric/seftbot/internal/usererr"
 )
 
@@ -252,11 +252,15 @@ func Relay(ctx context.Context, cfg Config, localPath string) (*Result, error) {
 	// Temporary names of dropped attempts and killed runs, removed on the
 	// next connection.
 	stale := slices.Clone(cfg.Stale)
-	for attempt := 1; ; attempt++ {
-		res, tmp, err := r.attempt(ctx, attempt, stale)
+	var res *Result
+	var last error
+	attempts := 0
+	err = policy(&cfg).Do(ctx, func(attempt int) error {
+		attempts = attempt
+		got, tmp, err := r.attempt(ctx, attempt, stale)
 		if err == nil {
-			res.Attempts = attempt
-			return res, nil
+			res = got
+			return nil
 		}
 		if tmp != "" {
 			stale = append(stale, tmp)
@@ -265,25 +269,32 @@ func Relay(ctx context.Context, cfg Config, localPath string) (*Result, error) {
 			cfg.Progress(-r.sent) // the next attempt starts from zero
 			r.sent = 0
 		}
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("%w: %w", ErrRelay, errors.Join(ctx.Err(), err))
-		}
-		if !retryable(err) || attempt > cfg.Retries {
-			if len(stale) > 0 {
-				cfg.Log.Warn("temporary files left on the drop; their names cannot match isaric-*, so nothing routes them",
-					"paths", stale)
-			}
-			return nil, wrapFinal(err, attempt)
-		}
-		wait := backoff(attempt)
+		last = err
+		return err
+	}, func(attempt int, err error, wait time.Duration) {
 		cfg.Log.Warn("relay attempt failed; retrying on a fresh temporary name",
 			"attempt", attempt, "retry_in", wait, "err", err)
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("%w: %w", ErrRelay, errors.Join(ctx.Err(), err))
-		case <-time.After(wait):
-		}
+	})
+	switch {
+	case err == nil:
+		res.Attempts = attempts
+		return res, nil
+	case ctx.Err() != nil:
+		return nil, fmt.Errorf("%w: %w", ErrRelay, errors.Join(ctx.Err(), last))
 	}
+	if len(stale) > 0 {
+		cfg.Log.Warn("temporary files left on the drop; their names cannot match isaric-*, so nothing routes them",
+			"paths", stale)
+	}
+	return nil, wrapFinal(err, attempts)
+}
+
+// policy is the relay's retry policy: cfg.Retries retries after the first
+// attempt, 1s doubling to backoffMax with up to a quarter of each pause
+// drawn at random (so that several clients do not retry in step), and
+// only what retryable accepts (a dropped connection, not a host key).
+func policy(cfg *Config) retry.Policy {
+	return retry.Policy{Attempts: max(cfg.Retries+1, 1), First: backoffBase, Max: backoffMax, Jitter: 0.25, Retryable: retryable}
 }
 
 // wrapFinal gives the last error its sentinel: host-key errors already wrap
@@ -296,14 +307,6 @@ func wrapFinal(err error, attempts int) error {
 		return fmt.Errorf("%w after %d attempts: %w", ErrRelay, attempts, err)
 	}
 	return fmt.Errorf("%w: %w", ErrRelay, err)
-}
-
-// backoff is exponential from backoffBase, capped at backoffMax, with up to
-// 25% jitter so that several clients do not retry in step.
-func backoff(attempt int) time.Duration {
-	d := backoffBase << min(attempt-1, 10)
-	d = min(d, backoffMax)
-	return d - time.Duration(rand.Int64N(int64(d)/4+1))
 }
 
 // progressReader counts bytes as pkg/sftp reads them. ReadFromWithConcurrency

@@ -1,6 +1,7 @@
 package portal
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -14,15 +15,18 @@ import (
 type session struct {
 	mu       sync.Mutex
 	gen      int
-	relogins int
+	relogins int // re-logins that signed in
+	failed   int // re-login attempts failed in a row, since the last sign-in
 }
 
 // relogin signs in again after tab t found the session expired, unless
 // another tab already did so since generation seen. It makes one sign-in
 // attempt: a transient failure (errTransient) is for the caller's loop to
-// retry, so loops never nest. Re-logins per run are bounded, failed ones
-// included, so a portal that expires every session (or fails every
-// sign-in) cannot loop forever nor collect password posts.
+// retry, so loops never nest. Both are bounded, as when each re-login was
+// a loop of its own: MaxRelogins re-logins per run, so a portal that
+// expires every session cannot loop forever, and Retries failed attempts
+// in a row, so a sign-in that keeps failing ends the run rather than
+// collect password posts.
 func (b *browserRun) relogin(t *tab, s *session, seen int) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -32,8 +36,7 @@ func (b *browserRun) relogin(t *tab, s *session, seen int) (int, error) {
 	if s.relogins >= b.o.MaxRelogins {
 		return s.gen, fmt.Errorf("%w: the session expired %d times in one run; giving up", ErrPortal, s.relogins+1)
 	}
-	s.relogins++ // every attempt counts: each may send the password
-	b.o.Log.Warn("session expired, signing in again", "relogin", s.relogins, "max", b.o.MaxRelogins)
+	b.o.Log.Warn("session expired, signing in again", "relogin", s.relogins+1, "max", b.o.MaxRelogins, "attempt", s.failed+1)
 	if d := b.o.Profile.Expired.Dismiss; d != nil {
 		// Close the signed-out dialog as a person would; the sign-in
 		// starts from the login page either way.
@@ -42,8 +45,15 @@ func (b *browserRun) relogin(t *tab, s *session, seen int) (int, error) {
 		}
 	}
 	if err := b.signIn(t, once); err != nil {
+		if errors.Is(err, errTransient) {
+			if s.failed++; s.failed >= b.o.Retries {
+				return s.gen, fmt.Errorf("%w: could not sign in to the %s site again after %d attempts: %w", ErrPortal, b.o.Site, s.failed, err)
+			}
+		}
 		return s.gen, err
 	}
+	s.failed = 0
+	s.relogins++
 	s.gen++
 	return s.gen, nil
 }

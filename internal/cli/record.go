@@ -109,5 +109,22 @@ func runRecord(cmd *cobra.Command, o *recordOptions) error {
 	}
 	fmt.Fprintf(o.stdout, "checking it (no window):\n")
 	o.browser.headful = false
-	return runCheck(cmd, o.globalOptions, &o.browser, o.site, o.out, false)
+	return draftError(runCheck(cmd, o.globalOptions, &o.browser, o.site, o.out, false), p, o.out, o.site)
+}
+
+// draftError says, when the check's sign-in with the draft was refused or
+// got no answer the draft knows, that it is the draft's doing and which
+// step sent the password. The latch the check set stays: the portal may
+// have counted a failure, whoever is to blame.
+func draftError(err error, p *portal.Profile, out, site string) error {
+	k := portal.LatchedNow(err)
+	if k != portal.LatchRefused && k != portal.LatchUnknown {
+		return err
+	}
+	what := "the portal refused the draft's sign-in"
+	if k == portal.LatchUnknown {
+		what = "the draft's sign-in got no answer the draft recognises"
+	}
+	return usererr.New(fmt.Errorf("record: %s; it sent the password at %s: %w", what, p.SendingStep(), err),
+		fmt.Sprintf("read the draft's login.steps in %s (the {password} fill must come before the step that sends it, and nothing before may send the form) and fix them; check the account by hand, and only then run: seftbot login-latch lift --site %s", out, site))
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -18,8 +19,10 @@ import (
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
+	"github.com/isaric/seftbot/internal/config"
 	"github.com/isaric/seftbot/internal/portal"
 	"github.com/isaric/seftbot/internal/sim"
+	"github.com/isaric/seftbot/internal/usererr"
 )
 
 // startXvfb starts a virtual display of the test's own and points DISPLAY
@@ -225,4 +228,54 @@ func visibleBrowser(t *testing.T, tmp string) bool {
 		}
 	}
 	return true
+}
+
+// TestRecordDraftRefused: when record's check of the draft is refused,
+// the error says the draft was refused and names the step that sent the
+// password and the fill before it; the hint says to read the draft's
+// steps before lifting the latch; the latch stays and the exit code is
+// still the refusal's. The refusal is real: Chromium, seftsim, a draft
+// that types the user name over the password.
+func TestRecordDraftRefused(t *testing.T) {
+	s, err := sim.Start(context.Background(), sim.Options{Dir: t.TempDir(), Files: 2, FileSize: 1 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	src, err := config.Load(s.EnvFile(), true, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := portal.OptionsFromSource(src, portal.SiteDownload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.StagingDir = filepath.Join(s.Dir(), "staging")
+	p := portal.DefaultProfile()
+	p.Login.Steps = append(p.Login.Steps[:2:2], portal.Step{Fill: portal.Sel{"#password"}, With: "{user}"}, p.Login.Steps[2])
+	o.Profile = p
+	_, cerr := portal.Check(context.Background(), o)
+	err = draftError(cerr, p, "draft.json", portal.SiteDownload)
+	msg, hint := err.Error(), usererr.Hint(err)
+	t.Logf("%s\nhint: %s", msg, hint)
+	for _, w := range []string{"record: the portal refused the draft's sign-in", "it sent the password at login.steps[3] (click", "after login.steps[1] (fill label=Password with {password})"} {
+		if !strings.Contains(msg, w) {
+			t.Errorf("error lacks %q: %s", w, msg)
+		}
+	}
+	for _, w := range []string{"read the draft's login.steps in draft.json", "only then run: seftbot login-latch lift --site download"} {
+		if !strings.Contains(hint, w) {
+			t.Errorf("hint lacks %q: %s", w, hint)
+		}
+	}
+	if c := exitCode(err); c != ExitLogin {
+		t.Errorf("exit %d, want %d (a refusal)", c, ExitLogin)
+	}
+	if l, _ := portal.ReadLatch(o.StateDir, portal.SiteDownload); l == nil {
+		t.Error("the draft's refusal set no latch")
+	}
+	// Any other error is left as it is.
+	if other := errors.New("x"); draftError(other, p, "draft.json", portal.SiteDownload) != other {
+		t.Error("an error that is not a refusal was rewritten")
+	}
 }

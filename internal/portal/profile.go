@@ -434,6 +434,31 @@ func sendsBeforeFill(prefix string, steps []Step) []string {
 	return out
 }
 
+// SendingStep names the login step that sends the password and the
+// {password} fill before it, for an operator who must find the step to
+// blame: "login.steps[3] (press Enter in #pw), after login.steps[2] (fill
+// #pw with {password})".
+func (p *Profile) SendingStep() string {
+	ss := p.Login.Steps
+	send := secretStep(ss)
+	if send < 0 {
+		return "no login step sends the password"
+	}
+	fill := -1
+	for i := range ss[:send] {
+		if ss[i].With == "{password}" {
+			fill = i
+		}
+	}
+	out := fmt.Sprintf("login.steps[%d] (%s)", send, ss[send].describe())
+	if fill >= 0 {
+		out += fmt.Sprintf(", after login.steps[%d] (%s)", fill, ss[fill].describe())
+	} else {
+		out += ", before any {password} fill"
+	}
+	return out
+}
+
 // sameField says whether two targets share a selector: then they are the
 // same element as far as the profile can tell.
 func sameField(a, b Sel) bool {

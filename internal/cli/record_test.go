@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -144,6 +145,7 @@ func TestRecordCommandVisibleWindow(t *testing.T) {
 			if headful := visibleBrowser(t, tmp); !headful {
 				t.Error("record's browser is headless; the operator needs a window")
 			}
+			passwordManagerOff(t, tmp)
 			op := operator{t, rec.Context()}
 			switch c.markup {
 			case "v1":
@@ -277,5 +279,45 @@ func TestRecordDraftRefused(t *testing.T) {
 	// Any other error is left as it is.
 	if other := errors.New("x"); draftError(other, p, "draft.json", portal.SiteDownload) != other {
 		t.Error("an error that is not a refusal was rewritten")
+	}
+}
+
+// passwordManagerOff fails unless the browsers under tmp were told, in
+// their profile's Preferences, that the password manager and autofill
+// are off: the operator's window offers to save no password.
+func passwordManagerOff(t *testing.T, tmp string) {
+	t.Helper()
+	pids := portal.BrowserProcesses(tmp)
+	if len(pids) == 0 {
+		t.Fatal("no browser running")
+	}
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pids[0]))
+	var dir string
+	for _, a := range strings.Split(string(b), "\x00") {
+		if d, ok := strings.CutPrefix(a, "--user-data-dir="); ok {
+			dir = d
+		}
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "Default", "Preferences"))
+	if err != nil {
+		t.Fatalf("the browser's preferences: %v", err)
+	}
+	var p struct {
+		Credentials *bool `json:"credentials_enable_service"`
+		Profile     struct {
+			PasswordManager *bool `json:"password_manager_enabled"`
+		} `json:"profile"`
+		Autofill struct {
+			Profile *bool `json:"profile_enabled"`
+		} `json:"autofill"`
+	}
+	if err := json.Unmarshal(raw, &p); err != nil {
+		t.Fatal(err)
+	}
+	for name, v := range map[string]*bool{"credentials_enable_service": p.Credentials,
+		"profile.password_manager_enabled": p.Profile.PasswordManager, "autofill.profile_enabled": p.Autofill.Profile} {
+		if v == nil || *v {
+			t.Errorf("browser preference %s is not false", name)
+		}
 	}
 }

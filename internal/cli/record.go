@@ -31,12 +31,14 @@ func newRecordCmd(g *globalOptions) *cobra.Command {
 		Use:   "record --site download|upload --out PROFILE",
 		Short: "Write a site profile by watching you use the portal in a browser window",
 		Long: `Opens a visible Chromium at the site's URL. Sign in, click through any notice,
-download one file, then go to the next page or load more. seftbot watches each
-fill and click and drafts a site profile from them: several locators per step
-(label, role and name, text, id, CSS), the row structure of the file list from
-the download you clicked, and how the list pages. What you type into the user
-name and password fields is never recorded or logged: it becomes {user} and
-{password}.
+then on the download site download one file and go to the next page or load
+more; on the upload site choose one file and send it. seftbot watches each
+fill, click and Enter and drafts a site profile from them, in the order you
+acted: several locators per step (label, role and name, text, id, CSS), the
+row structure of the file list from the download you clicked, and how the list
+pages. What you type into the user name and password fields is never recorded
+or logged: it becomes {user} and {password}. The browser never offers to save
+or fill in a password.
 
 Close the window or press Enter here when done. The profile is written (0600)
 to --out and checked at once, as seftbot probe --check does: exit 0 when every
@@ -76,7 +78,12 @@ func runRecord(cmd *cobra.Command, o *recordOptions) error {
 	if testHookRecording != nil {
 		testHookRecording(rec)
 	}
-	fmt.Fprintf(o.stdout, "Recording. In the browser window: sign in, pass any notice, download one file, then show the next page or more files.\n")
+	if o.site == portal.SiteUpload {
+		fmt.Fprintf(o.stdout, "Recording. In the browser window: sign in, pass any notice, choose one file and send it, and wait until the portal says it was received.\n")
+	} else {
+		fmt.Fprintf(o.stdout, "Recording. In the browser window: sign in, pass any notice, download one file, then show the next page or more files.\n")
+	}
+	fmt.Fprintf(o.stdout, "Typing the password and pressing Enter is fine; so is clicking the button.\n")
 	fmt.Fprintf(o.stdout, "Then close the window or press Enter here.\n")
 	enter := make(chan struct{})
 	go func() {

@@ -1,12 +1,14 @@
 package portal
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -309,14 +311,15 @@ func actions(ss []Step) string {
 	return strings.Join(out, " ")
 }
 
-// TestRecordKeyboard: an operator signs in with the keyboard, as the
-// walkthrough allows: Enter in the password field (v1, v3), Enter in the
+// TestRecordKeyboard: an operator signs in with the keyboard in a visible
+// window (Xvfb, real key and mouse events), as the walkthrough allows: Enter in the password field (v1, v3), Enter in the
 // account name field of the two-step login, Tab to the button then Enter.
 // The draft has every fill before the key press or click that followed
 // it, no separate step for the click Chromium makes for Enter, and signs
 // in with exactly one password POST each time (seftsim's counters) and no
 // refusal in seftsim's log: v3's on its check and on three later runs.
 func TestRecordKeyboard(t *testing.T) {
+	startXvfb(t)
 	for _, c := range []struct {
 		name, markup, want string
 		runs               int
@@ -331,9 +334,18 @@ func TestRecordKeyboard(t *testing.T) {
 			s := startSim(t, sim.Options{Files: 8, PageSize: 5, Markup: c.markup, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 			o := simOptions(t, s, SiteDownload)
 			acct := func() sim.AccountState { return s.State().Accounts[SiteDownload] }
+			// A visible window, as seftbot record opens; the checks after
+			// run headless, as record's own check does.
+			o.Headful = true
 			rec, err := StartRecord(context.Background(), o)
+			o.Headful = false
 			if err != nil {
 				t.Fatal(err)
+			}
+			for _, pid := range ourBrowsers() {
+				if b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); strings.Contains(string(b), "--headless") || strings.Contains(string(b), "headless-shell") {
+					t.Fatal("the recording browser is headless; the operator needs a window")
+				}
 			}
 			op := operator{t, rec.Context()}
 			switch c.name {
@@ -401,4 +413,34 @@ func TestRecordKeyboard(t *testing.T) {
 			checkNoLeaks(t)
 		})
 	}
+}
+
+// startXvfb starts a virtual display of the test's own and points DISPLAY
+// at it; Xvfb writes its number to -displayfd once it accepts clients. A
+// missing Xvfb fails the test (scripts/install-deps.sh installs it).
+func startXvfb(t *testing.T) {
+	t.Helper()
+	xvfb, err := exec.LookPath("Xvfb")
+	if err != nil {
+		t.Fatal("Xvfb not installed (scripts/install-deps.sh installs it): the visible-window tests need it")
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	cmd := exec.Command(xvfb, "-displayfd", "3", "-screen", "0", "1280x1024x24", "-nolisten", "tcp")
+	cmd.ExtraFiles = []*os.File{w}
+	if err := cmd.Start(); err != nil {
+		w.Close()
+		t.Fatal(err)
+	}
+	w.Close()
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	n, err := bufio.NewReader(r).ReadString('\n')
+	if err != nil {
+		t.Fatalf("Xvfb gave no display: %v", err)
+	}
+	t.Setenv("DISPLAY", ":"+strings.TrimSpace(n))
+	t.Setenv("WAYLAND_DISPLAY", "")
 }

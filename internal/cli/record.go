@@ -42,7 +42,10 @@ or fill in a password.
 
 Close the window or press Enter here when done. The profile is written (0600)
 to --out and checked at once, as seftbot probe --check does: exit 0 when every
-selector matched, 11 otherwise. See docs/site-profile.md.`,
+selector matched, 11 otherwise. If the portal refuses the draft's sign-in (exit 5)
+or gives no answer it recognises (12), the step that sent the password is named
+and the site is latched as on any run: read the draft's steps before lifting it.
+See docs/site-profile.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return runRecord(cmd, o) },
 	}

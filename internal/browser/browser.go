@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,6 +28,7 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
+	"github.com/isaric/seftbot/internal/layout"
 	"github.com/isaric/seftbot/internal/usererr"
 )
 
@@ -207,7 +209,8 @@ func Start(ctx context.Context, opt Options) (*Browser, error) {
 		opts = append(opts, chromedp.VisibleWindow)
 	}
 	proc := &browserProc{}
-	opts = append(opts, proc.option())
+	var prefsErr error
+	opts = append(opts, proc.option(func(cmd *exec.Cmd) { prefsErr = writeBrowserPrefs(cmd.Args) }))
 	allocCtx, allocCancel := chromedp.NewExecAllocator(context.WithoutCancel(ctx), opts...)
 	b := &Browser{o: o, allocCancel: allocCancel, hub: newDownloadHub(), proc: proc}
 	// chromedp's own messages go to the run's logger, not log.Printf.
@@ -232,6 +235,9 @@ func Start(ctx context.Context, opt Options) (*Browser, error) {
 	if err := chromedp.Do(b.root); err != nil {
 		return nil, fmt.Errorf("%w: start chromium: %w", o.ErrFailure, err)
 	}
+	if prefsErr != nil {
+		return nil, layout.Local(fmt.Errorf("browser profile: %w", prefsErr))
+	}
 	if err := chromedp.ListenBrowser(b.root, b.hub.handle); err != nil {
 		return nil, fmt.Errorf("%w: %w", o.ErrFailure, err)
 	}
@@ -246,6 +252,37 @@ func Start(ctx context.Context, opt Options) (*Browser, error) {
 	}
 	ok = true
 	return b, nil
+}
+
+// browserPrefs are the browser profile's preferences, written before
+// Chromium starts. Its password manager and autofill stay off in every
+// run, above all in record and --headful windows an operator uses: no
+// offer to save the portal's password in a profile on disk, and no field
+// filled by the browser rather than by the steps (which the recorder
+// would not see typed).
+const browserPrefs = `{
+  "credentials_enable_service": false,
+  "credentials_enable_autosignin": false,
+  "profile": {"password_manager_enabled": false, "password_manager_leak_detection": false},
+  "autofill": {"enabled": false, "profile_enabled": false, "credit_card_enabled": false}
+}
+`
+
+// writeBrowserPrefs writes browserPrefs into the profile directory named
+// by the browser's --user-data-dir argument (chromedp's fresh one).
+func writeBrowserPrefs(args []string) error {
+	for _, a := range args {
+		dir, ok := strings.CutPrefix(a, "--user-data-dir=")
+		if !ok {
+			continue
+		}
+		def := filepath.Join(dir, "Default")
+		if err := os.MkdirAll(def, 0o700); err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(def, "Preferences"), []byte(browserPrefs), 0o600)
+	}
+	return errors.New("no --user-data-dir for the browser's preferences")
 }
 
 // Close ends the browser and waits until all its processes are gone (its

@@ -76,6 +76,30 @@ func (s Step) Target() Sel {
 	return nil
 }
 
+// Describe is the step in words, for messages: "press Enter in #pw".
+// A fill shows its placeholder only, never a value.
+func (s Step) Describe() string {
+	switch a := s.Action(); a {
+	case "fill", "select":
+		w := s.With
+		if !strings.HasPrefix(w, "{") {
+			w = "a value"
+		}
+		return fmt.Sprintf("%s %s with %s", a, s.Target(), w)
+	case "press":
+		if s.In.Empty() {
+			return "press " + s.Press
+		}
+		return fmt.Sprintf("press %s in %s", s.Press, s.In)
+	case "wait":
+		return "wait for " + describeWait(s)
+	case "dialog":
+		return "dialog " + s.Dialog
+	default:
+		return fmt.Sprintf("%s %s", a, s.Target())
+	}
+}
+
 var keys = map[string]string{"enter": "\r", "tab": "\t", "escape": "\x1b", "space": " "}
 
 // KnownKey reports whether a press step can send the key name.

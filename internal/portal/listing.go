@@ -127,10 +127,14 @@ func (r *run) walkPages(ctx context.Context, t *tab, onPage func(*tab, []*entry,
 
 // nextPage uses the "more" control on the listing shown at cur (showing l)
 // and reads what it shows; after a transient failure it shows cur again
-// (one attempt, a part of this one: loops do not nest) and tries again, by
-// the page policy. A nil listing means nothing more arrived (append mode).
+// (once per attempt: loops do not nest) and tries again. A nil listing
+// means nothing more arrived (append mode).
 func (r *run) nextPage(t *tab, cur where, l *listing) (where, *listing, error) {
+	// Each attempt is one page operation, the click or the reload before
+	// it, so the budget is twice the page policy's: a reload that fails
+	// does not use up the clicks (it had a loop of its own before).
 	p := r.o.pagePolicy()
+	p.Attempts *= 2
 	var next where
 	var nl *listing
 	final := false

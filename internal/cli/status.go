@@ -27,7 +27,8 @@ func newStatusCmd(g *globalOptions) *cobra.Command {
 		Use:   "status",
 		Short: "Show recent runs, an unfinished run, cohort steps, login latches and clear text left in staging",
 		Long: "Show recent runs, an unfinished run, cohort steps, login latches and clear text left in staging.\n" +
-			"Exits 14 when the last fetch failed or a run has been unfinished for more than a day,\n" +
+			"Exits 14 when the last fetch failed, no fetch succeeded for SEFTBOT_STALE_AFTER, a run has been\n" +
+			"unfinished for more than a day, or a cohort rejection is not acknowledged,\n" +
 			"so a cron-style check can alert on it.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runStatus(o) },

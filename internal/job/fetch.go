@@ -251,8 +251,10 @@ func (r *run) do(ctx context.Context) error {
 	}
 	r.stage = StageRecord
 	// A run killed between its record and clearing the batch is recorded
-	// already: recording it again would count its files twice.
-	if recorded, err := r.st.Recorded(r.b.RunID); err != nil {
+	// already: recording it again would count its files twice. Its earlier
+	// failure does not count: a resumed run that finishes must be recorded
+	// as the success it is, or status keeps reporting the failure.
+	if recorded, err := r.recordedOK(); err != nil {
 		return err
 	} else if !recorded {
 		if err := r.st.AppendRecord(r.record(nil)); err != nil {
@@ -260,6 +262,21 @@ func (r *run) do(ctx context.Context) error {
 		}
 	}
 	return r.st.ClearBatch()
+}
+
+// recordedOK reports whether runs.jsonl holds a successful record of this
+// run (its failures, before it was resumed, do not count).
+func (r *run) recordedOK() (bool, error) {
+	recs, err := r.st.Records(1 << 30)
+	if err != nil {
+		return false, err
+	}
+	for _, rec := range recs {
+		if rec.RunID == r.b.RunID && rec.Verb == VerbFetch && rec.Outcome != "failed" {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 func (r *run) download(ctx context.Context) error {

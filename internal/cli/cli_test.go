@@ -52,6 +52,9 @@ func TestScript(t *testing.T) {
 				}
 			}
 			e.Setenv("HOME", e.WorkDir)
+			// Scripts read errors and hints as people do; logs_json.txtar
+			// unsets this to check the JSON lines a scheduler gets.
+			e.Setenv("SEFTBOT_LOG_FORMAT", "text")
 			// The portal's worked profiles, used as an operator would.
 			profiles, err := filepath.Abs(filepath.Join("..", "portal", "testdata"))
 			if err != nil {

@@ -49,6 +49,7 @@ func runFetch(cmd *cobra.Command, o *fetchOptions) error {
 	}
 	o.browser.apply(o.globalOptions, &jo.Portal)
 	jo.Log = o.log
+	jo.RunID = o.runID
 	jo.ExitCode = func(err error) int { return exitCode(interrupted(cmd.Context(), err)) }
 	if inbox.Configured(o.src) {
 		jo.Notices = fetchNotices{g: o.globalOptions, stateDir: jo.StateDir}
@@ -73,6 +74,9 @@ func runFetch(cmd *cobra.Command, o *fetchOptions) error {
 	res, err := job.Fetch(cmd.Context(), jo)
 	meters.close()
 	if res != nil {
+		// The error line names the run the record does (a resumed one's).
+		o.runID = res.Record.RunID
+		o.log = o.log.With("run_id", o.runID)
 		o.recorded = true // with its stages and files, in runs.jsonl
 		printFetch(o, res)
 	}

@@ -207,7 +207,7 @@ func (g *globalOptions) afterRun(cmd *cobra.Command, start time.Time, code int, 
 			warn("run not recorded", oerr)
 			return
 		}
-		rec := job.Record{Verb: verb, ExitCode: code, RunID: job.NewRunID(start), Started: start.UTC(), Finished: time.Now().UTC(), Outcome: "ok"}
+		rec := job.Record{Verb: verb, ExitCode: code, RunID: g.runID, Started: start.UTC(), Finished: time.Now().UTC(), Outcome: "ok"}
 		switch {
 		case code == ExitNothingNew:
 			rec.Outcome = "nothing-new"

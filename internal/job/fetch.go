@@ -32,8 +32,11 @@ type Options struct {
 	PassphraseDelivery   string // "smtp" or "file"
 	Passphrase           string // operator-supplied; "" = generate per archive
 	ArchiveMethod        string
-	Log                  *slog.Logger
-	Now                  func() time.Time
+	// RunID names the new run ("" = a fresh ID), so the CLI's log lines and
+	// the run's share one run_id; a resumed run keeps its own.
+	RunID string
+	Log   *slog.Logger
+	Now   func() time.Time
 	// Hooks for progress; may be nil.
 	ArchiveProgress, RelayProgress func(n int64)
 	// Secrets (portal and SMTP passwords) that a report must never contain.
@@ -103,7 +106,11 @@ func Fetch(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	fresh := func() *run {
-		r := &run{o: o, st: st, stg: stg, b: &Batch{RunID: NewRunID(o.Now()), Started: o.Now().UTC()}}
+		id := o.RunID
+		if id == "" {
+			id = NewRunID(o.Now())
+		}
+		r := &run{o: o, st: st, stg: stg, b: &Batch{RunID: id, Started: o.Now().UTC()}}
 		r.log = o.Log.With("run_id", r.b.RunID)
 		return r
 	}
@@ -544,7 +551,7 @@ func (r *run) report(ctx context.Context, rec Record, runErr error) {
 	rep := notify.Report{
 		RunID: rec.RunID, Project: r.o.Project, Started: rec.Started,
 		Files: rec.Files, Bytes: rec.Bytes, ArchiveName: rec.Archive, RemotePath: rec.RemotePath,
-		Stages: r.b.Stages, Err: runErr, DebugBundle: rec.DebugDir,
+		Stages: r.b.Stages, Err: runErr, DebugBundle: rec.DebugDir, NothingNew: rec.Outcome == "nothing-new",
 		Mailbox: r.notes, Warnings: append(slices.Clip(r.warnings), r.portalWarnings...),
 	}
 	if runErr != nil {

@@ -198,8 +198,8 @@ func (r *run) download(ctx context.Context) error {
 		o.Log.Error("file not fetched", "name", e.String(), "attempts", e.attempts, "err", e.lastErr)
 	}
 	if n := len(s.failed); n > 0 {
-		return fmt.Errorf("%w: fetched %d of %d new files; %d failed after %d attempts each: %s",
-			ErrPortal, len(r.res.New), r.total, n, o.Retries, strings.Join(r.res.Failed, ", "))
+		return r.failedBundle(fmt.Errorf("%w: fetched %d of %d new files; %d failed after %d attempts each: %s",
+			ErrPortal, len(r.res.New), r.total, n, o.Retries, strings.Join(r.res.Failed, ", ")))
 	}
 	// Every planned file is fetched or counted as failed; anything else is a
 	// run that stopped early and must not pass for a complete one.
@@ -207,6 +207,19 @@ func (r *run) download(ctx context.Context) error {
 		return fmt.Errorf("%w: fetched %d of %d new files; the run stopped early", ErrPortal, len(r.res.New), r.total)
 	}
 	return nil
+}
+
+// failedBundle attaches a debug bundle of the listing to a run whose files
+// failed in the background, where no tab was at hand: the operator's report
+// names it. Without a tab the error goes as it is.
+func (r *run) failedBundle(err error) error {
+	t, terr := r.b.newTab(false)
+	if terr != nil {
+		return err
+	}
+	defer t.close()
+	_, _ = r.openListing(t, where{url: r.o.siteURL(r.o.Profile.Files.Path)})
+	return r.b.withBundle(t, "download-failed", err)
 }
 
 // plan picks the entries of one page to fetch and gives each a local name.

@@ -256,8 +256,9 @@ func TestPanicNoLeak(t *testing.T) {
 	checkNoLeaks(t)
 }
 
-// TestRetryBudgetSummary: when every download is truncated, nothing is kept
-// and the error says what was and was not fetched.
+// TestRetryBudgetSummary: when every download is truncated, nothing is kept,
+// the error says what was and was not fetched, and a debug bundle is kept
+// and named.
 func TestRetryBudgetSummary(t *testing.T) {
 	s := startSim(t, sim.Options{Files: 3, Faults: sim.Faults{TruncateRate: 1}})
 	o := simOptions(t, s, SiteDownload)
@@ -265,6 +266,14 @@ func TestRetryBudgetSummary(t *testing.T) {
 	res, err := Download(context.Background(), o)
 	if !errors.Is(err, ErrPortal) || !strings.Contains(err.Error(), "fetched 0 of 3 new files; 3 failed") {
 		t.Fatalf("err = %v", err)
+	}
+	// The failure keeps a debug bundle of the listing, for the report.
+	dir := DebugBundle(err)
+	if dir == "" || !strings.Contains(err.Error(), "(debug bundle: "+dir+")") {
+		t.Fatalf("no debug bundle named in %v", err)
+	}
+	if b, rerr := os.ReadFile(filepath.Join(dir, "error.txt")); rerr != nil || !strings.Contains(string(b), "3 failed") {
+		t.Errorf("bundle error.txt: %q %v", b, rerr)
 	}
 	if len(res.Failed) != 3 || len(res.New) != 0 {
 		t.Errorf("result: new %d, failed %v", len(res.New), res.Failed)

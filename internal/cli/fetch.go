@@ -60,6 +60,15 @@ func runFetch(cmd *cobra.Command, o *fetchOptions) error {
 			m.setFiles(done, total, bytes)
 		}
 	}
+	// Archive and relay draw byte bars against the stage's total.
+	jo.StageTotal = func(stage string, total int64) {
+		switch stage {
+		case job.StageArchive:
+			meters.start("archiving", false, total)
+		case job.StageRelay:
+			meters.start("relaying", false, total)
+		}
+	}
 	jo.ArchiveProgress = func(n int64) {
 		if m := meters.stage("archiving", false); m != nil {
 			m.add(n)
@@ -122,13 +131,24 @@ func (s *stageMeters) stage(name string, files bool) *meter {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.name != name {
-		if s.done != nil {
-			s.done()
-		}
-		s.name = name
-		s.cur, s.done = s.g.meter(name, files, 0)
+		s.begin(name, files, 0)
 	}
 	return s.cur
+}
+
+// start begins the named stage's meter with its total, ending the previous.
+func (s *stageMeters) start(name string, files bool, total int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.begin(name, files, total)
+}
+
+func (s *stageMeters) begin(name string, files bool, total int64) {
+	if s.done != nil {
+		s.done()
+	}
+	s.name = name
+	s.cur, s.done = s.g.meter(name, files, total)
 }
 
 func (s *stageMeters) close() {

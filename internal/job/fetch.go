@@ -37,8 +37,10 @@ type Options struct {
 	RunID string
 	Log   *slog.Logger
 	Now   func() time.Time
-	// Hooks for progress; may be nil.
+	// Hooks for progress; may be nil. StageTotal is told, before archive
+	// and relay begin, how many bytes the stage will count.
 	ArchiveProgress, RelayProgress func(n int64)
+	StageTotal                     func(stage string, total int64)
 	// Secrets (portal and SMTP passwords) that a report must never contain.
 	Secrets []string
 	// ExitCode maps the run's error to the process's exit code (the CLI's
@@ -413,6 +415,13 @@ func (r *run) archive(ctx context.Context) error {
 	for _, f := range r.b.Files {
 		want[f.LocalName] = f.SHA256
 	}
+	if r.o.StageTotal != nil {
+		var total int64
+		for _, f := range r.b.Files {
+			total += f.Size
+		}
+		r.o.StageTotal(StageArchive, total)
+	}
 	res, err := archive.Create(ctx, r.stg.Batch(), out, true, archive.Options{
 		Method:     r.o.ArchiveMethod,
 		Passphrase: pass,
@@ -459,6 +468,9 @@ func (r *run) relay(ctx context.Context) error {
 	rc.OnTemp = func(p string) error {
 		r.b.RelayTemps = append(r.b.RelayTemps, p)
 		return r.st.SaveBatch(r.b)
+	}
+	if r.o.StageTotal != nil {
+		r.o.StageTotal(StageRelay, r.b.ArchiveSize)
 	}
 	res, err := relay.Relay(ctx, rc, r.b.Archive)
 	if err != nil {

@@ -101,6 +101,7 @@ type run struct {
 	progressMu sync.Mutex // serialises calls of Options.Progress
 	done       int
 	total      int
+	listed     bool            // the whole listing has been read: total is final
 	fail       func(error)     // ends the run with this error
 	bg         sync.WaitGroup  // downloads being completed
 	taken      map[string]bool // local names in use
@@ -176,6 +177,10 @@ func (r *run) download(ctx context.Context) error {
 	if err != nil {
 		r.fail(r.b.withBundle(t, "listing", err))
 	} else {
+		r.mu.Lock()
+		r.listed = true
+		r.mu.Unlock()
+		r.progress(0)
 		o.Log.Info("listing read", "listed", listed, "to_fetch", r.total, "already_have", r.res.Skipped)
 		startWorker(0, t)
 	}
@@ -250,6 +255,9 @@ func (r *run) progress(addBytes int64) {
 	r.mu.Lock()
 	r.res.Bytes += addBytes
 	done, total, bytes := r.done, r.total, r.res.Bytes
+	if !r.listed {
+		total = -total // at least this many: later pages are not read yet
+	}
 	r.mu.Unlock()
 	if r.o.Progress != nil {
 		r.o.Progress(done, total, bytes)

@@ -314,3 +314,37 @@ func TestReloginBounded(t *testing.T) {
 	}
 	checkNoLeaks(t)
 }
+
+// TestProgressTotalFromListing: the total a meter shows comes from the
+// whole listing. While later pages are still unread it is reported as
+// "at least" (negative), so a bar never reads 100% (5/5) with 12 to go.
+func TestProgressTotalFromListing(t *testing.T) {
+	s := startSim(t, sim.Options{Files: 12, PageSize: 5})
+	o := simOptions(t, s, SiteDownload)
+	o.Concurrency = 1
+	type call struct{ done, total int }
+	var calls []call
+	o.Progress = func(done, total int, bytes int64) { calls = append(calls, call{done, total}) } // serialised by Download
+	res, err := Download(context.Background(), o)
+	if err != nil || len(res.New) != 12 {
+		t.Fatalf("new %d: %v", len(res.New), err)
+	}
+	partial := 0
+	for _, c := range calls {
+		switch {
+		case c.total < 0:
+			partial++
+			if c.done > -c.total {
+				t.Errorf("%d done of at least %d", c.done, -c.total)
+			}
+		case c.total != 12:
+			t.Errorf("a final total of %d, want 12 (calls %v)", c.total, calls)
+		}
+	}
+	if partial == 0 {
+		t.Errorf("no call while the listing was being read: nothing was checked (%v)", calls)
+	}
+	if last := calls[len(calls)-1]; last != (call{12, 12}) {
+		t.Errorf("last call %v, want 12 of 12", last)
+	}
+}

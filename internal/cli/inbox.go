@@ -82,6 +82,9 @@ func readInbox(ctx context.Context, g *globalOptions, stateDir string, s *cohort
 		return nil, err
 	}
 	fmt.Fprintf(g.stdout, "inbox: %d new message(s), %d notice(s)\n", res.Read, len(res.Notices))
+	for _, l := range noticeWarnings(res) {
+		fmt.Fprintf(g.stdout, "inbox: %s\n", l)
+	}
 	for _, l := range res.Lines {
 		fmt.Fprintf(g.stdout, "inbox: %s\n", l)
 	}
@@ -125,25 +128,29 @@ type fetchNotices struct {
 	stateDir string
 }
 
-func (n fetchNotices) Read(ctx context.Context, log *slog.Logger) ([]string, error) {
+func (n fetchNotices) Read(ctx context.Context, log *slog.Logger) ([]string, []string, error) {
 	cfg, err := inbox.FromSource(n.g.src)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	co := &cohortOptions{globalOptions: n.g}
 	s, _, err := co.openCohort(false)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	res, err := inbox.Run(ctx, cfg, n.stateDir, s, co.inboxRead, clock, log)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	mailRejections(ctx, n.g, res, log)
+	warnings := noticeWarnings(res)
+	for _, w := range warnings {
+		fmt.Fprintf(n.g.stdout, "inbox: %s\n", w)
+	}
 	lines := res.Lines
 	confirmed, err := s.Settle()
 	if err != nil {
-		return lines, err
+		return lines, warnings, err
 	}
 	for _, st := range confirmed {
 		lines = append(lines, fmt.Sprintf("step %s confirmed: no error notice by %s (%s of %s)",
@@ -152,7 +159,18 @@ func (n fetchNotices) Read(ctx context.Context, log *slog.Logger) ([]string, err
 	for _, l := range lines {
 		fmt.Fprintf(n.g.stdout, "inbox: %s\n", l)
 	}
-	return lines, nil
+	return lines, warnings, nil
+}
+
+// noticeWarnings are what a read found that the operator must look at: a
+// notice it could not read, a mailbox gone back in time, a notice from a
+// sender not trusted.
+func noticeWarnings(res *inbox.Result) []string {
+	var out []string
+	for _, w := range res.Warnings {
+		out = append(out, "WARNING: "+w)
+	}
+	return append(out, res.Ignored...)
 }
 
 func (n fetchNotices) Downloaded(files int, log *slog.Logger) []string {

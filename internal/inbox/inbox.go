@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/isaric/seftbot/internal/atomicfile"
@@ -113,7 +114,7 @@ type Result struct {
 	Rejections []Rejection // the steps this read rejected
 	// Warnings are notices that could not be read and a mailbox that went
 	// back in time; Ignored are lookalike notices from untrusted senders.
-	// Both are in Lines too.
+	// Neither is in Lines: the report shows them as warnings.
 	Warnings, Ignored []string
 	Lines             []string // one line per thing done or found, for people
 }
@@ -150,12 +151,7 @@ func Run(ctx context.Context, cfg Config, stateDir string, store *cohort.Store, 
 		return nil, err
 	}
 	res := &Result{Read: len(f.Notices) + f.Others, Notices: f.Notices, Warnings: f.Warnings, Ignored: f.Ignored}
-	for _, w := range f.Warnings {
-		res.Lines = append(res.Lines, "WARNING: "+w)
-		log.Warn("inbox: "+w, "mailbox", cfg.Mailbox)
-	}
-	for _, w := range f.Ignored {
-		res.Lines = append(res.Lines, w)
+	for _, w := range append(slices.Clip(f.Warnings), f.Ignored...) {
 		log.Warn("inbox: "+w, "mailbox", cfg.Mailbox)
 	}
 	for _, n := range f.Notices {

@@ -93,11 +93,6 @@ func TestDovecotOnlyNHSEnglandCounts(t *testing.T) {
 	if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "larger than 1048576 bytes and was not read") {
 		t.Fatalf("warnings %q", res.Warnings)
 	}
-	for _, w := range append(res.Ignored, res.Warnings...) {
-		if !contains(res.Lines, w) && !contains(res.Lines, "WARNING: "+w) {
-			t.Errorf("%q is not in the lines for the report: %q", w, res.Lines)
-		}
-	}
 	st, err := inbox.LoadState(stateDir)
 	if err != nil {
 		t.Fatal(err)
@@ -134,13 +129,4 @@ func TestDovecotOnlyNHSEnglandCounts(t *testing.T) {
 	if ist, _ := inbox.LoadState(other); ist.LastUID != 5 || len(ist.NewData) != 1 || ist.NewData[0].MessageID != "<new-2@nhs.example>" {
 		t.Fatalf("after the rescan: %+v", ist)
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, l := range list {
-		if l == s {
-			return true
-		}
-	}
-	return false
 }

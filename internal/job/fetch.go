@@ -64,8 +64,10 @@ type Options struct {
 // Notices is the mailbox side of a run (the CLI joins it to the inbox and
 // the cohort ledger).
 type Notices interface {
-	// Read acts on new notices; lines say what it did, for the report.
-	Read(ctx context.Context, log *slog.Logger) (lines []string, err error)
+	// Read acts on new notices; lines say what it did, for the report, and
+	// warnings what the operator must look at (a notice too large to read,
+	// one from a sender not trusted).
+	Read(ctx context.Context, log *slog.Logger) (lines, warnings []string, err error)
 	// Downloaded is told the files a run brought (0: nothing new) and
 	// returns warnings, e.g. a "new data" notice a day old with nothing found.
 	Downloaded(files int, log *slog.Logger) (warnings []string)
@@ -125,8 +127,8 @@ func Fetch(ctx context.Context, o Options) (*Result, error) {
 		r.log.Info("resuming an unfinished run", "done", b.Done)
 	}
 	if o.Notices != nil {
-		lines, ierr := o.Notices.Read(ctx, r.log)
-		r.notes = lines
+		lines, warns, ierr := o.Notices.Read(ctx, r.log)
+		r.notes, r.noticeWarnings = lines, warns
 		if ierr != nil {
 			r.inboxErr = ierr
 			r.notes = append(r.notes, "the mailbox could not be read: "+ierr.Error()+
@@ -206,6 +208,7 @@ type run struct {
 	warnings []string
 	// portalWarnings are the download stage's: drifted selectors and the like.
 	portalWarnings []string
+	noticeWarnings []string // the mailbox's
 	inboxErr       error
 }
 
@@ -564,7 +567,7 @@ func (r *run) report(ctx context.Context, rec Record, runErr error) {
 		RunID: rec.RunID, Project: r.o.Project, Started: rec.Started,
 		Files: rec.Files, Bytes: rec.Bytes, ArchiveName: rec.Archive, RemotePath: rec.RemotePath,
 		Stages: r.b.Stages, Err: runErr, DebugBundle: rec.DebugDir, NothingNew: rec.Outcome == "nothing-new",
-		Mailbox: r.notes, Warnings: append(slices.Clip(r.warnings), r.portalWarnings...),
+		Mailbox: r.notes, Warnings: slices.Concat(r.noticeWarnings, r.warnings, r.portalWarnings),
 	}
 	if runErr != nil {
 		rep.FailedStage = rec.Stage

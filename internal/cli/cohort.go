@@ -65,6 +65,7 @@ list of NHS numbers; "-" reads standard input.`,
 		replace,
 		step("reject", "Record an error notice for an uploaded step; stops the plan", runCohortReject),
 		step("confirm", "Confirm an uploaded step before its quiet period ends", runCohortConfirm),
+		step("ack", "Acknowledge NHS England's rejection of a step, once handled: status is healthy again", runCohortAck),
 		&cobra.Command{Use: "cancel", Short: "Drop every pending (not yet uploaded) step", Args: userArgs(cobra.NoArgs),
 			RunE: func(c *cobra.Command, _ []string) error { return runCohortCancel(c, o) }},
 		submit,
@@ -242,7 +243,38 @@ func runCohortStatus(_ *cobra.Command, o *cohortOptions) error {
 	if err != nil {
 		return err
 	}
-	return st.Write(o.stdout)
+	if err := st.Write(o.stdout); err != nil {
+		return err
+	}
+	ist, err := inbox.LoadState(o.stateDir)
+	if err != nil {
+		return err
+	}
+	for _, r := range ist.Rejections {
+		fmt.Fprintf(o.stdout, "REJECTED step %s by NHS England's notice of %s (%s), not acknowledged: `seftbot status` exits 14 until `seftbot cohort ack %s`\n",
+			r.Step, cohort.FormatTime(r.Notice), r.Subject, r.Step)
+	}
+	return nil
+}
+
+// runCohortAck acknowledges a rejection: the operator has seen it and
+// handled the file with NHS England, so status may be healthy again.
+func runCohortAck(_ *cobra.Command, o *cohortOptions, id string) error {
+	_, unlock, err := o.openCohort(true)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	acked, err := inbox.Acknowledge(o.stateDir, id)
+	if err != nil {
+		return err
+	}
+	if len(acked) == 0 {
+		return usererr.Errorf("`seftbot cohort status` lists the rejections waiting to be acknowledged",
+			fmt.Sprintf("no unacknowledged rejection of step %s", id))
+	}
+	fmt.Fprintf(o.stdout, "rejection of step %s acknowledged\n", id)
+	return nil
 }
 
 func runCohortReject(_ *cobra.Command, o *cohortOptions, id string) error {
@@ -310,7 +342,7 @@ func runCohortSubmit(cmd *cobra.Command, o *cohortOptions) error {
 	// sent after it, and the exit code says the mailbox failed.
 	var inboxErr error
 	if o.inboxRead != nil && !o.dryRun {
-		inboxErr = readInbox(cmd.Context(), o.globalOptions, o.stateDir, s, o.inboxRead)
+		_, inboxErr = readInbox(cmd.Context(), o.globalOptions, o.stateDir, s, o.inboxRead)
 	}
 	return errors.Join(submitCohort(cmd.Context(), o, s), inboxErr)
 }

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/isaric/seftbot/internal/config"
+	"github.com/isaric/seftbot/internal/job"
 	"github.com/isaric/seftbot/internal/portal"
 	"github.com/isaric/seftbot/internal/usererr"
 )
@@ -53,6 +54,10 @@ type globalOptions struct {
 	recorded bool // the verb wrote its own runs.jsonl record (fetch)
 }
 
+// maxErrorText bounds the error printed on stderr: no input can make it
+// megabytes (cohort problems are listed up to cohort.MaxProblems).
+const maxErrorText = 64 << 10
+
 // Main runs seftbot with os.Args and returns the exit code.
 func Main() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -75,10 +80,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	switch {
 	case err == nil:
 	case code == ExitBug:
-		fmt.Fprintf(stderr, "seftbot: internal error: %v\n", err)
+		fmt.Fprintf(stderr, "seftbot: internal error: %s\n", job.CapText(err.Error(), maxErrorText))
 		fmt.Fprintln(stderr, "This is a bug in seftbot; please report it with the log above.")
 	default:
-		fmt.Fprintf(stderr, "seftbot: %v\n", err)
+		fmt.Fprintf(stderr, "seftbot: %s\n", job.CapText(err.Error(), maxErrorText))
 		h := usererr.Hint(err)
 		if h == "" && errors.Is(err, portal.ErrLocal) {
 			h = "check free space and permissions of the state and staging directories"

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 	"github.com/isaric/seftbot/internal/inbox"
 	"github.com/isaric/seftbot/internal/job"
 	"github.com/isaric/seftbot/internal/portal"
+	"github.com/isaric/seftbot/internal/safeio"
 	"github.com/isaric/seftbot/internal/usererr"
 )
 
@@ -156,29 +156,31 @@ func (o *cohortOptions) openInput(name string) (io.ReadCloser, error) {
 	if name == "-" {
 		return io.NopCloser(o.stdin), nil
 	}
-	f, err := os.Open(name)
+	// Only a regular file, opened without blocking: a FIFO would block
+	// open(2) until a writer came, beyond the reach of SIGTERM.
+	f, err := safeio.Open(name, "the cohort file")
+	if errors.Is(err, safeio.ErrNotRegular) {
+		return nil, usererr.New(err, "give a CSV or TSV file, or - for standard input")
+	}
 	if err != nil {
 		return nil, usererr.New(err, "check the file name")
-	}
-	if st, err := f.Stat(); err == nil && st.IsDir() {
-		f.Close()
-		return nil, usererr.Errorf("give a CSV or TSV file, or - for standard input", name+" is a directory")
 	}
 	return f, nil
 }
 
-// withInput runs a planning verb on FILE under the lock.
+// withInput runs a planning verb on FILE under the lock. The file is opened
+// first, so a wrong one is refused before the lock is taken.
 func (o *cohortOptions) withInput(name string, run func(*cohort.Store, io.Reader) error) error {
-	s, unlock, err := o.openCohort(true)
-	if err != nil {
-		return err
-	}
-	defer unlock()
 	in, err := o.openInput(name)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
+	s, unlock, err := o.openCohort(true)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	return run(s, in)
 }
 

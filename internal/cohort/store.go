@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/isaric/seftbot/internal/layout"
+	"github.com/isaric/seftbot/internal/safeio"
 	"github.com/isaric/seftbot/internal/usererr"
 )
 
@@ -232,7 +233,8 @@ func (s *Store) confirm(st *Step, at time.Time, by string) error {
 
 // stepBytes reads a step's file and checks it is the one that was planned.
 func (s *Store) stepBytes(st *Step) ([]byte, error) {
-	b, err := os.ReadFile(s.stepPath(st.ID))
+	// A step holds at most what one input could: maxInputBytes and CRLFs.
+	b, err := safeio.ReadFile(s.stepPath(st.ID), "step "+st.ID+" file", 2*maxInputBytes)
 	if err != nil {
 		return nil, layout.Integrity(fmt.Errorf("step %s: %w", st.ID, err),
 			"the planned step file is gone or unreadable; `seftbot cohort cancel` and plan again")

@@ -2,6 +2,7 @@ package job
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -13,8 +14,6 @@ import (
 	"syscall"
 	"time"
 	"unicode/utf8"
-
-	"github.com/gofrs/flock"
 
 	"github.com/isaric/seftbot/internal/atomicfile"
 	"github.com/isaric/seftbot/internal/layout"
@@ -171,16 +170,16 @@ func Open(dir string) (State, error) {
 // The lock is released by the kernel if the process dies, so a kill -9
 // never leaves a stale lock behind.
 func (s State) Lock() (unlock func(), err error) {
-	l := flock.New(s.l().Lock())
-	ok, err := l.TryLock()
-	if err != nil {
-		return nil, fmt.Errorf("lock %s: %w", l.Path(), err)
-	}
-	if !ok {
-		return nil, usererr.New(fmt.Errorf("%w (lock %s)", ErrLocked, l.Path()),
+	path := s.l().Lock()
+	unlock, err = safeio.Lock(context.Background(), path, "the state lock", 0)
+	if errors.Is(err, safeio.ErrLockHeld) {
+		return nil, usererr.New(fmt.Errorf("%w (lock %s held%s)", ErrLocked, path, safeio.HolderOf(path)),
 			"wait for it to finish; `seftbot status` shows the last runs")
 	}
-	return func() { _ = l.Unlock() }, nil
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	return unlock, nil
 }
 
 // Sweep removes the temporary files a run killed with SIGKILL left in the

@@ -26,7 +26,13 @@ var ErrTooLarge = errors.New("file too large")
 // naming the path. what says what the file is for the message, e.g.
 // "the header template".
 func Open(path, what string) (*os.File, error) {
-	// O_NONBLOCK: open(2) of a FIFO with no writer returns at once instead
+	// stat first: a socket cannot be opened at all, and says so poorly.
+	if st, err := os.Stat(path); err == nil {
+		if err := regular(path, what, st); err != nil {
+			return nil, err
+		}
+	}
+	// O_NONBLOCK, and fstat after: open(2) of a FIFO with no writer returns at once instead
 	// of waiting; fstat then refuses it. On a regular file it changes nothing.
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
 	if err != nil {

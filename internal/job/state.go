@@ -383,11 +383,11 @@ func (s State) Records(n int) ([]Record, error) {
 	n = min(n, MaxRecords)
 	budget := maxScanBytes
 	var out []Record // newest first
-	skipped := 0
 	for _, path := range []string{s.runsPath(), s.runsPath() + ".1"} {
 		if len(out) >= n || budget <= 0 {
 			break
 		}
+		skipped := 0
 		err := scanBack(path, &budget, func(line []byte, oversized bool) bool {
 			if oversized {
 				skipped++
@@ -408,10 +408,10 @@ func (s State) Records(n int) ([]Record, error) {
 		if err != nil {
 			return nil, err
 		}
-	}
-	if skipped > 0 {
-		slog.Default().Warn("skipped run records too large to read", "file", s.runsPath(), "records", skipped,
-			"bound_bytes", MaxRecordBytes)
+		if skipped > 0 {
+			slog.Default().Warn("skipped run records too large to read", "file", path, "records", skipped,
+				"bound_bytes", MaxRecordBytes)
+		}
 	}
 	slices.Reverse(out)
 	return out, nil
@@ -477,8 +477,11 @@ func scanBack(path string, budget *int64, line func(b []byte, oversized bool) bo
 			buf = buf[:i]
 		}
 	}
-	if pos == 0 && more {
+	switch {
+	case pos == 0 && more:
 		emit(tail)
+	case more && oversize:
+		line(nil, true) // the budget ran out inside an oversized line
 	}
 	return nil
 }

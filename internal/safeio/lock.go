@@ -47,7 +47,7 @@ func Lock(ctx context.Context, path, what string, wait time.Duration) (unlock fu
 		if left <= 0 {
 			holder := Holder(f)
 			f.Close()
-			return nil, fmt.Errorf("%w: %s %s is held%s (waited %s)", ErrLockHeld, what, path, holder, wait)
+			return nil, &kindError{fmt.Sprintf("%s %s is held%s (waited %s)", what, path, holder, wait), ErrLockHeld}
 		}
 		t := time.NewTimer(min(poll, left))
 		select {

@@ -67,7 +67,7 @@ func regular(path, what string, st os.FileInfo) error {
 	case t&os.ModeDevice != 0:
 		kind = "a device"
 	}
-	return usererr.New(fmt.Errorf("%w: %s %s is %s", ErrNotRegular, what, path, kind),
+	return usererr.New(&kindError{fmt.Sprintf("%s %s is %s, not a regular file", what, path, kind), ErrNotRegular},
 		"give the path of a regular file")
 }
 
@@ -98,9 +98,19 @@ func readAll(f *os.File, path, what string, limit int64) ([]byte, error) {
 }
 
 func tooLarge(path, what string, limit int64) error {
-	return usererr.New(fmt.Errorf("%w: %s %s is larger than %s", ErrTooLarge, what, path, Size(limit)),
+	return usererr.New(&kindError{fmt.Sprintf("%s %s is larger than %s", what, path, Size(limit)), ErrTooLarge},
 		"check that it is the right file; seftbot never writes one this large")
 }
+
+// kindError is a message that is also one of the package's errors, so the
+// message need not repeat it.
+type kindError struct {
+	msg  string
+	kind error
+}
+
+func (e *kindError) Error() string        { return e.msg }
+func (e *kindError) Is(target error) bool { return target == e.kind }
 
 // Size formats a limit for a message: "64 KiB", "16 MiB".
 func Size(n int64) string {

@@ -259,6 +259,17 @@ func TestHostileInputs(t *testing.T) {
 					canary, 16<<20/len(canary), `"}`+"\n")
 				return baseEnv(state), nil, []string{"status"}
 			}},
+		{name: "a FIFO as the manifest", code: ExitUsage, want: []string{"the manifest", "manifest.json is a FIFO"},
+			setup: func(t *testing.T, dir, state string) ([]string, io.Reader, []string) {
+				mkfifo(t, filepath.Join(state, "manifest.json"))
+				return baseEnv(state, "SEFTBOT_DOWNLOAD_URL=https://127.0.0.1:1/", "SEFTBOT_DOWNLOAD_USER=u", "SEFTBOT_DOWNLOAD_PASSWORD="+canary,
+					"SEFTBOT_STAGING_DIR="+filepath.Join(dir, "staging")), nil, []string{"download"}
+			}},
+		{name: "/dev/zero as a login latch", code: ExitUsage, want: []string{"the login latch", "login-latch-download.json is a character device"},
+			setup: func(t *testing.T, dir, state string) ([]string, io.Reader, []string) {
+				os.Symlink("/dev/zero", filepath.Join(state, "login-latch-download.json"))
+				return baseEnv(state), nil, []string{"login-latch", "show", "--site", "download"}
+			}},
 		{name: "a FIFO as the inbox state", code: ExitUsage, want: []string{"the inbox state", "inbox.json is a FIFO"},
 			setup: func(t *testing.T, dir, state string) ([]string, io.Reader, []string) {
 				mkfifo(t, filepath.Join(state, "inbox.json"))

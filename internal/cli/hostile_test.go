@@ -221,6 +221,16 @@ func TestHostileInputs(t *testing.T) {
 			setup: func(t *testing.T, dir, state string) ([]string, io.Reader, []string) {
 				return baseEnv(state, "SEFTBOT_COHORT_HEADER_FILE=/dev/zero"), nil, []string{"cohort", "status"}
 			}},
+		{name: "a project ID that is a path", code: ExitUsage, want: []string{"project ID is missing or not a plain name"},
+			setup: func(t *testing.T, dir, state string) ([]string, io.Reader, []string) {
+				p := writeFile(t, filepath.Join(dir, "c.txt"), "9434765919\n")
+				return []string{"SEFTBOT_STATE_DIR=" + state, "SEFTBOT_PROJECT_ID=../../" + canary}, nil, []string{"cohort", "add", p}
+			}},
+		{name: "a FIFO as the state directory", code: ExitUsage, want: []string{"state directory"},
+			setup: func(t *testing.T, dir, state string) ([]string, io.Reader, []string) {
+				p := writeFile(t, filepath.Join(dir, "c.txt"), "9434765919\n")
+				return baseEnv(mkfifo(t, filepath.Join(dir, "statefifo"))), nil, []string{"cohort", "add", p}
+			}},
 		{name: "a FIFO as the env file", code: ExitUsage, want: []string{"the env file", "is a FIFO"},
 			setup: func(t *testing.T, dir, state string) ([]string, io.Reader, []string) {
 				return baseEnv(state), nil, []string{"--env-file", mkfifo(t, filepath.Join(dir, "env")), "cohort", "status"}

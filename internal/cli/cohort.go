@@ -173,6 +173,16 @@ func (o *cohortOptions) openInput(name string) (io.ReadCloser, error) {
 // cohortMemLimit is the Go heap's soft limit while a cohort file is read.
 const cohortMemLimit = 160 << 20
 
+// limitMemory sets it, unless the operator set GOMEMLIMIT. What parsing
+// keeps is bounded (at most 96 MiB of rows), and a step file by what it was
+// made from; the soft limit keeps the garbage of reading them from doubling
+// that, so the process stays well under 300 MB whatever the input.
+func limitMemory() {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(cohortMemLimit)
+	}
+}
+
 // withInput runs a planning verb on FILE under the lock. The file is opened
 // first, so a wrong one is refused before the lock is taken.
 func (o *cohortOptions) withInput(name string, run func(*cohort.Store, io.Reader) error) error {
@@ -181,12 +191,7 @@ func (o *cohortOptions) withInput(name string, run func(*cohort.Store, io.Reader
 		return err
 	}
 	defer in.Close()
-	// What parsing keeps is bounded (at most 96 MiB of rows); a soft limit
-	// on the heap keeps the garbage of reading it from doubling that, so
-	// the process stays well under 300 MB whatever the input.
-	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(cohortMemLimit)
-	}
+	limitMemory()
 	s, unlock, err := o.openCohort(true)
 	if err != nil {
 		return err
@@ -312,6 +317,7 @@ func runCohortCancel(_ *cobra.Command, o *cohortOptions) error {
 }
 
 func runCohortSubmit(cmd *cobra.Command, o *cohortOptions) error {
+	limitMemory() // the step file is read whole, and checked
 	s, unlock, err := o.openCohort(true)
 	if err != nil {
 		return err

@@ -8,6 +8,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"unsafe"
 )
 
 // Action is the last column of every row; one file carries one action only.
@@ -72,7 +73,10 @@ func (t *Template) write(w io.Writer, rs rowSet, act Action) (string, error) {
 // It returns the NHS numbers in the file, sorted, and every problem.
 func (t *Template) checkFile(b []byte, act Action, today int) ([]uint64, *problems) {
 	ps := &problems{}
-	s := string(b) // one copy; every field below is a substring of it
+	// A view of b, not a copy: a step file may be 200 MB, and nothing
+	// writes b while this runs, nor keeps a substring of s after it
+	// (problems name lines and columns, never values).
+	s := unsafe.String(unsafe.SliceData(b), len(b))
 	if !strings.HasPrefix(s, HeaderLine(t.Cols)) {
 		ps.add(Problem{Line: 1, Msg: "header row is not exactly the template's"})
 	}

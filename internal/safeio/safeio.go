@@ -6,6 +6,7 @@
 package safeio
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -84,17 +85,22 @@ func ReadFile(path, what string, limit int64) ([]byte, error) {
 }
 
 func readAll(f *os.File, path, what string, limit int64) ([]byte, error) {
-	if st, err := f.Stat(); err == nil && st.Size() > limit {
+	var size int64
+	if st, err := f.Stat(); err == nil {
+		size = st.Size()
+	}
+	if size > limit {
 		return nil, tooLarge(path, what, limit)
 	}
-	b, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
+	// Sized to the file, so a large one is not copied as the buffer grows.
+	buf := bytes.NewBuffer(make([]byte, 0, size+bytes.MinRead))
+	if _, err := buf.ReadFrom(io.LimitReader(f, limit+1)); err != nil {
 		return nil, err
 	}
-	if int64(len(b)) > limit {
+	if int64(buf.Len()) > limit {
 		return nil, tooLarge(path, what, limit)
 	}
-	return b, nil
+	return buf.Bytes(), nil
 }
 
 func tooLarge(path, what string, limit int64) error {

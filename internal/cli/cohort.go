@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -15,6 +16,7 @@ import (
 	"github.com/isaric/seftbot/internal/inbox"
 	"github.com/isaric/seftbot/internal/job"
 	"github.com/isaric/seftbot/internal/portal"
+	"github.com/isaric/seftbot/internal/safeio"
 	"github.com/isaric/seftbot/internal/usererr"
 )
 
@@ -157,29 +159,45 @@ func (o *cohortOptions) openInput(name string) (io.ReadCloser, error) {
 	if name == "-" {
 		return io.NopCloser(o.stdin), nil
 	}
-	f, err := os.Open(name)
+	// Only a regular file, opened without blocking: a FIFO would block
+	// open(2) until a writer came, beyond the reach of SIGTERM.
+	f, err := safeio.Open(name, "the cohort file")
+	if errors.Is(err, safeio.ErrNotRegular) {
+		return nil, usererr.New(err, "give a CSV or TSV file, or - for standard input")
+	}
 	if err != nil {
 		return nil, usererr.New(err, "check the file name")
-	}
-	if st, err := f.Stat(); err == nil && st.IsDir() {
-		f.Close()
-		return nil, usererr.Errorf("give a CSV or TSV file, or - for standard input", name+" is a directory")
 	}
 	return f, nil
 }
 
-// withInput runs a planning verb on FILE under the lock.
-func (o *cohortOptions) withInput(name string, run func(*cohort.Store, io.Reader) error) error {
-	s, unlock, err := o.openCohort(true)
-	if err != nil {
-		return err
+// cohortMemLimit is the Go heap's soft limit while a cohort file is read.
+const cohortMemLimit = 160 << 20
+
+// limitMemory sets it, unless the operator set GOMEMLIMIT. What parsing
+// keeps is bounded (at most 96 MiB of rows), and a step file by what it was
+// made from; the soft limit keeps the garbage of reading them from doubling
+// that, so the process stays well under 300 MB whatever the input.
+func limitMemory() {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(cohortMemLimit)
 	}
-	defer unlock()
+}
+
+// withInput runs a planning verb on FILE under the lock. The file is opened
+// first, so a wrong one is refused before the lock is taken.
+func (o *cohortOptions) withInput(name string, run func(*cohort.Store, io.Reader) error) error {
 	in, err := o.openInput(name)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
+	limitMemory()
+	s, unlock, err := o.openCohort(true)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	return run(s, in)
 }
 
@@ -331,6 +349,7 @@ func runCohortCancel(_ *cobra.Command, o *cohortOptions) error {
 }
 
 func runCohortSubmit(cmd *cobra.Command, o *cohortOptions) error {
+	limitMemory() // the step file is read whole, and checked
 	s, unlock, err := o.openCohort(true)
 	if err != nil {
 		return err

@@ -57,6 +57,10 @@ type globalOptions struct {
 	jsonLogs bool   // stderr carries JSON lines only: the error and hint too
 }
 
+// maxErrorText bounds the error printed on stderr: no input can make it
+// megabytes (cohort problems are listed up to cohort.MaxProblems).
+const maxErrorText = 64 << 10
+
 // Main runs seftbot with os.Args and returns the exit code.
 func Main() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -96,12 +100,13 @@ func (g *globalOptions) printError(err error, code int) {
 		h = "check free space and permissions of the state and staging directories"
 	}
 	const bug = "This is a bug in seftbot; please report it with the log above."
+	text := job.CapText(err.Error(), maxErrorText)
 	if g.jsonLogs {
-		args := []any{"err", err.Error(), "exit_code", code}
-		msg := "seftbot: " + err.Error()
+		args := []any{"err", text, "exit_code", code}
+		msg := "seftbot: " + text
 		switch {
 		case code == ExitBug:
-			msg = "seftbot: internal error: " + err.Error()
+			msg = "seftbot: internal error: " + text
 			args = append(args, "hint", bug)
 		case h != "":
 			args = append(args, "hint", h)
@@ -110,11 +115,11 @@ func (g *globalOptions) printError(err error, code int) {
 		return
 	}
 	if code == ExitBug {
-		fmt.Fprintf(g.stderr, "seftbot: internal error: %v\n", err)
+		fmt.Fprintf(g.stderr, "seftbot: internal error: %s\n", text)
 		fmt.Fprintln(g.stderr, bug)
 		return
 	}
-	fmt.Fprintf(g.stderr, "seftbot: %v\n", err)
+	fmt.Fprintf(g.stderr, "seftbot: %s\n", text)
 	if h != "" {
 		fmt.Fprintf(g.stderr, "hint: %s\n", h)
 	}

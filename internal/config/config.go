@@ -16,6 +16,7 @@ import (
 	"github.com/joho/godotenv"
 
 	"github.com/isaric/seftbot/internal/layout"
+	"github.com/isaric/seftbot/internal/safeio"
 	"github.com/isaric/seftbot/internal/usererr"
 )
 
@@ -142,7 +143,11 @@ func Load(path string, explicit bool, getenv func(string) string) (*Source, erro
 	if err := CheckPrivate(path, st); err != nil {
 		return nil, err
 	}
-	m, err := godotenv.Read(path)
+	b, err := safeio.ReadFile(path, "the env file", 1<<20)
+	if err != nil {
+		return nil, usererr.New(err, "check --env-file")
+	}
+	m, err := godotenv.UnmarshalBytes(b)
 	if err != nil {
 		return nil, usererr.New(fmt.Errorf("env file %s: %w", path, err), "each line must be KEY=value")
 	}
@@ -198,9 +203,9 @@ func ReadSecretFile(path string) (string, error) {
 	if err := CheckPrivate(path, st); err != nil {
 		return "", err
 	}
-	b, err := os.ReadFile(path)
+	b, err := safeio.ReadFile(path, "the secret file", 64<<10)
 	if err != nil {
-		return "", fmt.Errorf("secret file: %w", err)
+		return "", usererr.New(fmt.Errorf("secret file: %w", err), "check the *_FILE setting")
 	}
 	return strings.TrimRight(string(b), "\r\n"), nil
 }

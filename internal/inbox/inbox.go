@@ -13,6 +13,7 @@ import (
 
 	"github.com/isaric/seftbot/internal/atomicfile"
 	"github.com/isaric/seftbot/internal/cohort"
+	"github.com/isaric/seftbot/internal/safeio"
 	"github.com/isaric/seftbot/internal/usererr"
 )
 
@@ -59,7 +60,8 @@ const (
 
 // LoadState reads STATE/inbox.json; a missing file is a fresh state.
 func LoadState(stateDir string) (*State, error) {
-	b, err := os.ReadFile(filepath.Join(stateDir, StateName))
+	// A few hundred entries are kept (keepApplied): 4 MiB is far past them.
+	b, err := safeio.ReadFile(filepath.Join(stateDir, StateName), "the inbox state", 4<<20)
 	if errors.Is(err, os.ErrNotExist) {
 		return &State{}, nil
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/isaric/seftbot/internal/notify"
 	"github.com/isaric/seftbot/internal/portal"
 	"github.com/isaric/seftbot/internal/relay"
+	"github.com/isaric/seftbot/internal/safeio"
 )
 
 // Options is everything one fetch needs, resolved by the CLI.
@@ -442,7 +443,7 @@ func (r *run) archive(ctx context.Context) error {
 
 func (r *run) passphraseForBatch() (string, error) {
 	p := r.st.passphrasePath()
-	if b, err := os.ReadFile(p); err == nil {
+	if b, err := safeio.ReadFile(p, "the pending passphrase", 4<<10); err == nil {
 		r.pass = string(b)
 		return r.pass, nil
 	}
@@ -518,7 +519,7 @@ func (r *run) passphrase(ctx context.Context) error {
 		// Delivered before a kill; only the kept copy may be left.
 		return ignoreMissing(os.Remove(r.st.passphrasePath()))
 	}
-	pass, err := os.ReadFile(r.st.passphrasePath())
+	pass, err := safeio.ReadFile(r.st.passphrasePath(), "the pending passphrase", 4<<10)
 	if err != nil {
 		return layout.Integrity(fmt.Errorf("the pending passphrase is gone (%w); the archive %s cannot be opened without it", err, r.b.RemotePath),
 			"tell the analysts the archive cannot be opened; `seftbot clean --force` discards the run, and `seftbot download --all` then `seftbot fetch --resend` sends its files again")
@@ -577,7 +578,7 @@ func (r *run) report(ctx context.Context, rec Record, runErr error) {
 			rep.Latched = append(rep.Latched, l.Describe())
 		}
 	}
-	if p, err := os.ReadFile(r.st.passphrasePath()); err == nil {
+	if p, err := safeio.ReadFile(r.st.passphrasePath(), "the pending passphrase", 4<<10); err == nil {
 		r.pass = string(p)
 	}
 	for _, secret := range append([]string{r.pass}, r.o.Secrets...) {

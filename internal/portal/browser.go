@@ -75,7 +75,9 @@ func ChromiumVersion(ctx context.Context, configured string) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		out, err := exec.CommandContext(ctx, p, "--version").Output()
+		cmd := exec.CommandContext(ctx, p, "--version")
+		cmd.Env = browserEnv(os.Environ()) // never the secrets given as environment variables
+		out, err := cmd.Output()
 		if err != nil {
 			return "", fmt.Errorf("%s --version: %w", p, err)
 		}

@@ -24,13 +24,13 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/isaric/seftbot/internal/config"
+	"github.com/isaric/seftbot/internal/safeio"
 	"github.com/isaric/seftbot/internal/usererr"
 )
 
@@ -214,7 +214,7 @@ func (c *Config) setDefaults() {
 // ErrRelay (anything else); user-fixable ones carry a usererr hint.
 func Relay(ctx context.Context, cfg Config, localPath string) (*Result, error) {
 	cfg.setDefaults()
-	f, err := os.Open(localPath)
+	f, err := safeio.Open(localPath, "the archive") // a FIFO would block open(2)
 	if err != nil {
 		return nil, usererr.New(err, "check the archive path")
 	}

@@ -64,6 +64,20 @@ func TestScript(t *testing.T) {
 			return nil
 		},
 		RequireExplicitExec: true,
+		// [tool:NAME] holds when NAME is installed, and always in CI: there
+		// a missing tool fails the script instead of skipping it
+		// ('[!tool:chromium] skip' then never skips).
+		Condition: func(cond string) (bool, error) {
+			name, ok := strings.CutPrefix(cond, "tool:")
+			if !ok {
+				return false, fmt.Errorf("unknown condition %q", cond)
+			}
+			if os.Getenv("CI") != "" {
+				return true, nil
+			}
+			_, err := exec.LookPath(name)
+			return err == nil, nil
+		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"exits":      cmdExits,
 			"simstart":   cmdSimStart,

@@ -2,7 +2,11 @@
 GO      ?= go
 BIN     := bin
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo devel)
-LDFLAGS := -X github.com/isaric/seftbot/internal/cli.version=$(VERSION)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+# The build date honours SOURCE_DATE_EPOCH, so a rebuild of a commit can match byte for byte.
+DATE    ?= $(shell date -u -d @$${SOURCE_DATE_EPOCH:-$$(date +%s)} +%Y-%m-%dT%H:%M:%SZ)
+CLIPKG  := github.com/isaric/seftbot/internal/cli
+LDFLAGS := -X $(CLIPKG).version=$(VERSION) -X $(CLIPKG).commit=$(COMMIT) -X $(CLIPKG).buildDate=$(DATE)
 # Packages with goroutines of their own get the race detector as well.
 RACE_PKGS := ./internal/sim/... ./internal/archive/... ./internal/relay/... ./internal/job/... ./internal/portal/...
 

@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -22,20 +21,6 @@ import (
 	"github.com/isaric/seftbot/internal/portal"
 	"github.com/isaric/seftbot/internal/usererr"
 )
-
-// version is set at build time with -ldflags "-X ...cli.version=v1.2.3".
-var version = ""
-
-// Version returns the build's version, falling back to the module's.
-func Version() string {
-	if version != "" {
-		return version
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "devel"
-}
 
 // globalOptions are the flags every verb shares, and what they resolve to.
 type globalOptions struct {
@@ -199,21 +184,4 @@ func (g *globalOptions) setup(cmd *cobra.Command) error {
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
-}
-
-type versionOptions struct{ *globalOptions }
-
-func newVersionCmd(g *globalOptions) *cobra.Command {
-	o := &versionOptions{g}
-	return &cobra.Command{
-		Use:   "version",
-		Short: "Print seftbot's version",
-		Args:  cobra.NoArgs,
-		RunE:  func(cmd *cobra.Command, _ []string) error { return runVersion(o) },
-	}
-}
-
-func runVersion(o *versionOptions) error {
-	_, err := fmt.Fprintf(o.stdout, "seftbot %s\n", Version())
-	return err
 }

@@ -121,6 +121,7 @@ func newRootCmd(g *globalOptions) *cobra.Command {
 		newMailCmd(g),
 		newInboxCmd(g),
 		newLatchCmd(g),
+		newInitCmd(g),
 	)
 	wrapArgs(root)
 	return root

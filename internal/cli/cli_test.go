@@ -70,6 +70,7 @@ func TestScript(t *testing.T) {
 			"simfault":   cmdSimFault,
 			"simsent":    cmdSimSent,
 			"simfirst":   cmdSimFirst,
+			"simposts":   cmdSimPosts,
 			"metric":     cmdMetric,
 			"jsonpath":   cmdJSONPath,
 		},

@@ -10,7 +10,7 @@ LDFLAGS := -X $(CLIPKG).version=$(VERSION) -X $(CLIPKG).commit=$(COMMIT) -X $(CL
 # Packages with goroutines of their own get the race detector as well.
 RACE_PKGS := ./internal/sim/... ./internal/archive/... ./internal/relay/... ./internal/job/... ./internal/portal/...
 
-.PHONY: all build deps test vet race demo bench clean
+.PHONY: all build deps test vet race demo bench dist clean
 
 all: build
 
@@ -37,5 +37,10 @@ demo: deps build
 bench: deps build
 	scripts/bench.sh
 
+# Release artefacts in dist/: static linux/amd64 and arm64 binaries, .deb and
+# .rpm packages, a CycloneDX SBOM per binary and SHA256SUMS (scripts/dist.sh).
+dist:
+	VERSION=$(VERSION) scripts/dist.sh
+
 clean:
-	rm -rf $(BIN)
+	rm -rf $(BIN) dist

@@ -43,7 +43,8 @@ func WriteTemplate(w io.Writer, version string) error {
 # mode 0600, owned by seftbot) and name that file in KEY_FILE.
 #
 # Then run: seftbot --env-file FILE doctor --offline
-# It lists what is still to fill, with the line of this file to change.
+# It lists the settings still to fill, and names the line of this file to
+# change when a value does not suit the packaged service.
 `, version)
 	for _, s := range Settings {
 		bw.WriteString("\n")

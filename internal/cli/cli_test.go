@@ -88,6 +88,7 @@ func TestScript(t *testing.T) {
 			"simsent":    cmdSimSent,
 			"simmail":    cmdSimMail,
 			"simfirst":   cmdSimFirst,
+			"simposts":   cmdSimPosts,
 			"metric":     cmdMetric,
 			"jsonpath":   cmdJSONPath,
 		},

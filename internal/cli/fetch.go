@@ -18,6 +18,7 @@ type fetchOptions struct {
 	browser  browserFlags
 	delivery string
 	resend   bool
+	dryRun   bool
 }
 
 func newFetchCmd(g *globalOptions) *cobra.Command {
@@ -34,6 +35,7 @@ func newFetchCmd(g *globalOptions) *cobra.Command {
 	}
 	o.browser.register(cmd)
 	cmd.Flags().BoolVar(&o.resend, "resend", false, "also send files in staging that were delivered before (fetched again with download --all)")
+	cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "sign in once and list, then say what would be downloaded, archived and sent, and to whom, without doing it")
 	cmd.Flags().StringVar(&o.delivery, "passphrase-delivery", "", "smtp (mail it) or file (write it 0600 for you to send); default SEFTBOT_PASSPHRASE_DELIVERY")
 	return cmd
 }
@@ -80,6 +82,9 @@ func runFetch(cmd *cobra.Command, o *fetchOptions) error {
 		}
 	}
 	jo.Resend = o.resend
+	if o.dryRun {
+		return runFetchDryRun(cmd.Context(), o, jo)
+	}
 	res, err := job.Fetch(cmd.Context(), jo)
 	meters.close()
 	if res != nil {

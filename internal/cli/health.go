@@ -180,7 +180,7 @@ func (g *globalOptions) afterRun(cmd *cobra.Command, start time.Time, code int, 
 		return
 	}
 	verb := verbOf(cmd)
-	if verb == "version" || verb == "help" || strings.HasPrefix(verb, "completion") || strings.HasPrefix(verb, "help ") {
+	if verb == "version" || verb == "init" || verb == "help" || strings.HasPrefix(verb, "completion") || strings.HasPrefix(verb, "__complete") || strings.HasPrefix(verb, "help ") {
 		return
 	}
 	if g.src == nil { // setup did not run (a flag error): find the state dir anyway

@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -23,20 +22,6 @@ import (
 	"github.com/isaric/seftbot/internal/portal"
 	"github.com/isaric/seftbot/internal/usererr"
 )
-
-// version is set at build time with -ldflags "-X ...cli.version=v1.2.3".
-var version = ""
-
-// Version returns the build's version, falling back to the module's.
-func Version() string {
-	if version != "" {
-		return version
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "devel"
-}
 
 // globalOptions are the flags every verb shares, and what they resolve to.
 type globalOptions struct {
@@ -181,6 +166,7 @@ func newRootCmd(g *globalOptions) *cobra.Command {
 		newMailCmd(g),
 		newInboxCmd(g),
 		newLatchCmd(g),
+		newInitCmd(g),
 	)
 	wrapArgs(root)
 	return root
@@ -310,21 +296,4 @@ func (r runFields) WithGroup(name string) slog.Handler {
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
-}
-
-type versionOptions struct{ *globalOptions }
-
-func newVersionCmd(g *globalOptions) *cobra.Command {
-	o := &versionOptions{g}
-	return &cobra.Command{
-		Use:   "version",
-		Short: "Print seftbot's version",
-		Args:  cobra.NoArgs,
-		RunE:  func(cmd *cobra.Command, _ []string) error { return runVersion(o) },
-	}
-}
-
-func runVersion(o *versionOptions) error {
-	_, err := fmt.Fprintf(o.stdout, "seftbot %s\n", Version())
-	return err
 }

@@ -254,6 +254,10 @@ func startBrowser(ctx context.Context, o *Options, downloadDir string) (*browser
 		}); err != nil {
 			return nil, fmt.Errorf("%w: download behaviour: %w", ErrPortal, err)
 		}
+	} else if _, err := chromedp.CallBrowser(sctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
+		Behavior: browser.SetDownloadBehaviorBehaviorDeny, // a run that only reads (check, dry run) saves nothing
+	}); err != nil {
+		return nil, fmt.Errorf("%w: download behaviour: %w", ErrPortal, err)
 	}
 	ok = true
 	return b, nil

@@ -77,7 +77,9 @@ func ChromiumVersion(ctx context.Context, configured string) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		out, err := exec.CommandContext(ctx, p, "--version").Output()
+		cmd := exec.CommandContext(ctx, p, "--version")
+		cmd.Env = browserEnv(os.Environ()) // never the secrets given as environment variables
+		out, err := cmd.Output()
 		if err != nil {
 			return "", fmt.Errorf("%s --version: %w", p, err)
 		}
@@ -249,6 +251,10 @@ func Start(ctx context.Context, opt Options) (*Browser, error) {
 		}); err != nil {
 			return nil, fmt.Errorf("%w: download behaviour: %w", o.ErrFailure, err)
 		}
+	} else if _, err := chromedp.CallBrowser(sctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
+		Behavior: browser.SetDownloadBehaviorBehaviorDeny, // a run that only reads (check, dry run) saves nothing
+	}); err != nil {
+		return nil, fmt.Errorf("%w: download behaviour: %w", o.ErrFailure, err)
 	}
 	ok = true
 	return b, nil

@@ -164,11 +164,34 @@
     const e = visibleFirst(m.control);
     return e && enabled(e) ? e : null;
   }
+  // moreEvidence says why the list may go on although the profile's more
+  // control matched nothing: a visible next/more link or button, "page 1
+  // of N" with N > 1, or a count of files above the n rows read. '' when
+  // there is none: a list that fits on one page is no alarm.
+  function moreEvidence(n) {
+    const text = (document.body && document.body.innerText) || '';
+    const cut = (s) => s.replace(/\s+/g, ' ').trim().slice(0, 60);
+    const pages = /\bpage\s+\d+\s+of\s+(\d+)/i.exec(text);
+    if (pages && +pages[1] > 1) return 'the text "' + cut(pages[0]) + '"';
+    for (const m of text.matchAll(/\b(\d[\d,]*)\s+(?:files|results|items|records|entries)\b/gi)) {
+      if (+m[1].replace(/,/g, '') > n) return 'the text "' + cut(m[0]) + '"';
+    }
+    for (const e of document.querySelectorAll('a, button, input[type=submit], [role=button]')) {
+      if (!visible(e) || !enabled(e)) continue;
+      const t = cut(e.innerText || e.value || e.getAttribute('aria-label') || '');
+      if (/^(next( page)?|load more|show more|more( files)?|older|[›»>]+)$/i.test(t)) return 'a control "' + t + '"';
+      if (e.matches('a[rel~="next"]')) return 'a rel=next link';
+    }
+    return '';
+  }
   function rows() {
     const rs = rowsNow();
+    const more = !!moreControl();
+    const m = F.more;
     return {
       rows: rs.map((r) => ({ name: field(F.name, r), size: field(F.size, r) })),
-      more: !!moreControl(),
+      more,
+      more_evidence: !more && m && m.mode !== 'none' && rs.length ? moreEvidence(rs.length) : '',
     };
   }
   const L = P.login || {};

@@ -52,6 +52,9 @@ func TestScript(t *testing.T) {
 				}
 			}
 			e.Setenv("HOME", e.WorkDir)
+			// Scripts read errors and hints as people do; logs_json.txtar
+			// unsets this to check the JSON lines a scheduler gets.
+			e.Setenv("SEFTBOT_LOG_FORMAT", "text")
 			// The portal's worked profiles, used as an operator would.
 			profiles, err := filepath.Abs(filepath.Join("..", "portal", "testdata"))
 			if err != nil {
@@ -61,6 +64,20 @@ func TestScript(t *testing.T) {
 			return nil
 		},
 		RequireExplicitExec: true,
+		// [tool:NAME] holds when NAME is installed, and always in CI: there
+		// a missing tool fails the script instead of skipping it
+		// ('[!tool:chromium] skip' then never skips).
+		Condition: func(cond string) (bool, error) {
+			name, ok := strings.CutPrefix(cond, "tool:")
+			if !ok {
+				return false, fmt.Errorf("unknown condition %q", cond)
+			}
+			if os.Getenv("CI") != "" {
+				return true, nil
+			}
+			_, err := exec.LookPath(name)
+			return err == nil, nil
+		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"exits":      cmdExits,
 			"simstart":   cmdSimStart,
@@ -69,7 +86,9 @@ func TestScript(t *testing.T) {
 			"simpublish": cmdSimPublish,
 			"simfault":   cmdSimFault,
 			"simsent":    cmdSimSent,
+			"simmail":    cmdSimMail,
 			"simfirst":   cmdSimFirst,
+			"simposts":   cmdSimPosts,
 			"metric":     cmdMetric,
 			"jsonpath":   cmdJSONPath,
 		},
@@ -278,6 +297,17 @@ func cmdSimFault(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("unknown fault %q", args[0])
 	}
 	ts.Check(s.SetFaults(f))
+}
+
+// cmdSimMail delivers FILE (LF line ends become CRLF) to the operator's
+// mailbox as mail from outside, envelope sender FROM:
+// "simmail seft-noreply@evil.example spoof.eml".
+func cmdSimMail(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: simmail FROM FILE")
+	}
+	msg := strings.ReplaceAll(ts.ReadFile(args[1]), "\n", "\r\n")
+	ts.Check(scriptSim(ts).DeliverMail(args[0], []byte(msg)))
 }
 
 // cmdSimSent checks how many file bodies seftsim has sent whole:

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -16,6 +17,7 @@ import (
 	"github.com/isaric/seftbot/internal/job"
 	"github.com/isaric/seftbot/internal/layout"
 	"github.com/isaric/seftbot/internal/portal"
+	"github.com/isaric/seftbot/internal/safeio"
 	"github.com/isaric/seftbot/internal/usererr"
 )
 
@@ -66,6 +68,7 @@ list of NHS numbers; "-" reads standard input.`,
 		replace,
 		step("reject", "Record an error notice for an uploaded step; stops the plan", runCohortReject),
 		step("confirm", "Confirm an uploaded step before its quiet period ends", runCohortConfirm),
+		step("ack", "Acknowledge NHS England's rejection of a step, once handled: status is healthy again", runCohortAck),
 		&cobra.Command{Use: "cancel", Short: "Drop every pending (not yet uploaded) step", Args: userArgs(cobra.NoArgs),
 			RunE: func(c *cobra.Command, _ []string) error { return runCohortCancel(c, o) }},
 		submit,
@@ -157,29 +160,45 @@ func (o *cohortOptions) openInput(name string) (io.ReadCloser, error) {
 	if name == "-" {
 		return io.NopCloser(o.stdin), nil
 	}
-	f, err := os.Open(name)
+	// Only a regular file, opened without blocking: a FIFO would block
+	// open(2) until a writer came, beyond the reach of SIGTERM.
+	f, err := safeio.Open(name, "the cohort file")
+	if errors.Is(err, safeio.ErrNotRegular) {
+		return nil, usererr.New(err, "give a CSV or TSV file, or - for standard input")
+	}
 	if err != nil {
 		return nil, usererr.New(err, "check the file name")
-	}
-	if st, err := f.Stat(); err == nil && st.IsDir() {
-		f.Close()
-		return nil, usererr.Errorf("give a CSV or TSV file, or - for standard input", name+" is a directory")
 	}
 	return f, nil
 }
 
-// withInput runs a planning verb on FILE under the lock.
-func (o *cohortOptions) withInput(name string, run func(*cohort.Store, io.Reader) error) error {
-	s, unlock, err := o.openCohort(true)
-	if err != nil {
-		return err
+// cohortMemLimit is the Go heap's soft limit while a cohort file is read.
+const cohortMemLimit = 160 << 20
+
+// limitMemory sets it, unless the operator set GOMEMLIMIT. What parsing
+// keeps is bounded (at most 96 MiB of rows), and a step file by what it was
+// made from; the soft limit keeps the garbage of reading them from doubling
+// that, so the process stays well under 300 MB whatever the input.
+func limitMemory() {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(cohortMemLimit)
 	}
-	defer unlock()
+}
+
+// withInput runs a planning verb on FILE under the lock. The file is opened
+// first, so a wrong one is refused before the lock is taken.
+func (o *cohortOptions) withInput(name string, run func(*cohort.Store, io.Reader) error) error {
 	in, err := o.openInput(name)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
+	limitMemory()
+	s, unlock, err := o.openCohort(true)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	return run(s, in)
 }
 
@@ -243,7 +262,38 @@ func runCohortStatus(_ *cobra.Command, o *cohortOptions) error {
 	if err != nil {
 		return err
 	}
-	return st.Write(o.stdout)
+	if err := st.Write(o.stdout); err != nil {
+		return err
+	}
+	ist, err := inbox.LoadState(o.stateDir)
+	if err != nil {
+		return err
+	}
+	for _, r := range ist.Rejections {
+		fmt.Fprintf(o.stdout, "REJECTED step %s by NHS England's notice of %s (%s), not acknowledged: `seftbot status` exits 14 until `seftbot cohort ack %s`\n",
+			r.Step, cohort.FormatTime(r.Notice), r.Subject, r.Step)
+	}
+	return nil
+}
+
+// runCohortAck acknowledges a rejection: the operator has seen it and
+// handled the file with NHS England, so status may be healthy again.
+func runCohortAck(_ *cobra.Command, o *cohortOptions, id string) error {
+	_, unlock, err := o.openCohort(true)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	acked, err := inbox.Acknowledge(o.stateDir, id)
+	if err != nil {
+		return err
+	}
+	if len(acked) == 0 {
+		return usererr.Errorf("`seftbot cohort status` lists the rejections waiting to be acknowledged",
+			fmt.Sprintf("no unacknowledged rejection of step %s", id))
+	}
+	fmt.Fprintf(o.stdout, "rejection of step %s acknowledged\n", id)
+	return nil
 }
 
 func runCohortReject(_ *cobra.Command, o *cohortOptions, id string) error {
@@ -300,6 +350,7 @@ func runCohortCancel(_ *cobra.Command, o *cohortOptions) error {
 }
 
 func runCohortSubmit(cmd *cobra.Command, o *cohortOptions) error {
+	limitMemory() // the step file is read whole, and checked
 	s, unlock, err := o.openCohort(true)
 	if err != nil {
 		return err
@@ -311,7 +362,7 @@ func runCohortSubmit(cmd *cobra.Command, o *cohortOptions) error {
 	// sent after it, and the exit code says the mailbox failed.
 	var inboxErr error
 	if o.inboxRead != nil && !o.dryRun {
-		inboxErr = readInbox(cmd.Context(), o.globalOptions, o.stateDir, s, o.inboxRead)
+		_, inboxErr = readInbox(cmd.Context(), o.globalOptions, o.stateDir, s, o.inboxRead)
 	}
 	return errors.Join(submitCohort(cmd.Context(), o, s), inboxErr)
 }

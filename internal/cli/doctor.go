@@ -62,6 +62,7 @@ func runDoctor(ctx context.Context, o *doctorOptions) error {
 			}
 			return src.FileName + " is private", nil
 		}},
+		{"deployment", func(context.Context) (string, error) { return realDeployment.check(src) }},
 		{"state dir", func(context.Context) (string, error) { return checkStateDir(src) }},
 		{"staging", func(context.Context) (string, error) { return checkStaging(src) }},
 		{"login latch", func(context.Context) (string, error) { return checkLatches(src) }},

@@ -33,6 +33,7 @@ const (
 	ExitIntegrity   = 13
 	ExitHealth      = 14
 	ExitMailbox     = 15
+	ExitRejected    = 16
 	ExitInterrupted = 130
 )
 
@@ -68,6 +69,7 @@ var exitTable = []struct {
 	{inbox.ErrMailbox, ExitMailbox},
 	{notify.ErrMail, ExitMail},
 	{errHealth, ExitHealth},
+	{errRejected, ExitRejected},
 }
 
 // exitCode maps err to the process exit code. Unlisted user errors are

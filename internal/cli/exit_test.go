@@ -120,6 +120,7 @@ func TestExitCodeTable(t *testing.T) {
 		{"host key changed", fmt.Errorf("relay: %w", fmt.Errorf("%w: %w", relay.ErrRelay, relay.ErrHostKey)), ExitHostKey},
 		{"portal certificate refused, under the sign-in wrapper", fmt.Errorf("download: %w", fmt.Errorf("%w: open login page: %w", portal.ErrPortal,
 			fmt.Errorf("%w: page load error net::ERR_CERT_AUTHORITY_INVALID", portal.ErrCertificate))), ExitHostKey},
+		{"inbox rejected a cohort step", fmt.Errorf("%w: step S1", errRejected), ExitRejected},
 		{"mail down", fmt.Errorf("passphrase: %w", fmt.Errorf("%w: dial tcp: refused", notify.ErrMail)), ExitMail},
 		{"a plain bug", errors.New("index out of range"), ExitBug},
 	}

@@ -18,6 +18,7 @@ type fetchOptions struct {
 	browser  browserFlags
 	delivery string
 	resend   bool
+	dryRun   bool
 }
 
 func newFetchCmd(g *globalOptions) *cobra.Command {
@@ -34,6 +35,7 @@ func newFetchCmd(g *globalOptions) *cobra.Command {
 	}
 	o.browser.register(cmd)
 	cmd.Flags().BoolVar(&o.resend, "resend", false, "also send files in staging that were delivered before (fetched again with download --all)")
+	cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "sign in once and list, then say what would be downloaded, archived and sent, and to whom, without doing it")
 	cmd.Flags().StringVar(&o.delivery, "passphrase-delivery", "", "smtp (mail it) or file (write it 0600 for you to send); default SEFTBOT_PASSPHRASE_DELIVERY")
 	return cmd
 }
@@ -49,6 +51,7 @@ func runFetch(cmd *cobra.Command, o *fetchOptions) error {
 	}
 	o.browser.apply(o.globalOptions, &jo.Portal)
 	jo.Log = o.log
+	jo.RunID = o.runID
 	jo.ExitCode = func(err error) int { return exitCode(interrupted(cmd.Context(), err)) }
 	if inbox.Configured(o.src) {
 		jo.Notices = fetchNotices{g: o.globalOptions, stateDir: jo.StateDir}
@@ -57,6 +60,15 @@ func runFetch(cmd *cobra.Command, o *fetchOptions) error {
 	jo.Portal.Progress = func(done, total int, bytes int64) {
 		if m := meters.stage("downloading", true); m != nil {
 			m.setFiles(done, total, bytes)
+		}
+	}
+	// Archive and relay draw byte bars against the stage's total.
+	jo.StageTotal = func(stage string, total int64) {
+		switch stage {
+		case job.StageArchive:
+			meters.start("archiving", false, total)
+		case job.StageRelay:
+			meters.start("relaying", false, total)
 		}
 	}
 	jo.ArchiveProgress = func(n int64) {
@@ -70,9 +82,15 @@ func runFetch(cmd *cobra.Command, o *fetchOptions) error {
 		}
 	}
 	jo.Resend = o.resend
+	if o.dryRun {
+		return runFetchDryRun(cmd.Context(), o, jo)
+	}
 	res, err := job.Fetch(cmd.Context(), jo)
 	meters.close()
 	if res != nil {
+		// The error line names the run the record does (a resumed one's).
+		o.runID = res.Record.RunID
+		o.log = o.log.With("run_id", o.runID)
 		o.recorded = true // with its stages and files, in runs.jsonl
 		printFetch(o, res)
 	}
@@ -118,13 +136,24 @@ func (s *stageMeters) stage(name string, files bool) *meter {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.name != name {
-		if s.done != nil {
-			s.done()
-		}
-		s.name = name
-		s.cur, s.done = s.g.meter(name, files, 0)
+		s.begin(name, files, 0)
 	}
 	return s.cur
+}
+
+// start begins the named stage's meter with its total, ending the previous.
+func (s *stageMeters) start(name string, files bool, total int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.begin(name, files, total)
+}
+
+func (s *stageMeters) begin(name string, files bool, total int64) {
+	if s.done != nil {
+		s.done()
+	}
+	s.name = name
+	s.cur, s.done = s.g.meter(name, files, total)
 }
 
 func (s *stageMeters) close() {

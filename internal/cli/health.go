@@ -11,10 +11,12 @@ import (
 
 	"github.com/isaric/seftbot/internal/cohort"
 	"github.com/isaric/seftbot/internal/config"
+	"github.com/isaric/seftbot/internal/inbox"
 	"github.com/isaric/seftbot/internal/job"
 	"github.com/isaric/seftbot/internal/layout"
 	"github.com/isaric/seftbot/internal/metrics"
 	"github.com/isaric/seftbot/internal/staging"
+	"github.com/isaric/seftbot/internal/usererr"
 )
 
 // errHealth is a failed health check: `status` after a failed or stale
@@ -23,6 +25,10 @@ var errHealth = errors.New("health check failed")
 
 // staleAfter is how old an unfinished run may be before status calls it stuck.
 const staleAfter = 24 * time.Hour
+
+// OutcomeSkipped is the record of a run that found another holding the
+// lock (exit 4): it did nothing, so it says nothing about health.
+const OutcomeSkipped = "skipped"
 
 // health is what status and the metrics report, read from the state
 // directory without taking the run lock.
@@ -34,13 +40,24 @@ type health struct {
 	Latches              []latchState
 	StagingFiles         int
 	StagingBytes         int64
+	// Rejections are cohort steps NHS England rejected that the operator
+	// has not acknowledged (seftbot cohort ack).
+	Rejections []inbox.Rejection
+	// FetchStaleAfter is SEFTBOT_STALE_AFTER: no successful fetch for
+	// longer is a problem, since portal files expire after about 3 days.
+	FetchStaleAfter time.Duration
 }
 
 func gatherHealth(g *globalOptions) (*health, error) {
 	stateDir, stagingDir := staging.Dirs(g.src.Get("SEFTBOT_STATE_DIR"), g.src.Get("SEFTBOT_STAGING_DIR"))
 	h := &health{StateDir: stateDir, StagingDir: stagingDir}
+	v := g.src.Get("SEFTBOT_STALE_AFTER")
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return nil, usererr.Errorf("set SEFTBOT_STALE_AFTER to a duration such as 26h", fmt.Sprintf("SEFTBOT_STALE_AFTER %q is not a positive duration", v))
+	}
+	h.FetchStaleAfter = d
 	st := job.State{Dir: stateDir}
-	var err error
 	if h.Records, err = st.Records(1 << 30); err != nil {
 		return nil, err
 	}
@@ -56,19 +73,46 @@ func gatherHealth(g *globalOptions) (*health, error) {
 			return nil, err
 		}
 	}
+	if ist, err := inbox.LoadState(stateDir); err != nil {
+		return nil, err
+	} else {
+		h.Rejections = ist.Rejections
+	}
 	h.Latches = readLatches(stateDir)
 	h.StagingFiles, h.StagingBytes = (staging.Area{Dir: stagingDir}).Leftovers()
 	return h, nil
 }
 
-// lastOf returns the last record of verb, or nil.
+// lastOf returns the last record of verb that ran (not skipped), or nil.
 func (h *health) lastOf(verb string) *job.Record {
 	for i := len(h.Records) - 1; i >= 0; i-- {
-		if h.Records[i].Verb == verb {
+		if h.Records[i].Verb == verb && h.Records[i].Outcome != OutcomeSkipped {
 			return &h.Records[i]
 		}
 	}
 	return nil
+}
+
+// staleSince returns when fetch last succeeded (or, if it never has, when
+// it first ran) if that is longer ago than FetchStaleAfter; zero when
+// fresh, or when no fetch ever ran.
+func (h *health) staleSince(now time.Time) time.Time {
+	var since time.Time
+	for _, r := range h.Records {
+		if r.Verb != job.VerbFetch || r.Outcome == OutcomeSkipped {
+			continue
+		}
+		if since.IsZero() {
+			since = r.Started
+		}
+		if r.Succeeded() {
+			since = r.Finished
+		}
+	}
+	if since.IsZero() || now.Sub(since) <= h.FetchStaleAfter {
+		return time.Time{}
+	}
+	return since
 }
 
 // problems are the reasons status exits 14: the last fetch failed, or a
@@ -86,12 +130,21 @@ func (h *health) problems(now time.Time) []string {
 	if b := h.Unfinished; b != nil && now.Sub(b.Started) > staleAfter {
 		out = append(out, fmt.Sprintf("run %s is unfinished since %s, more than a day", b.RunID, b.Started.Local().Format(time.DateTime)))
 	}
+	if since := h.staleSince(now); !since.IsZero() {
+		out = append(out, fmt.Sprintf("no successful fetch since %s, more than SEFTBOT_STALE_AFTER (%s): portal files expire after about 3 days",
+			since.Local().Format(time.DateTime), h.FetchStaleAfter))
+	}
+	for _, r := range h.Rejections {
+		out = append(out, fmt.Sprintf("cohort step %s was rejected by NHS England's notice of %s (%s); once handled, `seftbot cohort ack %s`",
+			r.Step, cohort.FormatTime(r.Notice), r.Subject, r.Step))
+	}
 	return out
 }
 
 // snapshot is the metrics' view of h.
-func (h *health) snapshot() metrics.Snapshot {
-	s := metrics.Snapshot{Records: h.Records, Unfinished: h.Unfinished, StagingFiles: h.StagingFiles, StagingBytes: h.StagingBytes}
+func (h *health) snapshot(now time.Time) metrics.Snapshot {
+	s := metrics.Snapshot{Records: h.Records, Unfinished: h.Unfinished, StagingFiles: h.StagingFiles, StagingBytes: h.StagingBytes,
+		FetchStale: !h.staleSince(now).IsZero(), CohortRejected: len(h.Rejections)}
 	if h.Cohort != nil {
 		s.CohortKnown = true
 		s.CohortSteps = map[string]int{}
@@ -128,7 +181,7 @@ func (g *globalOptions) afterRun(cmd *cobra.Command, start time.Time, code int, 
 		return
 	}
 	verb := verbOf(cmd)
-	if verb == "version" || verb == "help" || strings.HasPrefix(verb, "completion") || strings.HasPrefix(verb, "help ") {
+	if verb == "version" || verb == "init" || verb == "help" || strings.HasPrefix(verb, "completion") || strings.HasPrefix(verb, "__complete") || strings.HasPrefix(verb, "help ") {
 		return
 	}
 	if g.src == nil { // setup did not run (a flag error): find the state dir anyway
@@ -155,10 +208,12 @@ func (g *globalOptions) afterRun(cmd *cobra.Command, start time.Time, code int, 
 			warn("run not recorded", oerr)
 			return
 		}
-		rec := job.Record{Verb: verb, ExitCode: code, RunID: job.NewRunID(start), Started: start.UTC(), Finished: time.Now().UTC(), Outcome: "ok"}
+		rec := job.Record{Verb: verb, ExitCode: code, RunID: g.runID, Started: start.UTC(), Finished: time.Now().UTC(), Outcome: "ok"}
 		switch {
 		case code == ExitNothingNew:
 			rec.Outcome = "nothing-new"
+		case code == ExitLocked:
+			rec.Outcome = OutcomeSkipped // another run was doing the work
 		case err != nil:
 			rec.Outcome, rec.Error = "failed", err.Error()
 		}
@@ -178,7 +233,7 @@ func (g *globalOptions) afterRun(cmd *cobra.Command, start time.Time, code int, 
 	if path == "" {
 		path = layout.State{Dir: stateDir}.Metrics()
 	}
-	if werr := metrics.Write(path, h.snapshot()); werr != nil {
+	if werr := metrics.Write(path, h.snapshot(time.Now())); werr != nil {
 		warn("metrics not written", werr)
 	}
 }

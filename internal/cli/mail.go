@@ -27,6 +27,7 @@ func newMailCmd(g *globalOptions) *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runMailLogin(cmd, o) },
 	})
+	cmd.AddCommand(newMailStatusCmd(g), newMailLogoutCmd(g))
 	return cmd
 }
 

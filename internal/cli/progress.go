@@ -2,23 +2,22 @@ package cli
 
 import (
 	"fmt"
+	"golang.org/x/term"
 	"io"
 	"os"
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/schollz/progressbar/v3"
-	"golang.org/x/term"
 )
 
 // meter is the one progress line seftbot draws on a terminal: a bar of
 // files (download) or bytes (archive, relay) done out of the total, the
-// bytes so far, the rate and the time left. The bar itself is laid out by
-// progressbar; the line is drawn here, so that log lines can be printed
-// above it (logSink) rather than through it. The rate is measured from the
-// first update on, and shown only after a second of it: a first file
-// completing in a millisecond is not "6.6 GB/s".
+// bytes so far, the rate and the time left. It is drawn here, a few lines
+// of layout, so that log lines can be printed above it (logSink) rather
+// than through it. The rate is measured from the first update on, and shown
+// only after a second of it: a first file completing in a millisecond is
+// not "6.6 GB/s". A download's total is known only once the whole listing
+// has been read; until then the line says "at least".
 type meter struct {
 	mu    sync.Mutex
 	w     io.Writer
@@ -26,9 +25,9 @@ type meter struct {
 	now   func() time.Time
 	what  string
 	files bool // the bar counts files; else bytes
-	bar   *progressbar.ProgressBar
 
 	done, total, bytes int64
+	atLeast            int64 // files known so far while the listing is still read
 	started            bool
 	t0                 time.Time // first update
 	d0, b0             int64     // done and bytes at the first update
@@ -36,7 +35,10 @@ type meter struct {
 	drawn              bool
 }
 
-const redrawEvery = 100 * time.Millisecond
+const (
+	redrawEvery = 100 * time.Millisecond
+	barWidth    = 20
+)
 
 func newMeter(w io.Writer, what string, files bool, total int64, now func() time.Time) *meter {
 	m := &meter{w: w, what: what, files: files, total: total, now: now}
@@ -45,33 +47,15 @@ func newMeter(w io.Writer, what string, files bool, total int64, now func() time
 			m.cols = c
 		}
 	}
-	max := total
-	if max <= 0 {
-		max = -1 // unknown: progressbar draws a spinner
-	}
-	opts := []progressbar.Option{
-		progressbar.OptionSetWriter(io.Discard), // laid out there, drawn by draw
-		progressbar.OptionSetDescription(what),
-		progressbar.OptionSetWidth(20),
-		progressbar.OptionThrottle(0),
-		progressbar.OptionSetPredictTime(false),
-		progressbar.OptionSetElapsedTime(false),
-	}
-	if files {
-		opts = append(opts, progressbar.OptionShowCount())
-	}
-	m.bar = progressbar.NewOptions64(max, opts...)
 	return m
 }
 
-// setFiles records that done of total files are complete, bytes in all.
+// setFiles records that done of total files are complete, bytes in all. A
+// negative total is a listing still being read: at least -total files.
 func (m *meter) setFiles(done, total int, bytes int64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if int64(total) != m.total && total > 0 {
-		m.total = int64(total)
-		m.bar.ChangeMax64(m.total)
-	}
+	m.total, m.atLeast = int64(max(total, 0)), int64(max(-total, 0))
 	m.update(int64(done), bytes)
 }
 
@@ -88,21 +72,35 @@ func (m *meter) update(done, bytes int64) {
 		m.started, m.t0, m.d0, m.b0 = true, now, done, bytes
 	}
 	m.done, m.bytes = done, bytes
-	_ = m.bar.Set64(done)
 	if m.drawn && now.Sub(m.lastDraw) < redrawEvery && (m.total <= 0 || done < m.total) {
 		return
 	}
 	m.draw(now)
 }
 
+// bar is "what  45% |#########           |": the share done of a known total.
+func (m *meter) bar() string {
+	if m.total <= 0 {
+		return m.what
+	}
+	frac := min(float64(m.done)/float64(m.total), 1)
+	fill := int(frac * barWidth)
+	return fmt.Sprintf("%s %3d%% |%s%s|", m.what, int(frac*100), strings.Repeat("█", fill), strings.Repeat(" ", barWidth-fill))
+}
+
 // line is what the terminal shows, without control characters.
 func (m *meter) line(now time.Time) string {
-	s := strings.TrimRight(strings.TrimPrefix(m.bar.String(), "\r"), " ")
-	if m.files {
-		s += " files, " + humanBytes(m.bytes)
-	} else if m.total > 0 {
-		s = strings.TrimRight(s, " ") + " " + humanBytes(m.bytes) + " of " + humanBytes(m.total)
-	} else {
+	s := m.bar()
+	switch {
+	case m.files && m.total > 0:
+		s += fmt.Sprintf(" (%d/%d) files, %s", m.done, m.total, humanBytes(m.bytes))
+	case m.files && m.atLeast > 0:
+		s += fmt.Sprintf(" (%d of at least %d, listing) files, %s", m.done, m.atLeast, humanBytes(m.bytes))
+	case m.files:
+		s += fmt.Sprintf(" (%d) files, %s", m.done, humanBytes(m.bytes))
+	case m.total > 0:
+		s += " " + humanBytes(m.bytes) + " of " + humanBytes(m.total)
+	default:
 		s += " " + humanBytes(m.bytes)
 	}
 	el := now.Sub(m.t0)

@@ -263,3 +263,41 @@ func TestDownloadTTY(t *testing.T) {
 		t.Errorf("no summary:\n%s", strings.Join(lines, "\n"))
 	}
 }
+
+// TestFetchTTYByteBars runs fetch against seftsim on a pseudo-terminal: the
+// archive and relay stages draw byte bars against their totals, not a bare
+// counter.
+func TestFetchTTYByteBars(t *testing.T) {
+	script, err := exec.LookPath("script")
+	if err != nil {
+		t.Fatal("script (util-linux) is needed to run seftbot on a pseudo-terminal")
+	}
+	if _, err := exec.LookPath("chromium"); err != nil {
+		t.Fatal("chromium not installed (scripts/install-deps.sh)")
+	}
+	exe, err := exec.LookPath("seftbot")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := sim.Start(context.Background(), sim.Options{Dir: filepath.Join(t.TempDir(), "sim"), Files: 4, FileSize: 256 << 10, Seed: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	cmd := exec.Command(script, "-qefc", exe+" --env-file "+s.EnvFile()+" fetch", "/dev/null")
+	cmd.Env = append(os.Environ(), "TERM=xterm", "COLUMNS=200")
+	cmd.Stdin = strings.NewReader("")
+	b, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%q", err, b)
+	}
+	out := string(b)
+	for _, stage := range []string{"archiving", "relaying"} {
+		if !regexp.MustCompile(`\x1b\[K` + stage + ` +100% \|█+\| \d+\.\d [kM]B of \d+\.\d [kM]B`).MatchString(out) {
+			t.Errorf("no %s byte bar reached 100%%:\n%q", stage, out)
+		}
+	}
+	if !strings.Contains(out, "delivered 4 file(s)") {
+		t.Errorf("no summary:\n%q", out)
+	}
+}

@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/spf13/cobra"
 
 	"github.com/isaric/seftbot/internal/relay"
+	"github.com/isaric/seftbot/internal/safeio"
 	"github.com/isaric/seftbot/internal/usererr"
 )
 
@@ -72,7 +72,7 @@ func runRelay(cmd *cobra.Command, o *relayOptions, args []string) error {
 
 // checkArchive returns the size of a regular file that starts like a 7z archive.
 func checkArchive(path string) (int64, error) {
-	f, err := os.Open(path)
+	f, err := safeio.Open(path, "the archive") // a FIFO would block open(2)
 	if err != nil {
 		return 0, usererr.New(err, "give the path of the encrypted 7z archive")
 	}

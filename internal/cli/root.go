@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -19,23 +18,10 @@ import (
 	"golang.org/x/term"
 
 	"github.com/isaric/seftbot/internal/config"
+	"github.com/isaric/seftbot/internal/job"
 	"github.com/isaric/seftbot/internal/layout"
 	"github.com/isaric/seftbot/internal/usererr"
 )
-
-// version is set at build time with -ldflags "-X ...cli.version=v1.2.3".
-var version = ""
-
-// Version returns the build's version, falling back to the module's.
-func Version() string {
-	if version != "" {
-		return version
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "devel"
-}
 
 // globalOptions are the flags every verb shares, and what they resolve to.
 type globalOptions struct {
@@ -51,7 +37,14 @@ type globalOptions struct {
 	sink *logSink // where log lines go: stderr, or above a progress meter
 
 	recorded bool // the verb wrote its own runs.jsonl record (fetch)
+
+	runID    string // this process's run, on every log line and in runs.jsonl
+	jsonLogs bool   // stderr carries JSON lines only: the error and hint too
 }
+
+// maxErrorText bounds the error printed on stderr: no input can make it
+// megabytes (cohort problems are listed up to cohort.MaxProblems).
+const maxErrorText = 64 << 10
 
 // Main runs seftbot with os.Args and returns the exit code.
 func Main() int {
@@ -68,26 +61,63 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	start := time.Now()
+	g.runID = job.NewRunID(start)
 	cmd, err := root.ExecuteContextC(ctx)
 	err = interrupted(ctx, err)
 	code := exitCode(err)
+	if g.log == nil { // setup did not run: a flag or env file error
+		g.fallbackLogger(cmd)
+	}
 	g.afterRun(cmd, start, code, err)
-	switch {
-	case err == nil:
-	case code == ExitBug:
-		fmt.Fprintf(stderr, "seftbot: internal error: %v\n", err)
-		fmt.Fprintln(stderr, "This is a bug in seftbot; please report it with the log above.")
-	default:
-		fmt.Fprintf(stderr, "seftbot: %v\n", err)
-		h := usererr.Hint(err)
-		if h == "" && (errors.Is(err, layout.ErrLocal) || errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)) {
-			h = "check free space and permissions of the state and staging directories"
+	g.printError(err, code)
+	return code
+}
+
+// printError tells the operator why the run failed, with the hint. Without
+// a terminal (JSON logs) it is one more JSON line, so that a journal piped
+// through jq never meets a plain line.
+func (g *globalOptions) printError(err error, code int) {
+	if err == nil {
+		return
+	}
+	h := usererr.Hint(err)
+	if h == "" && (errors.Is(err, layout.ErrLocal) || errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)) {
+		h = "check free space and permissions of the state and staging directories"
+	}
+	const bug = "This is a bug in seftbot; please report it with the log above."
+	text := job.CapText(err.Error(), maxErrorText)
+	if g.jsonLogs {
+		args := []any{"err", text, "exit_code", code}
+		msg := "seftbot: " + text
+		switch {
+		case code == ExitBug:
+			msg = "seftbot: internal error: " + text
+			args = append(args, "hint", bug)
+		case h != "":
+			args = append(args, "hint", h)
 		}
-		if h != "" {
-			fmt.Fprintf(stderr, "hint: %s\n", h)
+		g.log.Error(msg, args...)
+		return
+	}
+	if code == ExitBug {
+		fmt.Fprintf(g.stderr, "seftbot: internal error: %s\n", text)
+		fmt.Fprintln(g.stderr, bug)
+		return
+	}
+	fmt.Fprintf(g.stderr, "seftbot: %s\n", text)
+	if h != "" {
+		fmt.Fprintf(g.stderr, "hint: %s\n", h)
+	}
+}
+
+// fallbackLogger is the logger of a run whose setup failed: the format
+// comes from the flag or the environment alone.
+func (g *globalOptions) fallbackLogger(cmd *cobra.Command) {
+	for i, format := range []string{g.logFormat, os.Getenv("SEFTBOT_LOG_FORMAT"), ""} {
+		if (format != "" || i == 2) && g.newLogger(format, cmd, slog.LevelInfo) == nil {
+			return
 		}
 	}
-	return code
 }
 
 // interrupted marks err as an interruption when the run was signalled, so
@@ -136,6 +166,7 @@ func newRootCmd(g *globalOptions) *cobra.Command {
 		newMailCmd(g),
 		newInboxCmd(g),
 		newLatchCmd(g),
+		newInitCmd(g),
 	)
 	wrapArgs(root)
 	return root
@@ -168,30 +199,96 @@ func (g *globalOptions) setup(cmd *cobra.Command) error {
 		src.Set("SEFTBOT_LOG_FORMAT", g.logFormat)
 	}
 	format := src.Get("SEFTBOT_LOG_FORMAT")
+	level := slog.LevelInfo
+	if g.debug {
+		level = slog.LevelDebug
+	}
+	return g.newLogger(format, cmd, level)
+}
+
+// newLogger sets g.log: JSON or text ("" = text on a terminal, JSON
+// otherwise), every line with this run's run_id and verb. Packages that
+// log on their own (notify, mailauth) write in the same format to the
+// same place.
+func (g *globalOptions) newLogger(format string, cmd *cobra.Command, level slog.Level) error {
 	if format == "" {
 		format = "json"
 		if isTerminal(g.stderr) {
 			format = "text"
 		}
 	}
-	level := slog.LevelInfo
-	if g.debug {
-		level = slog.LevelDebug
-	}
 	hopts := &slog.HandlerOptions{Level: level}
 	g.sink = &logSink{w: g.stderr}
+	var h slog.Handler
 	switch format {
 	case "json":
-		g.log = slog.New(slog.NewJSONHandler(g.sink, hopts))
+		h = slog.NewJSONHandler(g.sink, hopts)
 	case "text":
-		g.log = slog.New(slog.NewTextHandler(g.sink, hopts))
+		h = slog.NewTextHandler(g.sink, hopts)
 	default:
 		return usererr.New(fmt.Errorf("unknown log format %q", format), "use --log-format text or json")
 	}
-	// Packages that log on their own (notify, mailauth) write in the same
-	// format to the same place.
+	verb := ""
+	if cmd != nil && cmd != cmd.Root() {
+		verb = verbOf(cmd)
+	}
+	g.jsonLogs = format == "json"
+	g.log = slog.New(runFields{h: h, runID: g.runID, verb: verb})
 	slog.SetDefault(g.log)
 	return nil
+}
+
+// runFields puts run_id and verb on every log line, so one night can be
+// picked out of a journal. A later With("run_id", ...) (fetch resuming an
+// earlier run) replaces the value rather than adding a second key.
+type runFields struct {
+	h           slog.Handler
+	runID, verb string
+}
+
+func (r runFields) Enabled(ctx context.Context, l slog.Level) bool { return r.h.Enabled(ctx, l) }
+
+func (r runFields) Handle(ctx context.Context, rec slog.Record) error {
+	out := slog.NewRecord(rec.Time, rec.Level, rec.Message, rec.PC)
+	runID, verb := r.runID, r.verb
+	var rest []slog.Attr
+	rec.Attrs(func(a slog.Attr) bool {
+		switch a.Key {
+		case "run_id":
+			runID = a.Value.String()
+		case "verb":
+			verb = a.Value.String()
+		default:
+			rest = append(rest, a)
+		}
+		return true
+	})
+	out.AddAttrs(slog.String("run_id", runID), slog.String("verb", verb))
+	out.AddAttrs(rest...)
+	return r.h.Handle(ctx, out)
+}
+
+func (r runFields) WithAttrs(as []slog.Attr) slog.Handler {
+	var rest []slog.Attr
+	for _, a := range as {
+		switch a.Key {
+		case "run_id":
+			r.runID = a.Value.String()
+		case "verb":
+			r.verb = a.Value.String()
+		default:
+			rest = append(rest, a)
+		}
+	}
+	if len(rest) > 0 {
+		r.h = r.h.WithAttrs(rest)
+	}
+	return r
+}
+
+func (r runFields) WithGroup(name string) slog.Handler {
+	r.h = r.h.WithGroup(name)
+	return r
 }
 
 // isTerminal reports whether w is an interactive terminal: progress bars and
@@ -199,21 +296,4 @@ func (g *globalOptions) setup(cmd *cobra.Command) error {
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
-}
-
-type versionOptions struct{ *globalOptions }
-
-func newVersionCmd(g *globalOptions) *cobra.Command {
-	o := &versionOptions{g}
-	return &cobra.Command{
-		Use:   "version",
-		Short: "Print seftbot's version",
-		Args:  cobra.NoArgs,
-		RunE:  func(cmd *cobra.Command, _ []string) error { return runVersion(o) },
-	}
-}
-
-func runVersion(o *versionOptions) error {
-	_, err := fmt.Fprintf(o.stdout, "seftbot %s\n", Version())
-	return err
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/isaric/seftbot/internal/cohort"
+	"github.com/isaric/seftbot/internal/inbox"
 	"github.com/isaric/seftbot/internal/job"
 )
 
@@ -27,7 +28,8 @@ func newStatusCmd(g *globalOptions) *cobra.Command {
 		Use:   "status",
 		Short: "Show recent runs, an unfinished run, cohort steps, login latches and clear text left in staging",
 		Long: "Show recent runs, an unfinished run, cohort steps, login latches and clear text left in staging.\n" +
-			"Exits 14 when the last fetch failed or a run has been unfinished for more than a day,\n" +
+			"Exits 14 when the last fetch failed, no fetch succeeded for SEFTBOT_STALE_AFTER, a run has been\n" +
+			"unfinished for more than a day, or a cohort rejection is not acknowledged,\n" +
 			"so a cron-style check can alert on it.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runStatus(o) },
@@ -97,7 +99,9 @@ func writeStatusText(o *statusOptions, h *health, problems []string) {
 	}
 }
 
-// statusJSON is `status --json`: stable field names for scripts and checks.
+// statusJSON is `status --json`: stable field names for scripts and checks,
+// documented by docs/status.schema.json (status_schema_test.go holds the
+// two together).
 type statusJSON struct {
 	StateDir    string                `json:"state_dir"`
 	Healthy     bool                  `json:"healthy"`
@@ -109,6 +113,7 @@ type statusJSON struct {
 	Cohort      *cohortJSON           `json:"cohort"`        // null without a ledger
 	Latches     []latchState          `json:"login_latches"` // one per site
 	Staging     stagingJSON           `json:"staging"`
+	Rejections  []inbox.Rejection     `json:"cohort_rejections"` // not yet acknowledged
 }
 
 type unfinishedJSON struct {
@@ -157,8 +162,11 @@ func writeStatusJSON(o *statusOptions, h *health, problems []string) error {
 	out := statusJSON{
 		StateDir: h.StateDir, Healthy: len(problems) == 0, Problems: problems,
 		Runs: []job.Record{}, Last: map[string]job.Record{}, LastSuccess: map[string]time.Time{},
-		Latches: h.Latches,
+		Latches: h.Latches, Rejections: h.Rejections,
 		Staging: stagingJSON{Dir: h.StagingDir, Files: h.StagingFiles, Bytes: h.StagingBytes},
+	}
+	if out.Rejections == nil {
+		out.Rejections = []inbox.Rejection{}
 	}
 	if out.Problems == nil {
 		out.Problems = []string{}

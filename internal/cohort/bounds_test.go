@@ -38,7 +38,7 @@ func TestFieldLength(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := "line 2, column FAMILY_NAME: is 256 bytes long; a field may be at most 255"
-	if len(ps) != 1 || ps[0].String() != want {
+	if ps.count() != 1 || ps.sorted()[0].String() != want {
 		t.Fatalf("problems %v, want exactly %q", ps, want)
 	}
 }
@@ -115,4 +115,72 @@ func (c *cancelAtEOF) Read(p []byte) (int, error) {
 		c.cancel()
 	}
 	return n, err
+}
+
+// TestProblemsAreCapped: a file of nothing but bad lines reports the first
+// MaxProblems by line and a count of the rest, in a few KiB, not one line of
+// text per bad line.
+func TestProblemsAreCapped(t *testing.T) {
+	const bad = 200_000
+	in := "NHS_NO\n" + strings.Repeat("x\n", bad)
+	_, ps, err := defaultTemplate(t).parse(strings.NewReader(in), today)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ps.count() != bad {
+		t.Fatalf("counted %d problems, want %d", ps.count(), bad)
+	}
+	pe := ps.error("bad.txt")
+	if len(pe.Problems) != MaxProblems || pe.More != bad-MaxProblems {
+		t.Fatalf("listed %d and %d more, want %d and %d", len(pe.Problems), pe.More, MaxProblems, bad-MaxProblems)
+	}
+	for i, p := range pe.Problems {
+		if p.Line != i+2 {
+			t.Fatalf("problem %d is on line %d, want line %d: the lowest lines first", i, p.Line, i+2)
+		}
+	}
+	msg := pe.Error()
+	if len(msg) > 8<<10 {
+		t.Errorf("error text is %d bytes, want at most 8 KiB", len(msg))
+	}
+	if !strings.Contains(msg, "200000 problems found") || !strings.Contains(msg, "and 199900 more") {
+		t.Errorf("error text does not give the count: %.300q", msg)
+	}
+}
+
+// TestDuplicatesAreCapped: duplicates, found after the scan, still leave the
+// lowest lines listed.
+func TestDuplicatesAreCapped(t *testing.T) {
+	in := fill("{A}\n" + strings.Repeat("{A}\n", 1000) + "x\n")
+	_, ps, err := defaultTemplate(t).parse(strings.NewReader(in), today)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := ps.sorted()
+	if ps.count() != 1001 || len(l) != MaxProblems || l[0].Line != 2 || l[MaxProblems-1].Line != MaxProblems+1 {
+		t.Fatalf("count %d, listed %d, lines %d..%d", ps.count(), len(l), l[0].Line, l[len(l)-1].Line)
+	}
+}
+
+// TestKeptRowsAreBounded: valid rows are refused as they pass the bound on
+// what parsing keeps, naming the line, before the input's size bound.
+func TestKeptRowsAreBounded(t *testing.T) {
+	defer func(n int64) { maxKeptBytes = n }(maxKeptBytes)
+	maxKeptBytes = 1 << 20
+	var b strings.Builder
+	b.WriteString("NHS_NO,FAMILY_NAME\n")
+	for i := 0; b.Len() < 4<<20; i++ {
+		b.WriteString(fill("{A},"))
+		b.WriteString(strings.Repeat("n", 200))
+		b.WriteString("\n")
+	}
+	_, _, err := defaultTemplate(t).parse(strings.NewReader(b.String()), today)
+	if err == nil || !usererr.Is(err) || !strings.Contains(err.Error(), "more rows than seftbot keeps in memory") {
+		t.Fatalf("err %v, want the bound on kept rows", err)
+	}
+	// Each row keeps rowBytes+keyBytes+200 bytes: row 4370, on line 4371,
+	// is the first past 1 MiB.
+	if !strings.Contains(err.Error(), "line 4371:") {
+		t.Errorf("err %v does not name line 4371", err)
+	}
 }

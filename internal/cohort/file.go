@@ -8,6 +8,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"unsafe"
 )
 
 // Action is the last column of every row; one file carries one action only.
@@ -70,14 +71,17 @@ func (t *Template) write(w io.Writer, rs rowSet, act Action) (string, error) {
 // and applies every rule seftsim (and so, we believe, NHS England) applies,
 // plus the content rules, whatever happened to the file since it was built.
 // It returns the NHS numbers in the file, sorted, and every problem.
-func (t *Template) checkFile(b []byte, act Action, today int) ([]uint64, []Problem) {
-	var ps []Problem
-	s := string(b) // one copy; every field below is a substring of it
+func (t *Template) checkFile(b []byte, act Action, today int) ([]uint64, *problems) {
+	ps := &problems{}
+	// A view of b, not a copy: a step file may be 200 MB, and nothing
+	// writes b while this runs, nor keeps a substring of s after it
+	// (problems name lines and columns, never values).
+	s := unsafe.String(unsafe.SliceData(b), len(b))
 	if !strings.HasPrefix(s, HeaderLine(t.Cols)) {
-		ps = append(ps, Problem{Line: 1, Msg: "header row is not exactly the template's"})
+		ps.add(Problem{Line: 1, Msg: "header row is not exactly the template's"})
 	}
 	if !strings.HasSuffix(s, "\r\n") {
-		ps = append(ps, Problem{Msg: "file does not end with CRLF"})
+		ps.add(Problem{Msg: "file does not end with CRLF"})
 	}
 	keys := make([]uint64, 0, strings.Count(s, "\n"))
 	line := 0
@@ -91,14 +95,14 @@ func (t *Template) checkFile(b []byte, act Action, today int) ([]uint64, []Probl
 			l, s = s[:i], s[i+1:]
 		}
 		if i >= 0 && !strings.HasSuffix(l, "\r") {
-			ps = append(ps, Problem{Line: line, Msg: "line ends with LF, not CRLF"})
+			ps.add(Problem{Line: line, Msg: "line ends with LF, not CRLF"})
 		}
 		l = strings.TrimSuffix(l, "\r")
 		if line == 1 {
 			continue
 		}
 		if n := strings.Count(l, ",") + 1; n != len(t.Cols) {
-			ps = append(ps, Problem{Line: line, Msg: fmt.Sprintf("has %d fields, want %d", n, len(t.Cols))})
+			ps.add(Problem{Line: line, Msg: fmt.Sprintf("has %d fields, want %d", n, len(t.Cols))})
 			continue
 		}
 		for ci := range t.Cols {
@@ -108,34 +112,33 @@ func (t *Template) checkFile(b []byte, act Action, today int) ([]uint64, []Probl
 			}
 			if ci == t.action() {
 				if v != string(act) {
-					ps = append(ps, Problem{Line: line, Column: t.Cols[ci], Msg: fmt.Sprintf("action is not %s (one file, one action)", act)})
+					ps.add(Problem{Line: line, Column: t.Cols[ci], Msg: fmt.Sprintf("action is not %s (one file, one action)", act)})
 				}
 				break
 			}
-			n := len(ps)
-			ps = fieldProblems(ps, line, t.Cols[ci], v)
+			n := ps.count()
+			fieldProblems(ps, line, t.Cols[ci], v)
 			switch {
-			case len(ps) > n:
+			case ps.count() > n:
 			case ci == t.nhs:
 				val, why := nhsValue(v)
 				if why != "" {
-					ps = append(ps, Problem{Line: line, Column: t.Cols[ci], Msg: why})
+					ps.add(Problem{Line: line, Column: t.Cols[ci], Msg: why})
 				}
 				keys = append(keys, val<<30|uint64(min(line, maxLine)))
 			case t.date[ci] && v != "":
 				if why := dateProblem(v, today); why != "" {
-					ps = append(ps, Problem{Line: line, Column: t.Cols[ci], Msg: why})
+					ps.add(Problem{Line: line, Column: t.Cols[ci], Msg: why})
 				}
 			}
 		}
 	}
 	if line < 2 {
-		ps = append(ps, Problem{Msg: "file has no rows"})
+		ps.add(Problem{Msg: "file has no rows"})
 	}
-	ps = append(ps, t.duplicates(keys)...) // sorts keys
+	t.duplicates(keys, ps) // sorts keys
 	for i := range keys {
 		keys[i] >>= 30
 	}
-	sortProblems(ps)
 	return slices.Compact(keys), ps
 }

@@ -5,8 +5,9 @@ package cohort
 import (
 	"bytes"
 	"fmt"
-	"os"
 	"strings"
+
+	"github.com/isaric/seftbot/internal/safeio"
 )
 
 // DefaultHeader is our best reconstruction of NHS England's header row: the
@@ -31,7 +32,8 @@ func LoadHeader(path string) ([]string, error) {
 	if path == "" {
 		return append([]string(nil), DefaultHeader...), nil
 	}
-	b, err := os.ReadFile(path)
+	// One line of 24 names: 64 KiB is far past any real header.
+	b, err := safeio.ReadFile(path, "the header template", 64<<10)
 	if err != nil {
 		return nil, fmt.Errorf("header template: %w", err)
 	}

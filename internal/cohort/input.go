@@ -21,6 +21,26 @@ const (
 	maxLineBytes = 64 << 10
 )
 
+// What parsing keeps of an input, bounded so that memory stays far below
+// 300 MB whatever arrives (a valid-looking 256 MiB input would otherwise be
+// held whole, and more): maxRows identifiers, and maxKeptBytes in all,
+// counting rowBytes a row plus its other values, and keyBytes each NHS
+// number's duplicate-check key.
+const (
+	maxRows  = 2_000_000
+	rowBytes = 32
+	keyBytes = 8
+)
+
+// maxKeptBytes is a variable so a test can lower it.
+var maxKeptBytes int64 = 96 << 20
+
+// tooManyRows stops a parse that would keep more than its bounds allow.
+func tooManyRows(line int) error {
+	return usererr.Errorf("a cohort is at most "+fmt.Sprint(maxRows)+" identifiers and "+size(maxKeptBytes)+" of values once read; check that this is the cohort file, or give fewer columns",
+		fmt.Sprintf("line %d: the input holds more rows than seftbot keeps in memory", line))
+}
+
 // maxInputBytes bounds the whole input: a million full 24-column rows fit
 // with room to spare. A variable so a test can lower it.
 var maxInputBytes int64 = 256 << 20

@@ -10,6 +10,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/isaric/seftbot/internal/safeio"
 	"github.com/isaric/seftbot/internal/usererr"
 )
 
@@ -111,11 +112,18 @@ func (l *Ledger) submission(id string) *Submission {
 	return nil
 }
 
+// maxLedgerBytes bounds ledger.json: the held set is 16 bytes an identifier,
+// so 2,000,000 identifiers and years of steps fit in a third of it.
+const maxLedgerBytes = 96 << 20
+
 // loadLedger reads path; a missing file is a new, empty ledger.
 func loadLedger(path, project string) (*Ledger, error) {
-	b, err := os.ReadFile(path)
+	b, err := safeio.ReadFile(path, "the cohort ledger", maxLedgerBytes)
 	if errors.Is(err, os.ErrNotExist) {
 		return &Ledger{Schema: ledgerSchema, Project: project, NextStep: 1}, nil
+	}
+	if errors.Is(err, safeio.ErrNotRegular) || errors.Is(err, safeio.ErrTooLarge) {
+		return nil, err
 	}
 	if err != nil {
 		return nil, fmt.Errorf("cohort ledger: %w", err)

@@ -35,9 +35,10 @@ const maxLine = 1<<30 - 1
 // parse reads the operator's file: CSV or TSV with a header row naming any
 // subset of the template's columns (any case; NHS_NUMBER for NHS_NO), or a
 // plain list of NHS numbers. It returns the rows in input order and every
-// problem found; today (YYYYMMDD, Europe/London) bounds dates. The error is
-// for I/O failures and for an input past the bounds of input.go.
-func (t *Template) parse(r io.Reader, today int) (rowSet, []Problem, error) {
+// problem found (the first MaxProblems by line, and a count); today
+// (YYYYMMDD, Europe/London) bounds dates. The error is for I/O failures and
+// for an input past the bounds of input.go, the kept rows' included.
+func (t *Template) parse(r io.Reader, today int) (rowSet, *problems, error) {
 	if _, ok := r.(*boundedReader); !ok {
 		r = &boundedReader{r: r, name: "the input"}
 	}
@@ -58,7 +59,8 @@ func (t *Template) parse(r io.Reader, today int) (rowSet, []Problem, error) {
 	cr.ReuseRecord = true
 
 	var (
-		ps     []Problem
+		ps     = &problems{}
+		kept   int64 // bytes the rows and keys hold, for maxKeptBytes
 		rows   []row
 		colIdx []int    // input field -> template column, -1 if unknown
 		seen   bool     // a data record was read
@@ -77,7 +79,7 @@ func (t *Template) parse(r io.Reader, today int) (rowSet, []Problem, error) {
 			if !errors.As(err, &pe) {
 				return rowSet{}, nil, err
 			}
-			ps = append(ps, Problem{Line: pe.StartLine, Msg: "not valid CSV: " + pe.Err.Error()})
+			ps.add(Problem{Line: pe.StartLine, Msg: "not valid CSV: " + pe.Err.Error()})
 			continue
 		}
 		lineNo, _ := cr.FieldPos(0)
@@ -86,7 +88,7 @@ func (t *Template) parse(r io.Reader, today int) (rowSet, []Problem, error) {
 		}
 		if colIdx == nil {
 			var isHeader bool
-			colIdx, isHeader, ps = t.header(rec, lineNo, ps)
+			colIdx, isHeader = t.header(rec, lineNo, ps)
 			if colIdx == nil {
 				return rowSet{}, ps, nil // line 1 is data with no header: nothing else can be located
 			}
@@ -102,10 +104,10 @@ func (t *Template) parse(r io.Reader, today int) (rowSet, []Problem, error) {
 		}
 		seen = true
 		if len(rec) != len(colIdx) {
-			ps = append(ps, Problem{Line: lineNo, Msg: fmt.Sprintf("has %d field%s, the header has %d", len(rec), plural(len(rec)), len(colIdx))})
+			ps.add(Problem{Line: lineNo, Msg: fmt.Sprintf("has %d field%s, the header has %d", len(rec), plural(len(rec)), len(colIdx))})
 			continue
 		}
-		before := len(ps)
+		before := ps.count()
 		var nhs uint64
 		haveNHS := false
 		for i := range buf {
@@ -118,29 +120,35 @@ func (t *Template) parse(r io.Reader, today int) (rowSet, []Problem, error) {
 			}
 			v = strings.Trim(v, " ")
 			name := t.Cols[ci]
-			n := len(ps)
-			ps = fieldProblems(ps, lineNo, name, v)
-			if len(ps) > n {
+			n := ps.count()
+			fieldProblems(ps, lineNo, name, v)
+			if ps.count() > n {
 				continue
 			}
 			switch {
 			case ci == t.nhs:
 				val, why := nhsValue(v)
 				if why != "" {
-					ps = append(ps, Problem{Line: lineNo, Column: name, Msg: why})
+					ps.add(Problem{Line: lineNo, Column: name, Msg: why})
 					continue
 				}
 				nhs, haveNHS = val, true
 				keys = append(keys, val<<30|uint64(lineNo))
 			case t.date[ci] && v != "":
 				if why := dateProblem(v, today); why != "" {
-					ps = append(ps, Problem{Line: lineNo, Column: name, Msg: why})
+					ps.add(Problem{Line: lineNo, Column: name, Msg: why})
 					continue
 				}
 			}
 			buf[ci] = v
 		}
-		if len(ps) > before || !haveNHS {
+		if haveNHS {
+			kept += keyBytes
+		}
+		if ps.count() > before || !haveNHS {
+			if kept > maxKeptBytes {
+				return rowSet{}, nil, tooManyRows(lineNo)
+			}
 			continue
 		}
 		rw := row{nhs: nhs, line: int32(lineNo)}
@@ -154,13 +162,15 @@ func (t *Template) parse(r io.Reader, today int) (rowSet, []Problem, error) {
 			}
 			rw.fields = string(joined)
 		}
+		if kept += rowBytes + int64(len(rw.fields)); kept > maxKeptBytes || len(rows) >= maxRows {
+			return rowSet{}, nil, tooManyRows(lineNo)
+		}
 		rows = append(rows, rw)
 	}
 	if !seen {
-		ps = append(ps, Problem{Msg: "no identifiers: the input has no data rows"})
+		ps.add(Problem{Msg: "no identifiers: the input has no data rows"})
 	}
-	ps = append(ps, t.duplicates(keys)...)
-	sortProblems(ps)
+	t.duplicates(keys, ps)
 	return rowSet{rows: rows, extras: extras}, ps, nil
 }
 
@@ -168,21 +178,23 @@ func (t *Template) parse(r io.Reader, today int) (rowSet, []Problem, error) {
 // not a column name means a plain list of NHS numbers with no header; a first
 // line that looks like data (long digit runs) is refused without echoing it,
 // since it would be patient data.
-func (t *Template) header(rec []string, line int, ps []Problem) (colIdx []int, isHeader bool, _ []Problem) {
+func (t *Template) header(rec []string, line int, ps *problems) (colIdx []int, isHeader bool) {
 	if len(rec) == 1 {
 		v := strings.Trim(rec[0], " ")
 		if _, ok := t.byName[strings.ToUpper(v)]; !ok {
 			if strings.IndexFunc(v, unicode.IsLetter) < 0 {
-				return []int{t.nhs}, false, ps // a plain list: line 1 is data
+				return []int{t.nhs}, false // a plain list: line 1 is data
 			}
-			return []int{t.nhs}, true, append(ps, Problem{Line: line,
+			ps.add(Problem{Line: line,
 				Msg: fmt.Sprintf("neither an NHS number nor a column name: a one-column file is a plain list of NHS numbers, or starts with the header %s or NHS_NUMBER", t.NHSColumn())})
+			return []int{t.nhs}, true
 		}
 	}
 	for _, c := range rec {
 		if digitRun(c) >= 6 {
-			return nil, false, append(ps, Problem{Line: line,
+			ps.add(Problem{Line: line,
 				Msg: "looks like data, not a header row: name the columns on the first line (e.g. NHS_NO,DATE_OF_BIRTH)"})
+			return nil, false
 		}
 	}
 	colIdx = make([]int, len(rec))
@@ -193,40 +205,38 @@ func (t *Template) header(rec []string, line int, ps []Problem) (colIdx []int, i
 		colIdx[i] = -1
 		switch {
 		case !ok && printableName(name):
-			ps = append(ps, Problem{Line: line, Msg: fmt.Sprintf("unknown column %q (field %d): not in the header template", c, i+1)})
+			ps.add(Problem{Line: line, Msg: fmt.Sprintf("unknown column %q (field %d): not in the header template", c, i+1)})
 		case !ok:
-			ps = append(ps, Problem{Line: line, Msg: fmt.Sprintf("field %d names no template column", i+1)})
+			ps.add(Problem{Line: line, Msg: fmt.Sprintf("field %d names no template column", i+1)})
 		case ci == t.action():
-			ps = append(ps, Problem{Line: line, Column: t.Cols[ci], Msg: "the action column is set by seftbot (add, remove or replace); remove it from the input"})
+			ps.add(Problem{Line: line, Column: t.Cols[ci], Msg: "the action column is set by seftbot (add, remove or replace); remove it from the input"})
 		case given[ci]:
-			ps = append(ps, Problem{Line: line, Column: t.Cols[ci], Msg: "column is given twice"})
+			ps.add(Problem{Line: line, Column: t.Cols[ci], Msg: "column is given twice"})
 		default:
 			colIdx[i] = ci
 			given[ci] = true
 		}
 	}
 	if !given[t.nhs] {
-		ps = append(ps, Problem{Line: line, Msg: fmt.Sprintf("no %s column: the header must name the NHS number column (%s or NHS_NUMBER)", t.NHSColumn(), t.NHSColumn())})
+		ps.add(Problem{Line: line, Msg: fmt.Sprintf("no %s column: the header must name the NHS number column (%s or NHS_NUMBER)", t.NHSColumn(), t.NHSColumn())})
 	}
-	return colIdx, true, ps
+	return colIdx, true
 }
 
 // duplicates reports every repeat of an NHS number by line, pointing at the
 // line of its first occurrence rather than at the value. keys are
 // nhs<<30|line, and are sorted in place.
-func (t *Template) duplicates(keys []uint64) []Problem {
+func (t *Template) duplicates(keys []uint64, ps *problems) {
 	slices.Sort(keys)
-	var ps []Problem
 	first := 0
 	for i := 1; i < len(keys); i++ {
 		if keys[i]>>30 != keys[first]>>30 {
 			first = i
 			continue
 		}
-		ps = append(ps, Problem{Line: int(keys[i] & maxLine), Column: t.NHSColumn(),
+		ps.add(Problem{Line: int(keys[i] & maxLine), Column: t.NHSColumn(),
 			Msg: fmt.Sprintf("duplicate NHS number, first given on line %d", keys[first]&maxLine)})
 	}
-	return ps
 }
 
 func digitRun(s string) int {

@@ -132,7 +132,7 @@ func TestValidationErrors(t *testing.T) {
 				t.Fatal(err)
 			}
 			var got []string
-			for _, p := range ps {
+			for _, p := range ps.sorted() {
 				got = append(got, p.String())
 			}
 			if !slices.Equal(got, tc.want) {
@@ -156,7 +156,7 @@ func TestValidInputsHaveNoProblems(t *testing.T) {
 		{"nhs_no,gender\n{A},1\n\n{B},\n", 2},
 	} {
 		rs, ps, err := defaultTemplate(t).parse(strings.NewReader(fill(tc.in)), today)
-		if err != nil || len(ps) > 0 || len(rs.rows) != tc.rows {
+		if err != nil || ps.count() > 0 || len(rs.rows) != tc.rows {
 			t.Errorf("%q: rows %d, want %d; problems %v, err %v", tc.in, len(rs.rows), tc.rows, ps, err)
 		}
 	}
@@ -175,7 +175,7 @@ func TestGolden(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			tm := defaultTemplate(t)
 			rows, ps, err := tm.parse(strings.NewReader(fill(tc.in)), today)
-			if err != nil || len(ps) > 0 {
+			if err != nil || ps.count() > 0 {
 				t.Fatalf("problems %v, err %v", ps, err)
 			}
 			var buf bytes.Buffer
@@ -199,7 +199,7 @@ func TestGolden(t *testing.T) {
 			if !bytes.Equal(buf.Bytes(), want) {
 				t.Errorf("output differs from %s:\n%q\nwant\n%q", golden, buf.Bytes(), want)
 			}
-			if _, ps := tm.checkFile(buf.Bytes(), tc.act, today); len(ps) > 0 {
+			if _, ps := tm.checkFile(buf.Bytes(), tc.act, today); ps.count() > 0 {
 				t.Errorf("built file fails the final check: %v", ps)
 			}
 		})
@@ -233,7 +233,7 @@ func TestFinalCheck(t *testing.T) {
 	} {
 		_, ps := tm.checkFile([]byte(tc.file), Add, today)
 		var got []string
-		for _, p := range ps {
+		for _, p := range ps.sorted() {
 			got = append(got, p.String())
 		}
 		if !slices.Contains(got, tc.want) {
@@ -261,7 +261,7 @@ func TestDateProblem(t *testing.T) {
 func TestDuplicateOfBadRow(t *testing.T) {
 	_, ps, _ := defaultTemplate(t).parse(strings.NewReader(fill("NHS_NO,DATE_OF_BIRTH\n{A},20991231\n{A},1980\n")), today)
 	want := "line 3, column NHS_NO: duplicate NHS number, first given on line 2"
-	for _, p := range ps {
+	for _, p := range ps.sorted() {
 		if p.String() == want {
 			return
 		}

@@ -26,22 +26,76 @@ func (p Problem) String() string {
 	}
 }
 
-// ProblemsError carries every problem found in one input, so the operator can
-// fix them all in one go rather than one per run.
+// MaxProblems is how many problems one input reports: enough to fix a file
+// in a few rounds, and a bound on memory and on the error text, whatever the
+// file (5,000,000 bad lines print the first 100 and a count, not 339 MB).
+const MaxProblems = 100
+
+// ProblemsError carries the first problems found in one input, by line, so
+// the operator can fix many in one go rather than one per run.
 type ProblemsError struct {
-	Name     string // the input, as the operator named it
-	Problems []Problem
+	Name     string    // the input, as the operator named it
+	Problems []Problem // at most MaxProblems, by line
+	More     int       // problems found beyond those listed
 }
 
 func (e *ProblemsError) Error() string {
 	var b strings.Builder
-	n := len(e.Problems)
+	n := len(e.Problems) + e.More
 	fmt.Fprintf(&b, "%s: %d problem%s found; nothing was changed or uploaded", e.Name, n, plural(n))
 	for _, p := range e.Problems {
 		b.WriteString("\n  ")
 		b.WriteString(p.String())
 	}
+	if e.More > 0 {
+		fmt.Fprintf(&b, "\n  ... and %d more (the first %d, by line, are listed)", e.More, len(e.Problems))
+	}
 	return b.String()
+}
+
+// problems collects what is wrong with one input, keeping only the
+// MaxProblems with the lowest line numbers and counting the rest, so a file
+// of nothing but bad lines costs a few KiB, not gigabytes.
+type problems struct {
+	list  []Problem
+	total int
+}
+
+func (p *problems) add(ps ...Problem) {
+	for _, x := range ps {
+		p.total++
+		p.list = append(p.list, x)
+		if len(p.list) >= 4*MaxProblems {
+			p.trim()
+		}
+	}
+}
+
+// trim keeps the MaxProblems lowest lines, in a stable order.
+func (p *problems) trim() {
+	sortProblems(p.list)
+	if len(p.list) > MaxProblems {
+		clear(p.list[MaxProblems:])
+		p.list = p.list[:MaxProblems]
+	}
+}
+
+// count is every problem found, listed or not.
+func (p *problems) count() int { return p.total }
+
+// sorted returns the listed problems, by line.
+func (p *problems) sorted() []Problem {
+	p.trim()
+	return p.list
+}
+
+// error is the ProblemsError for input name, or nil when none was found.
+func (p *problems) error(name string) *ProblemsError {
+	if p.total == 0 {
+		return nil
+	}
+	l := p.sorted()
+	return &ProblemsError{Name: name, Problems: l, More: p.total - len(l)}
 }
 
 func sortProblems(ps []Problem) {
@@ -102,12 +156,13 @@ var classMsg = []struct {
 // receiving system does no CSV quoting, and the files get opened in
 // spreadsheets, so separators, quotes, line breaks, control characters,
 // non-ASCII and formula prefixes are all refused.
-func fieldProblems(ps []Problem, line int, col, v string) []Problem {
+func fieldProblems(ps *problems, line int, col, v string) {
 	if v == "" {
-		return ps
+		return
 	}
 	if len(v) > MaxFieldBytes {
-		return append(ps, Problem{Line: line, Column: col, Msg: fmt.Sprintf("is %d bytes long; a field may be at most %d", len(v), MaxFieldBytes)})
+		ps.add(Problem{Line: line, Column: col, Msg: fmt.Sprintf("is %d bytes long; a field may be at most %d", len(v), MaxFieldBytes)})
+		return
 	}
 	var seen uint8
 	for i := 0; i < len(v); i++ {
@@ -116,14 +171,13 @@ func fieldProblems(ps []Problem, line int, col, v string) []Problem {
 	if seen != 0 {
 		for _, c := range classMsg {
 			if seen&c.bit != 0 {
-				ps = append(ps, Problem{Line: line, Column: col, Msg: c.msg})
+				ps.add(Problem{Line: line, Column: col, Msg: c.msg})
 			}
 		}
 	}
 	if c := v[0]; c == '=' || c == '+' || c == '-' || c == '@' {
-		ps = append(ps, Problem{Line: line, Column: col, Msg: fmt.Sprintf("starts with %q, which spreadsheets run as a formula", string(c))})
+		ps.add(Problem{Line: line, Column: col, Msg: fmt.Sprintf("starts with %q, which spreadsheets run as a formula", string(c))})
 	}
-	return ps
 }
 
 // dateProblem checks a YYYYMMDD date: a real calendar date, not after today

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/isaric/seftbot/internal/layout"
+	"github.com/isaric/seftbot/internal/safeio"
 	"github.com/isaric/seftbot/internal/usererr"
 )
 
@@ -232,7 +233,8 @@ func (s *Store) confirm(st *Step, at time.Time, by string) error {
 
 // stepBytes reads a step's file and checks it is the one that was planned.
 func (s *Store) stepBytes(st *Step) ([]byte, error) {
-	b, err := os.ReadFile(s.stepPath(st.ID))
+	// A step holds at most what one input could: maxInputBytes and CRLFs.
+	b, err := safeio.ReadFile(s.stepPath(st.ID), "step "+st.ID+" file", 2*maxInputBytes)
 	if err != nil {
 		return nil, layout.Integrity(fmt.Errorf("step %s: %w", st.ID, err),
 			"the planned step file is gone or unreadable; `seftbot cohort cancel` and plan again")
@@ -294,7 +296,7 @@ func (s *Store) ImportHeld(ctx context.Context, r io.Reader, name string) (Impor
 	if err != nil {
 		return ImportResult{}, fmt.Errorf("%s: %w", name, err)
 	}
-	if len(ps) > 0 {
+	if ps.count() > 0 {
 		return ImportResult{}, problemsErr(name, ps)
 	}
 	if err := ctx.Err(); err != nil {
@@ -311,8 +313,8 @@ func (s *Store) ImportHeld(ctx context.Context, r io.Reader, name string) (Impor
 	return res, s.save()
 }
 
-func problemsErr(name string, ps []Problem) error {
-	return usererr.New(&ProblemsError{Name: name, Problems: ps}, "fix every line listed, then run the command again")
+func problemsErr(name string, ps *problems) error {
+	return usererr.New(ps.error(name), "fix every line listed, then run the command again")
 }
 
 // begin is the start of every change: settle what time has decided, and
@@ -360,26 +362,26 @@ type PlanResult struct {
 // Add plans one ADD step for the identifiers in r, none of which may already
 // be held.
 func (s *Store) Add(ctx context.Context, r io.Reader, name string) (*PlanResult, error) {
-	return s.plan(ctx, r, name, "add", func(rs rowSet, ps []Problem) ([]stepRows, []Problem, int) {
+	return s.plan(ctx, r, name, "add", func(rs rowSet, ps *problems) ([]stepRows, int) {
 		for _, rw := range rs.rows {
 			if s.l.Held.has(rw.nhs) {
-				ps = append(ps, Problem{Line: int(rw.line), Column: s.t.NHSColumn(), Msg: "already held (per the ledger); adding it again is refused"})
+				ps.add(Problem{Line: int(rw.line), Column: s.t.NHSColumn(), Msg: "already held (per the ledger); adding it again is refused"})
 			}
 		}
-		return []stepRows{{Add, rs}}, ps, 0
+		return []stepRows{{Add, rs}}, 0
 	})
 }
 
 // Remove plans one DELETE step for the identifiers in r, all of which must
 // be held.
 func (s *Store) Remove(ctx context.Context, r io.Reader, name string) (*PlanResult, error) {
-	return s.plan(ctx, r, name, "remove", func(rs rowSet, ps []Problem) ([]stepRows, []Problem, int) {
+	return s.plan(ctx, r, name, "remove", func(rs rowSet, ps *problems) ([]stepRows, int) {
 		for _, rw := range rs.rows {
 			if !s.l.Held.has(rw.nhs) {
-				ps = append(ps, Problem{Line: int(rw.line), Column: s.t.NHSColumn(), Msg: "not held (per the ledger), so it cannot be deleted"})
+				ps.add(Problem{Line: int(rw.line), Column: s.t.NHSColumn(), Msg: "not held (per the ledger), so it cannot be deleted"})
 			}
 		}
-		return []stepRows{{Delete, rs}}, ps, 0
+		return []stepRows{{Delete, rs}}, 0
 	})
 }
 
@@ -389,14 +391,14 @@ func (s *Store) Replace(ctx context.Context, r io.Reader, name string, strategy 
 	if strategy != Diff && strategy != Full {
 		return nil, usererr.Errorf("use --strategy diff or --strategy full", fmt.Sprintf("unknown strategy %q", strategy))
 	}
-	return s.plan(ctx, r, name, "replace --strategy "+string(strategy), func(rs rowSet, ps []Problem) ([]stepRows, []Problem, int) {
+	return s.plan(ctx, r, name, "replace --strategy "+string(strategy), func(rs rowSet, ps *problems) ([]stepRows, int) {
 		ids := make([]uint64, len(rs.rows))
 		for i, rw := range rs.rows {
 			ids[i] = rw.nhs
 		}
 		next := sortedSet(ids)
 		if strategy == Full {
-			return []stepRows{{Delete, idRows(s.l.Held)}, {Add, rs}}, ps, 0
+			return []stepRows{{Delete, idRows(s.l.Held)}, {Add, rs}}, 0
 		}
 		joiners := rowSet{extras: rs.extras}
 		for _, rw := range rs.rows {
@@ -405,7 +407,7 @@ func (s *Store) Replace(ctx context.Context, r io.Reader, name string, strategy 
 			}
 		}
 		leavers := s.l.Held.minus(next)
-		return []stepRows{{Delete, idRows(leavers)}, {Add, joiners}}, ps, len(next) - len(joiners.rows)
+		return []stepRows{{Delete, idRows(leavers)}, {Add, joiners}}, len(next) - len(joiners.rows)
 	})
 }
 
@@ -428,7 +430,7 @@ func idRows(ids idSet) rowSet {
 // and then the ledger. Nothing is written if any problem is found or ctx is
 // done (SIGINT, SIGTERM), and the step files are removed again if the ledger
 // cannot be saved.
-func (s *Store) plan(ctx context.Context, r io.Reader, name, kind string, decide func(rowSet, []Problem) ([]stepRows, []Problem, int)) (*PlanResult, error) {
+func (s *Store) plan(ctx context.Context, r io.Reader, name, kind string, decide func(rowSet, *problems) ([]stepRows, int)) (*PlanResult, error) {
 	now := s.o.Now()
 	if err := s.begin(now); err != nil {
 		return nil, err
@@ -440,9 +442,8 @@ func (s *Store) plan(ctx context.Context, r io.Reader, name, kind string, decide
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	parts, ps, unchanged := decide(rs, ps)
-	if len(ps) > 0 {
-		sortProblems(ps)
+	parts, unchanged := decide(rs, ps)
+	if ps.count() > 0 {
 		return nil, problemsErr(name, ps)
 	}
 	res := &PlanResult{Unchanged: unchanged}
@@ -796,16 +797,16 @@ func (s *Store) Submit(ctx context.Context, dryRun bool) (*SubmitResult, error) 
 func (s *Store) finalCheck(st *Step, b []byte, now time.Time) error {
 	ids, ps := s.t.checkFile(b, st.Action, s.today(now))
 	if len(ids) != st.Count {
-		ps = append(ps, Problem{Msg: fmt.Sprintf("file has %d identifiers, the step planned %d", len(ids), st.Count)})
+		ps.add(Problem{Msg: fmt.Sprintf("file has %d identifiers, the step planned %d", len(ids), st.Count)})
 	}
 	for _, v := range ids {
 		if held := s.l.Held.has(v); held == (st.Action == Add) {
-			ps = append(ps, Problem{Msg: "file no longer agrees with the ledger (an ADD of a held identifier, or a DELETE of one not held)"})
+			ps.add(Problem{Msg: "file no longer agrees with the ledger (an ADD of a held identifier, or a DELETE of one not held)"})
 			break
 		}
 	}
-	if len(ps) > 0 {
-		return usererr.New(&ProblemsError{Name: "step " + st.ID + " file (final check before upload)", Problems: ps},
+	if ps.count() > 0 {
+		return usererr.New(ps.error("step "+st.ID+" file (final check before upload)"),
 			"nothing was uploaded; run seftbot cohort cancel and plan again")
 	}
 	return nil

@@ -3,8 +3,8 @@ package config
 import (
 	"crypto/x509"
 	"fmt"
-	"os"
 
+	"github.com/isaric/seftbot/internal/safeio"
 	"github.com/isaric/seftbot/internal/usererr"
 )
 
@@ -19,7 +19,7 @@ func CertPool(key, path string) (*x509.CertPool, error) {
 	if path == "" {
 		return pool, nil
 	}
-	pem, err := os.ReadFile(path)
+	pem, err := safeio.ReadFile(path, key, 4<<20)
 	if err != nil {
 		return nil, usererr.New(fmt.Errorf("%s: %w", key, err), "point "+key+" at a readable PEM file, or unset it")
 	}

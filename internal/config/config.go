@@ -16,6 +16,7 @@ import (
 	"github.com/joho/godotenv"
 
 	"github.com/isaric/seftbot/internal/layout"
+	"github.com/isaric/seftbot/internal/safeio"
 	"github.com/isaric/seftbot/internal/usererr"
 )
 
@@ -82,7 +83,8 @@ var Settings = []Setting{
 	{Key: "SEFTBOT_IMAP_MAILBOX", Default: `INBOX`, Help: "folder to read"},
 	{Key: "SEFTBOT_IMAP_CA_FILE", Help: "PEM file of extra CA certificates to trust for IMAP"},
 	{Key: "SEFTBOT_IMAP_MARK_SEEN", Default: `false`, Help: "true: flag the notices seftbot acted on as seen; messages are never deleted"},
-	{Key: "SEFTBOT_NOTICE_FROM", Default: `(?i)^seft-noreply@`, Help: "regular expression for the sender address of NHS England's notices; other mail is left alone, unread"},
+	{Key: "SEFTBOT_NOTICE_FROM", Help: "the exact sender address(es) of NHS England's notices, comma-separated; no default and no patterns: copy the From line of the first notice (required with SEFTBOT_IMAP_HOST); other mail is left alone, unread"},
+	{Key: "SEFTBOT_NOTICE_CHECK_AUTH", Default: "true", Help: "true: when the mailbox server adds Authentication-Results, a notice acts only with dmarc=pass, or dkim=pass for the sender's domain; false: trust the sender address alone"},
 	{Key: "SEFTBOT_NOTICE_NEW_DATA", Default: `(?i)new data|data (is|are) (now )?available|files? (is|are) (now )?available`, Help: "regular expression (subject and text) of a \"there is new data\" notice"},
 	{Key: "SEFTBOT_NOTICE_ERROR", Default: `(?i)problem processing your file|could not be processed|was rejected|error processing`, Help: "regular expression (subject and text) of an error notice about an uploaded cohort file; checked first"},
 	{Key: "SEFTBOT_MAIL_FROM", Help: "sender address of passphrase and report mails"},
@@ -94,6 +96,7 @@ var Settings = []Setting{
 	{Key: "SEFTBOT_ARCHIVE_METHOD", Default: "deflate", Help: "7z compression: deflate, lzma2 or copy"},
 	{Key: "SEFTBOT_COHORT_HEADER_FILE", Help: "file holding the exact 24-column header row NHS England gave you; empty = built-in reconstruction"},
 	{Key: "SEFTBOT_COHORT_CONFIRM_AT", Default: "09:00", Help: "HH:MM Europe/London on the day after a cohort upload when, with no error notice recorded, it counts as confirmed"},
+	{Key: "SEFTBOT_STALE_AFTER", Default: "26h", Help: "with no successful fetch for longer than this, `seftbot status` exits 14 and the metric seftbot_fetch_stale is 1"},
 	{Key: "SEFTBOT_LOG_FORMAT", Help: "text or json; default text on a TTY, json otherwise"},
 	{Key: "SEFTBOT_METRICS_FILE", Help: "Prometheus text file rewritten after every run (node_exporter textfile collector); empty = STATE/metrics.prom"},
 }
@@ -140,7 +143,11 @@ func Load(path string, explicit bool, getenv func(string) string) (*Source, erro
 	if err := CheckPrivate(path, st); err != nil {
 		return nil, err
 	}
-	m, err := godotenv.Read(path)
+	b, err := safeio.ReadFile(path, "the env file", 1<<20)
+	if err != nil {
+		return nil, usererr.New(err, "check --env-file")
+	}
+	m, err := godotenv.UnmarshalBytes(b)
 	if err != nil {
 		return nil, usererr.New(fmt.Errorf("env file %s: %w", path, err), "each line must be KEY=value")
 	}
@@ -196,9 +203,9 @@ func ReadSecretFile(path string) (string, error) {
 	if err := CheckPrivate(path, st); err != nil {
 		return "", err
 	}
-	b, err := os.ReadFile(path)
+	b, err := safeio.ReadFile(path, "the secret file", 64<<10)
 	if err != nil {
-		return "", fmt.Errorf("secret file: %w", err)
+		return "", usererr.New(fmt.Errorf("secret file: %w", err), "check the *_FILE setting")
 	}
 	return strings.TrimRight(string(b), "\r\n"), nil
 }

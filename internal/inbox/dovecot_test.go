@@ -220,7 +220,8 @@ func (d *dovecot) files(t *testing.T) map[string]string {
 
 func (d *dovecot) config() inbox.Config {
 	return inbox.Config{Host: d.host, Port: d.port, User: d.user, Auth: "password", Password: d.pass, CAFile: d.caFile,
-		Mailbox: "INBOX", Patterns: inbox.DefaultPatterns(), Timeout: 10 * time.Second}
+		Mailbox: "INBOX", Senders: []string{"seft-noreply@nhs.example"}, CheckAuth: true,
+		Patterns: inbox.DefaultPatterns(), Timeout: 10 * time.Second}
 }
 
 func notice(id, date, subject, body string) string {

@@ -22,7 +22,9 @@ import (
 	"mime/quotedprintable"
 	"net"
 	"net/mail"
+	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -30,8 +32,10 @@ import (
 
 	"github.com/emersion/go-imap"
 	"github.com/emersion/go-imap/client"
+	"github.com/emersion/go-msgauth/authres"
 
 	"github.com/isaric/seftbot/internal/config"
+	"github.com/isaric/seftbot/internal/layout"
 	"github.com/isaric/seftbot/internal/mailauth"
 	"github.com/isaric/seftbot/internal/usererr"
 )
@@ -49,16 +53,16 @@ const (
 	KindOther       Kind = "other"
 )
 
-// Patterns classify a message: From is matched against the sender's
-// address; NewData and Error against the subject and the text.
+// Patterns classify a notice by its subject and text.
 type Patterns struct {
-	From, NewData, Error *regexp.Regexp
+	NewData, Error *regexp.Regexp
 }
 
 // Built-in patterns: they match seftsim's notices; check them against a
 // real notice and set SEFTBOT_NOTICE_* if NHS England words them otherwise.
+// The sender has no default: only the operator knows NHS England's real
+// address, and a pattern such as "seft-noreply@" would let any domain in.
 const (
-	DefaultFrom    = `(?i)^seft-noreply@`
 	DefaultNewData = `(?i)new data|data (is|are) (now )?available|files? (is|are) (now )?available`
 	DefaultError   = `(?i)problem processing your file|could not be processed|was rejected|error processing`
 )
@@ -76,8 +80,14 @@ type Config struct {
 	CAFile   string
 	Mailbox  string
 	MarkSeen bool
-	Patterns Patterns
-	Timeout  time.Duration // per command; 0 = 30s
+	// Senders are the exact addresses NHS England's notices come from,
+	// lower case; mail from anyone else is never acted on.
+	Senders []string
+	// CheckAuth: when the mailbox server added Authentication-Results, a
+	// notice acts only if DMARC (or DKIM for the sender's domain) passed.
+	CheckAuth bool
+	Patterns  Patterns
+	Timeout   time.Duration // per command; 0 = 30s
 }
 
 // String describes the configuration without the password.
@@ -128,10 +138,19 @@ func FromSource(src *config.Source) (Config, error) {
 	default:
 		return c, usererr.Errorf("set SEFTBOT_IMAP_MARK_SEEN to true or false", fmt.Sprintf("SEFTBOT_IMAP_MARK_SEEN %q", v))
 	}
+	if c.Senders, err = Senders(src.Get("SEFTBOT_NOTICE_FROM")); err != nil {
+		return c, err
+	}
+	switch v := src.Get("SEFTBOT_NOTICE_CHECK_AUTH"); v {
+	case "true", "false":
+		c.CheckAuth = v == "true"
+	default:
+		return c, usererr.Errorf("set SEFTBOT_NOTICE_CHECK_AUTH to true or false", fmt.Sprintf("SEFTBOT_NOTICE_CHECK_AUTH %q", v))
+	}
 	for _, p := range []struct {
 		key string
 		re  **regexp.Regexp
-	}{{"SEFTBOT_NOTICE_FROM", &c.Patterns.From}, {"SEFTBOT_NOTICE_NEW_DATA", &c.Patterns.NewData}, {"SEFTBOT_NOTICE_ERROR", &c.Patterns.Error}} {
+	}{{"SEFTBOT_NOTICE_NEW_DATA", &c.Patterns.NewData}, {"SEFTBOT_NOTICE_ERROR", &c.Patterns.Error}} {
 		re, err := regexp.Compile(src.Get(p.key))
 		if err != nil {
 			return c, usererr.New(fmt.Errorf("%s: %w", p.key, err), "give a Go regular expression (RE2 syntax)")
@@ -144,9 +163,40 @@ func FromSource(src *config.Source) (Config, error) {
 	return c, nil
 }
 
+// senderHint says how to find NHS England's address: it is on the first
+// notice, and nowhere else seftbot could look.
+const senderHint = "set SEFTBOT_NOTICE_FROM to the exact address on the From line of the first SEFT notice you received " +
+	"(in your mail client: view the message source), e.g. SEFTBOT_NOTICE_FROM=seft-noreply@example.nhs.uk; separate several with commas"
+
+// Senders parses SEFTBOT_NOTICE_FROM: one or more exact addresses, never a
+// pattern, since a pattern any domain can match lets anyone reject a
+// cohort step.
+func Senders(v string) ([]string, error) {
+	var out []string
+	for _, f := range strings.Split(v, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		addr := ""
+		if a, err := mail.ParseAddress(f); err == nil {
+			addr = strings.ToLower(a.Address)
+		}
+		local, domain, ok := strings.Cut(addr, "@")
+		if !ok || local == "" || !strings.Contains(domain, ".") || strings.ContainsAny(addr, `*?^$()[]{}|\`) {
+			return nil, usererr.Errorf(senderHint, fmt.Sprintf("SEFTBOT_NOTICE_FROM: %q is not an exact email address (it takes addresses, not patterns)", f))
+		}
+		out = append(out, local+"@"+domain)
+	}
+	if len(out) == 0 {
+		return nil, usererr.Errorf(senderHint, "SEFTBOT_NOTICE_FROM is not set: seftbot acts only on mail from NHS England's exact sender address, which it cannot know")
+	}
+	return out, nil
+}
+
 // DefaultPatterns are the built-in patterns, compiled.
 func DefaultPatterns() Patterns {
-	return Patterns{From: regexp.MustCompile(DefaultFrom), NewData: regexp.MustCompile(DefaultNewData), Error: regexp.MustCompile(DefaultError)}
+	return Patterns{NewData: regexp.MustCompile(DefaultNewData), Error: regexp.MustCompile(DefaultError)}
 }
 
 func (c Config) tlsConfig() (*tls.Config, error) {
@@ -174,6 +224,10 @@ type fetched struct {
 	LastUID     uint32
 	Notices     []Notice
 	Others      int
+	// Warnings are notices that could not be read (too large) and a
+	// mailbox that went back in time; Ignored are messages that look like
+	// notices but did not come, provably, from NHS England.
+	Warnings, Ignored []string
 }
 
 // maxNoticeBytes bounds the one message body seftbot downloads: notices
@@ -263,8 +317,15 @@ func fetch(ctx context.Context, cfg Config, uidValidity, lastUID uint32) (*fetch
 		return nil, usererr.New(fmt.Errorf("mailbox %q: %w", cfg.Mailbox, err), "check SEFTBOT_IMAP_MAILBOX")
 	}
 	out := &fetched{UIDValidity: st.UidValidity, LastUID: lastUID}
-	if st.UidValidity != uidValidity {
+	switch {
+	case st.UidValidity != uidValidity:
 		out.LastUID = 0 // the server renumbered: read everything; applied notices are known by Message-ID
+	case st.UidNext > 0 && lastUID >= st.UidNext:
+		// The mailbox went back in time (restored, or replaced keeping its
+		// UIDVALIDITY): every new notice would sit below last_uid unread.
+		out.Warnings = append(out.Warnings, fmt.Sprintf("%s's last_uid %d is past the mailbox's UIDNEXT %d (the mailbox was restored or replaced): "+
+			"read it again from the start; notices already acted on are recognised", filepath.Base(layout.State{}.Inbox()), lastUID, st.UidNext))
+		out.LastUID = 0
 	}
 	if st.Messages == 0 {
 		return out, nil
@@ -291,7 +352,7 @@ func fetch(ctx context.Context, cfg Config, uidValidity, lastUID uint32) (*fetch
 		if e := m.Envelope; e != nil {
 			n.MessageID, n.Subject = e.MessageId, e.Subject
 			if len(e.From) > 0 {
-				n.From = e.From[0].Address()
+				n.From = strings.ToLower(e.From[0].Address())
 			}
 			if !e.Date.IsZero() {
 				n.Date = e.Date
@@ -303,8 +364,19 @@ func fetch(ctx context.Context, cfg Config, uidValidity, lastUID uint32) (*fetch
 		if m.Uid > out.LastUID {
 			out.LastUID = m.Uid
 		}
-		if !cfg.Patterns.From.MatchString(n.From) || m.Size > maxNoticeBytes {
-			out.Others++ // anything else is left alone, its body unread
+		if !slices.Contains(cfg.Senders, n.From) {
+			// Left alone, its body unread; said aloud when it poses as a
+			// notice, so a spoof is seen, never acted on.
+			if cfg.classify(n.Subject) != KindOther || lookalike(cfg.Senders, n.From) {
+				out.Ignored = append(out.Ignored, fmt.Sprintf("ignored a notice from %s of %s: sender not trusted", safeAddr(n.From), n.Date.UTC().Format(time.RFC3339)))
+			}
+			out.Others++
+			continue
+		}
+		if m.Size > maxNoticeBytes {
+			out.Warnings = append(out.Warnings, fmt.Sprintf("a message from %s of %s (%d bytes) is larger than %d bytes and was not read: read it by hand",
+				n.From, n.Date.UTC().Format(time.RFC3339), m.Size, maxNoticeBytes))
+			out.Others++
 			continue
 		}
 		body, err := fetchBody(c, m.Uid)
@@ -312,15 +384,17 @@ func fetch(ctx context.Context, cfg Config, uidValidity, lastUID uint32) (*fetch
 			return nil, err
 		}
 		text := noticeText(body)
-		switch hay := n.Subject + "\n" + text; {
-		case cfg.Patterns.Error.MatchString(hay):
-			n.Kind = KindUploadError
-		case cfg.Patterns.NewData.MatchString(hay):
-			n.Kind = KindNewData
-		}
+		n.Kind = cfg.classify(n.Subject + "\n" + text)
 		if n.Kind == KindOther {
 			out.Others++
 			continue
+		}
+		if cfg.CheckAuth {
+			if why := authFailure(body, n.From); why != "" {
+				out.Ignored = append(out.Ignored, fmt.Sprintf("ignored a notice from %s of %s: sender not trusted (%s)", n.From, n.Date.UTC().Format(time.RFC3339), why))
+				out.Others++
+				continue
+			}
 		}
 		n.Text = Redact(strings.TrimSpace(n.Subject + ": " + text))
 		out.Notices = append(out.Notices, n)
@@ -334,6 +408,80 @@ func fetch(ctx context.Context, cfg Config, uidValidity, lastUID uint32) (*fetch
 		}
 	}
 	return out, nil
+}
+
+// classify says what kind of notice a text is; an error notice wins.
+func (c Config) classify(hay string) Kind {
+	switch {
+	case c.Patterns.Error.MatchString(hay):
+		return KindUploadError
+	case c.Patterns.NewData.MatchString(hay):
+		return KindNewData
+	}
+	return KindOther
+}
+
+// lookalike says whether from borrows a trusted sender's local part at
+// another domain (seft-noreply@evil.example).
+func lookalike(senders []string, from string) bool {
+	local, _, _ := strings.Cut(from, "@")
+	for _, s := range senders {
+		if l, _, _ := strings.Cut(s, "@"); l == local {
+			return true
+		}
+	}
+	return false
+}
+
+// safeAddr keeps a sender address printable: it is written to logs and the
+// report, and comes from anyone.
+func safeAddr(a string) string {
+	if a == "" {
+		return "(no sender)"
+	}
+	return Redact(a)
+}
+
+// authFailure checks the Authentication-Results the mailbox server added
+// (the topmost one: servers prepend theirs): "" when there is none, or
+// when DMARC passed, or DKIM passed for the sender's domain; else why not.
+func authFailure(raw []byte, from string) string {
+	m, err := mail.ReadMessage(bytes.NewReader(raw))
+	if err != nil {
+		return "its headers cannot be read"
+	}
+	ars := m.Header["Authentication-Results"]
+	if len(ars) == 0 {
+		return ""
+	}
+	_, results, err := authres.Parse(ars[0])
+	if err != nil {
+		return "its Authentication-Results cannot be read"
+	}
+	_, domain, _ := strings.Cut(from, "@")
+	var got []string
+	for _, r := range results {
+		switch r := r.(type) {
+		case *authres.DMARCResult:
+			if r.Value == authres.ResultPass && (r.From == "" || strings.EqualFold(r.From, domain)) {
+				return ""
+			}
+			got = append(got, "dmarc="+string(r.Value))
+		case *authres.DKIMResult:
+			d := r.Domain
+			if d == "" {
+				_, d, _ = strings.Cut(r.Identifier, "@")
+			}
+			if r.Value == authres.ResultPass && strings.EqualFold(d, domain) {
+				return ""
+			}
+			got = append(got, "dkim="+string(r.Value))
+		}
+	}
+	if len(got) == 0 {
+		return "Authentication-Results has no dmarc or dkim result"
+	}
+	return "Authentication-Results: " + strings.Join(got, ", ")
 }
 
 func fetchBody(c *client.Client, uid uint32) ([]byte, error) {

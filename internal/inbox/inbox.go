@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/isaric/seftbot/internal/atomicfile"
 	"github.com/isaric/seftbot/internal/cohort"
 	"github.com/isaric/seftbot/internal/layout"
+	"github.com/isaric/seftbot/internal/safeio"
 	"github.com/isaric/seftbot/internal/usererr"
 )
 
@@ -25,6 +27,18 @@ type State struct {
 	Applied     []string  `json:"applied,omitempty"`   // Message-IDs of notices acted on, newest last
 	NewData     []NewData `json:"new_data,omitempty"`  // "new data" notices not yet followed by a download
 	Unmatched   []string  `json:"unmatched,omitempty"` // error notices that matched no upload (text)
+	// Rejections are the cohort steps NHS England's notices rejected that
+	// the operator has not acknowledged yet: status is unhealthy while any
+	// is here (seftbot cohort ack).
+	Rejections []Rejection `json:"rejections,omitempty"`
+}
+
+// Rejection is one cohort step rejected by an error notice.
+type Rejection struct {
+	Step     string    `json:"step"`
+	Notice   time.Time `json:"notice"`   // the notice's date
+	Subject  string    `json:"subject"`  // the notice's subject, identifiers cleared
+	Recorded time.Time `json:"recorded"` // when seftbot applied it
 }
 
 // NewData is one "there is new data" notice.
@@ -38,11 +52,13 @@ type NewData struct {
 const (
 	keepApplied   = 500
 	keepUnmatched = 50
+	keepRejected  = 50
 )
 
 // LoadState reads STATE/inbox.json; a missing file is a fresh state.
 func LoadState(stateDir string) (*State, error) {
-	b, err := os.ReadFile(layout.State{Dir: stateDir}.Inbox())
+	// A few hundred entries are kept (keepApplied): 4 MiB is far past them.
+	b, err := safeio.ReadFile(layout.State{Dir: stateDir}.Inbox(), "the inbox state", 4<<20)
 	if errors.Is(err, os.ErrNotExist) {
 		return &State{}, nil
 	}
@@ -61,6 +77,9 @@ func LoadState(stateDir string) (*State, error) {
 func (st *State) Save(stateDir string) error {
 	if len(st.Applied) > keepApplied {
 		st.Applied = st.Applied[len(st.Applied)-keepApplied:]
+	}
+	if len(st.Rejections) > keepRejected {
+		st.Rejections = st.Rejections[len(st.Rejections)-keepRejected:]
 	}
 	if len(st.Unmatched) > keepUnmatched {
 		st.Unmatched = st.Unmatched[len(st.Unmatched)-keepUnmatched:]
@@ -88,10 +107,15 @@ func (st *State) applied(id string) bool {
 
 // Result is what one read did, for the log, the terminal and the report.
 type Result struct {
-	Read     int      // new messages looked at
-	Notices  []Notice // the notices among them
-	Rejected []string // "step S3 rejected: <notice text>"
-	Lines    []string // one line per thing done or found, for people
+	Read       int         // new messages looked at
+	Notices    []Notice    // the notices among them
+	Rejected   []string    // "step S3 rejected: <notice text>"
+	Rejections []Rejection // the steps this read rejected
+	// Warnings are notices that could not be read and a mailbox that went
+	// back in time; Ignored are lookalike notices from untrusted senders.
+	// Neither is in Lines: the report shows them as warnings.
+	Warnings, Ignored []string
+	Lines             []string // one line per thing done or found, for people
 }
 
 // Run reads the mailbox and acts on what is new: an error notice rejects
@@ -125,7 +149,10 @@ func Run(ctx context.Context, cfg Config, stateDir string, store *cohort.Store, 
 		log.Warn("inbox not read", "err", err)
 		return nil, err
 	}
-	res := &Result{Read: len(f.Notices) + f.Others, Notices: f.Notices}
+	res := &Result{Read: len(f.Notices) + f.Others, Notices: f.Notices, Warnings: f.Warnings, Ignored: f.Ignored}
+	for _, w := range append(slices.Clip(f.Warnings), f.Ignored...) {
+		log.Warn("inbox: "+w, "mailbox", cfg.Mailbox)
+	}
 	for _, n := range f.Notices {
 		if st.applied(n.MessageID) {
 			continue
@@ -136,10 +163,15 @@ func Run(ctx context.Context, cfg Config, stateDir string, store *cohort.Store, 
 			res.Lines = append(res.Lines, fmt.Sprintf("new data notice of %s recorded", cohort.FormatTime(n.Date)))
 			log.Info("new data notice", "received", n.Date, "uid", n.UID)
 		case KindUploadError:
-			line := applyError(store, n, st)
+			line, rej := applyError(store, n, st)
 			res.Lines = append(res.Lines, line)
 			if store != nil {
 				res.Rejected = append(res.Rejected, line)
+			}
+			if rej != nil {
+				rej.Recorded = now().UTC()
+				st.Rejections = append(st.Rejections, *rej)
+				res.Rejections = append(res.Rejections, *rej)
 			}
 			log.Warn("upload error notice", "received", n.Date, "uid", n.UID, "outcome", line)
 		}
@@ -158,22 +190,22 @@ func Run(ctx context.Context, cfg Config, stateDir string, store *cohort.Store, 
 }
 
 // applyError rejects the step the notice is about and says what happened.
-func applyError(store *cohort.Store, n Notice, st *State) string {
+func applyError(store *cohort.Store, n Notice, st *State) (string, *Rejection) {
 	when := cohort.FormatTime(n.Date)
 	if store == nil {
 		st.Unmatched = append(st.Unmatched, n.Text)
-		return fmt.Sprintf("error notice of %s, but no cohort ledger here to apply it to: %s", when, n.Text)
+		return fmt.Sprintf("error notice of %s, but no cohort ledger here to apply it to: %s", when, n.Text), nil
 	}
 	r, err := store.RejectNotice(n.Date, n.Text, n.MessageID)
 	switch {
 	case err != nil:
 		st.Unmatched = append(st.Unmatched, n.Text)
-		return fmt.Sprintf("error notice of %s could not be applied (%v); check with NHS England: %s", when, err, n.Text)
+		return fmt.Sprintf("error notice of %s could not be applied (%v); check with NHS England: %s", when, err, n.Text), nil
 	case r.Step == nil:
 		st.Unmatched = append(st.Unmatched, n.Text)
-		return fmt.Sprintf("error notice of %s matches no upload the day before; check with NHS England: %s", when, n.Text)
+		return fmt.Sprintf("error notice of %s matches no upload the day before; check with NHS England: %s", when, n.Text), nil
 	case r.Already:
-		return fmt.Sprintf("error notice of %s: step %s already rejected", when, r.Step.ID)
+		return fmt.Sprintf("error notice of %s: step %s already rejected", when, r.Step.ID), nil
 	}
 	line := fmt.Sprintf("step %s REJECTED by NHS England's error notice of %s: %s", r.Step.ID, when, n.Text)
 	if r.Undone {
@@ -182,7 +214,29 @@ func applyError(store *cohort.Store, n Notice, st *State) string {
 	for _, c := range r.Cancelled {
 		line += fmt.Sprintf("; step %s cancelled, the plan has stopped", c)
 	}
-	return line
+	return line, &Rejection{Step: r.Step.ID, Notice: n.Date.UTC(), Subject: Redact(n.Subject)}
+}
+
+// Acknowledge forgets the unacknowledged rejection of step (all of them
+// when step is ""), and says which it forgot.
+func Acknowledge(stateDir, step string) ([]Rejection, error) {
+	st, err := LoadState(stateDir)
+	if err != nil {
+		return nil, err
+	}
+	var kept, acked []Rejection
+	for _, r := range st.Rejections {
+		if step == "" || r.Step == step {
+			acked = append(acked, r)
+		} else {
+			kept = append(kept, r)
+		}
+	}
+	if len(acked) == 0 {
+		return nil, nil
+	}
+	st.Rejections = kept
+	return acked, st.Save(stateDir)
 }
 
 // StaleNewData returns the "new data" notices older than a day that no

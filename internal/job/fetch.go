@@ -19,6 +19,7 @@ import (
 	"github.com/isaric/seftbot/internal/notify"
 	"github.com/isaric/seftbot/internal/portal"
 	"github.com/isaric/seftbot/internal/relay"
+	"github.com/isaric/seftbot/internal/safeio"
 	"github.com/isaric/seftbot/internal/staging"
 )
 
@@ -33,10 +34,15 @@ type Options struct {
 	PassphraseDelivery   string // "smtp" or "file"
 	Passphrase           string // operator-supplied; "" = generate per archive
 	ArchiveMethod        string
-	Log                  *slog.Logger
-	Now                  func() time.Time
-	// Hooks for progress; may be nil.
+	// RunID names the new run ("" = a fresh ID), so the CLI's log lines and
+	// the run's share one run_id; a resumed run keeps its own.
+	RunID string
+	Log   *slog.Logger
+	Now   func() time.Time
+	// Hooks for progress; may be nil. StageTotal is told, before archive
+	// and relay begin, how many bytes the stage will count.
 	ArchiveProgress, RelayProgress func(n int64)
+	StageTotal                     func(stage string, total int64)
 	// Secrets (portal and SMTP passwords) that a report must never contain.
 	Secrets []string
 	// ExitCode maps the run's error to the process's exit code (the CLI's
@@ -68,8 +74,10 @@ type Options struct {
 // Notices is the mailbox side of a run (the CLI joins it to the inbox and
 // the cohort ledger).
 type Notices interface {
-	// Read acts on new notices; lines say what it did, for the report.
-	Read(ctx context.Context, log *slog.Logger) (lines []string, err error)
+	// Read acts on new notices; lines say what it did, for the report, and
+	// warnings what the operator must look at (a notice too large to read,
+	// one from a sender not trusted).
+	Read(ctx context.Context, log *slog.Logger) (lines, warnings []string, err error)
 	// Downloaded is told the files a run brought (0: nothing new) and
 	// returns warnings, e.g. a "new data" notice a day old with nothing found.
 	Downloaded(files int, log *slog.Logger) (warnings []string)
@@ -112,7 +120,11 @@ func Fetch(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	fresh := func() *run {
-		r := &run{o: o, st: st, stg: stg, b: &Batch{RunID: NewRunID(o.Now()), Started: o.Now().UTC()}}
+		id := o.RunID
+		if id == "" {
+			id = NewRunID(o.Now())
+		}
+		r := &run{o: o, st: st, stg: stg, b: &Batch{RunID: id, Started: o.Now().UTC()}}
 		r.log = o.Log.With("run_id", r.b.RunID)
 		return r
 	}
@@ -125,8 +137,8 @@ func Fetch(ctx context.Context, o Options) (*Result, error) {
 		r.log.Info("resuming an unfinished run", "done", b.Done)
 	}
 	if o.Notices != nil {
-		lines, ierr := o.Notices.Read(ctx, r.log)
-		r.notes = lines
+		lines, warns, ierr := o.Notices.Read(ctx, r.log)
+		r.notes, r.noticeWarnings = lines, warns
 		if ierr != nil {
 			r.inboxErr = ierr
 			r.notes = append(r.notes, "the mailbox could not be read: "+ierr.Error()+
@@ -206,6 +218,7 @@ type run struct {
 	warnings []string
 	// portalWarnings are the download stage's: drifted selectors and the like.
 	portalWarnings []string
+	noticeWarnings []string // the mailbox's
 	inboxErr       error
 }
 
@@ -260,8 +273,10 @@ func (r *run) do(ctx context.Context) error {
 	}
 	r.stage = StageRecord
 	// A run killed between its record and clearing the batch is recorded
-	// already: recording it again would count its files twice.
-	if recorded, err := r.st.Recorded(r.b.RunID); err != nil {
+	// already: recording it again would count its files twice. Its earlier
+	// failure does not count: a resumed run that finishes must be recorded
+	// as the success it is, or status keeps reporting the failure.
+	if recorded, err := r.recordedOK(); err != nil {
 		return err
 	} else if !recorded {
 		if err := r.st.AppendRecord(r.record(nil)); err != nil {
@@ -269,6 +284,21 @@ func (r *run) do(ctx context.Context) error {
 		}
 	}
 	return r.st.ClearBatch()
+}
+
+// recordedOK reports whether runs.jsonl holds a successful record of this
+// run (its failures, before it was resumed, do not count).
+func (r *run) recordedOK() (bool, error) {
+	recs, err := r.st.Records(1 << 30)
+	if err != nil {
+		return false, err
+	}
+	for _, rec := range recs {
+		if rec.RunID == r.b.RunID && rec.Verb == VerbFetch && rec.Outcome != "failed" {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 func (r *run) download(ctx context.Context) error {
@@ -398,6 +428,13 @@ func (r *run) archive(ctx context.Context) error {
 	for _, f := range r.b.Files {
 		want[f.LocalName] = f.SHA256
 	}
+	if r.o.StageTotal != nil {
+		var total int64
+		for _, f := range r.b.Files {
+			total += f.Size
+		}
+		r.o.StageTotal(StageArchive, total)
+	}
 	res, err := archive.Create(ctx, r.stg.Batch(), out, true, archive.Options{
 		Method:     r.o.ArchiveMethod,
 		Passphrase: pass,
@@ -415,7 +452,7 @@ func (r *run) archive(ctx context.Context) error {
 
 func (r *run) passphraseForBatch() (string, error) {
 	p := r.st.passphrasePath()
-	if b, err := os.ReadFile(p); err == nil {
+	if b, err := safeio.ReadFile(p, "the pending passphrase", 4<<10); err == nil {
 		r.pass = string(b)
 		return r.pass, nil
 	}
@@ -444,6 +481,9 @@ func (r *run) relay(ctx context.Context) error {
 	rc.OnTemp = func(p string) error {
 		r.b.RelayTemps = append(r.b.RelayTemps, p)
 		return r.st.SaveBatch(r.b)
+	}
+	if r.o.StageTotal != nil {
+		r.o.StageTotal(StageRelay, r.b.ArchiveSize)
 	}
 	res, err := relay.Relay(ctx, rc, r.b.Archive)
 	if err != nil {
@@ -488,7 +528,7 @@ func (r *run) passphrase(ctx context.Context) error {
 		// Delivered before a kill; only the kept copy may be left.
 		return ignoreMissing(os.Remove(r.st.passphrasePath()))
 	}
-	pass, err := os.ReadFile(r.st.passphrasePath())
+	pass, err := safeio.ReadFile(r.st.passphrasePath(), "the pending passphrase", 4<<10)
 	if err != nil {
 		return layout.Integrity(fmt.Errorf("the pending passphrase is gone (%w); the archive %s cannot be opened without it", err, r.b.RemotePath),
 			"tell the analysts the archive cannot be opened; `seftbot clean --force` discards the run, and `seftbot download --all` then `seftbot fetch --resend` sends its files again")
@@ -532,8 +572,8 @@ func (r *run) report(ctx context.Context, rec Record, runErr error) {
 	rep := notify.Report{
 		RunID: rec.RunID, Project: r.o.Project, Started: rec.Started,
 		Files: rec.Files, Bytes: rec.Bytes, ArchiveName: rec.Archive, RemotePath: rec.RemotePath,
-		Stages: r.b.Stages, Err: runErr, DebugBundle: rec.DebugDir,
-		Mailbox: r.notes, Warnings: append(slices.Clip(r.warnings), r.portalWarnings...),
+		Stages: r.b.Stages, Err: runErr, DebugBundle: rec.DebugDir, NothingNew: rec.Outcome == "nothing-new",
+		Mailbox: r.notes, Warnings: slices.Concat(r.noticeWarnings, r.warnings, r.portalWarnings),
 	}
 	if runErr != nil {
 		rep.FailedStage = rec.Stage
@@ -543,7 +583,7 @@ func (r *run) report(ctx context.Context, rec Record, runErr error) {
 			rep.Latched = append(rep.Latched, l.Describe())
 		}
 	}
-	if p, err := os.ReadFile(r.st.passphrasePath()); err == nil {
+	if p, err := safeio.ReadFile(r.st.passphrasePath(), "the pending passphrase", 4<<10); err == nil {
 		r.pass = string(p)
 	}
 	for _, secret := range append([]string{r.pass}, r.o.Secrets...) {

@@ -1,6 +1,7 @@
 package job
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -8,11 +9,15 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
+	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/isaric/seftbot/internal/atomicfile"
 	"github.com/isaric/seftbot/internal/layout"
 	"github.com/isaric/seftbot/internal/notify"
+	"github.com/isaric/seftbot/internal/safeio"
 	"github.com/isaric/seftbot/internal/usererr"
 )
 
@@ -177,11 +182,17 @@ func (s State) Sweep(log *slog.Logger) {
 	}
 }
 
+// maxBatchBytes bounds batch.json: a batch of a thousand files is 300 KiB.
+const maxBatchBytes = 16 << 20
+
 // LoadBatch returns the pending batch, or nil if there is none.
 func (s State) LoadBatch() (*Batch, error) {
-	b, err := os.ReadFile(s.batchPath())
+	b, err := safeio.ReadFile(s.batchPath(), "the pending batch", maxBatchBytes)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
+	}
+	if errors.Is(err, safeio.ErrNotRegular) {
+		return nil, err
 	}
 	if err != nil {
 		return nil, layout.Integrity(fmt.Errorf("%s cannot be read: %w", s.batchPath(), err),
@@ -221,30 +232,125 @@ func (s State) ClearBatch() error {
 	return err
 }
 
-// AppendRecord adds a run record to runs.jsonl.
-func (s State) AppendRecord(r Record) error {
-	data, err := json.Marshal(r)
-	if err != nil {
-		return err
+// Bounds on runs.jsonl, so that no run, however it failed, can make a later
+// `status` or `fetch` slow or large: a record's error text is cut at
+// MaxErrorBytes, a record is at most MaxRecordBytes (a longer line already on
+// disk is skipped, not parsed), the file rotates to runs.jsonl.1 past
+// maxRunsBytes, and a read looks at no more than the last MaxRecords
+// records and maxScanBytes of the two files.
+const (
+	MaxErrorBytes  = 4 << 10
+	MaxRecordBytes = 64 << 10
+	MaxRecords     = 1000
+)
+
+// Variables so a test can lower them.
+var (
+	maxRunsBytes int64 = 4 << 20
+	maxScanBytes int64 = 32 << 20
+)
+
+// CapText cuts s to at most n bytes, on a UTF-8 boundary, saying so.
+func CapText(s string, n int) string {
+	if len(s) <= n {
+		return s
 	}
-	f, err := os.OpenFile(s.runsPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return err
+	const more = " ... (cut; %d bytes in all)"
+	cut := n - len(more) - 8
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
 	}
-	if _, err := f.Write(append(data, '\n')); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return s[:max(cut, 0)] + fmt.Sprintf(more, len(s))
 }
 
-// Recorded reports whether runs.jsonl holds a record of run id.
+// AppendRecord adds a run record to runs.jsonl, within MaxRecordBytes, and
+// rotates the file first when it has grown past its bound.
+func (s State) AppendRecord(r Record) error {
+	r.Error = CapText(r.Error, MaxErrorBytes)
+	data, err := json.Marshal(r)
+	for err == nil && len(data) >= MaxRecordBytes && len(r.FileNames) > 0 {
+		r.FileNames = r.FileNames[:len(r.FileNames)/2] // Files still counts them all
+		data, err = json.Marshal(r)
+	}
+	if err != nil {
+		return err
+	}
+	if len(data) >= MaxRecordBytes {
+		return fmt.Errorf("run record of %d bytes is past its bound of %d", len(data), MaxRecordBytes)
+	}
+	f, err := s.openRuns()
+	if err != nil {
+		return err
+	}
+	defer func() { f.Close() }()
+	if st, err := f.Stat(); err == nil && st.Size()+int64(len(data)) >= maxRunsBytes {
+		if f, err = s.rotateRuns(f); err != nil {
+			return err
+		}
+	}
+	if _, err := f.Write(append(data, '\n')); err != nil {
+		return err
+	}
+	return f.Sync()
+}
+
+// openRuns opens runs.jsonl for appending, regular files only, and takes
+// its lock (held for a write, so never long; a run that cannot have it in a
+// few seconds appends anyway and leaves rotation to the next). A file
+// rotated away while waiting is let go for the new one.
+func (s State) openRuns() (*os.File, error) {
+	path := s.runsPath()
+	for try := 0; ; try++ {
+		// O_RDWR|O_NONBLOCK: even a FIFO opens at once, to be refused.
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|os.O_APPEND|syscall.O_NONBLOCK, 0o600)
+		if err != nil {
+			return nil, err
+		}
+		st, err := f.Stat()
+		if err == nil && !st.Mode().IsRegular() {
+			err = usererr.Errorf("remove it; seftbot writes a new one", path+" is not a regular file")
+		}
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		locked := false
+		for wait := time.Millisecond; wait < 2*time.Second; wait *= 2 {
+			if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
+				locked = true
+				break
+			}
+			time.Sleep(wait)
+		}
+		if now, err := os.Stat(path); locked && try < 3 && (err != nil || !os.SameFile(st, now)) {
+			f.Close() // rotated while we waited
+			continue
+		}
+		return f, nil
+	}
+}
+
+// rotateRuns moves the full runs.jsonl to runs.jsonl.1 (replacing the one
+// before) and opens a new, locked, runs.jsonl. Records reads both.
+func (s State) rotateRuns(old *os.File) (*os.File, error) {
+	path := s.runsPath()
+	if err := os.Rename(path, path+".1"); err != nil {
+		return old, err
+	}
+	if err := atomicfile.SyncDir(s.Dir); err != nil {
+		return old, err
+	}
+	f, err := s.openRuns()
+	if err != nil {
+		return old, err
+	}
+	old.Close()
+	return f, nil
+}
+
+// Recorded reports whether one of the last MaxRecords records is of run id.
 func (s State) Recorded(id string) (bool, error) {
-	recs, err := s.Records(1 << 30)
+	recs, err := s.Records(MaxRecords)
 	if err != nil {
 		return false, err
 	}
@@ -256,51 +362,116 @@ func (s State) Recorded(id string) (bool, error) {
 	return false, nil
 }
 
-// Records returns the last n run records, oldest first. A torn last line (a
-// crash mid-append) is skipped, not fatal.
+// Records returns the last n run records (at most MaxRecords), oldest
+// first, read backwards from the end of runs.jsonl and then runs.jsonl.1,
+// so its cost does not grow with the files. A torn last line (a crash
+// mid-append) is skipped, not fatal; a line longer than MaxRecordBytes is
+// skipped unread, with a warning.
 func (s State) Records(n int) ([]Record, error) {
-	data, err := os.ReadFile(s.runsPath())
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var out []Record
-	for _, line := range splitLines(data) {
-		var r Record
-		if json.Unmarshal(line, &r) == nil {
-			if r.Verb == "" { // written before every verb was recorded: only fetch was
-				r.Verb = VerbFetch
-				if r.Outcome == "nothing-new" {
-					r.ExitCode = 3
-				}
+	n = min(n, MaxRecords)
+	budget := maxScanBytes
+	var out []Record // newest first
+	for _, path := range []string{s.runsPath(), s.runsPath() + ".1"} {
+		if len(out) >= n || budget <= 0 {
+			break
+		}
+		skipped := 0
+		err := scanBack(path, &budget, func(line []byte, oversized bool) bool {
+			if oversized {
+				skipped++
+				return true
 			}
-			out = append(out, r)
+			var r Record
+			if json.Unmarshal(line, &r) == nil {
+				if r.Verb == "" { // written before every verb was recorded: only fetch was
+					r.Verb = VerbFetch
+					if r.Outcome == "nothing-new" {
+						r.ExitCode = 3
+					}
+				}
+				out = append(out, r)
+			}
+			return len(out) < n
+		})
+		if err != nil {
+			return nil, err
+		}
+		if skipped > 0 {
+			slog.Default().Warn("skipped run records too large to read", "file", path, "records", skipped,
+				"bound_bytes", MaxRecordBytes)
 		}
 	}
-	if len(out) > n {
-		out = out[len(out)-n:]
-	}
+	slices.Reverse(out)
 	return out, nil
 }
 
-func splitLines(b []byte) [][]byte {
-	var out [][]byte
-	for len(b) > 0 {
-		i := 0
-		for i < len(b) && b[i] != '\n' {
-			i++
-		}
-		if i > 0 {
-			out = append(out, b[:i])
-		}
-		if i == len(b) {
-			break
-		}
-		b = b[i+1:]
+// scanBack calls line for each line of path from the last to the first,
+// until it returns false or budget bytes have been read. A line longer than
+// MaxRecordBytes is passed as oversized, without its bytes. A missing file
+// has no lines.
+func scanBack(path string, budget *int64, line func(b []byte, oversized bool) bool) error {
+	f, err := safeio.Open(path, "the run log")
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
 	}
-	return out
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	var (
+		pos      = st.Size()
+		chunk    = make([]byte, 64<<10)
+		tail     []byte // the start of the line that ends after this chunk
+		oversize bool   // the line being gathered is past the bound
+		more     = true
+	)
+	emit := func(b []byte) {
+		if len(b) > 0 || oversize {
+			more = line(b, oversize)
+		}
+		tail, oversize = nil, false
+	}
+	for pos > 0 && more && *budget > 0 {
+		k := int64(len(chunk))
+		if pos < k {
+			k = pos
+		}
+		pos -= k
+		*budget -= k
+		buf := chunk[:k]
+		if _, err := f.ReadAt(buf, pos); err != nil {
+			return err
+		}
+		for more {
+			i := bytes.LastIndexByte(buf, '\n')
+			if i < 0 {
+				if !oversize {
+					tail = append(append([]byte(nil), buf...), tail...)
+					if len(tail) > MaxRecordBytes {
+						tail, oversize = nil, true
+					}
+				}
+				break
+			}
+			if !oversize {
+				tail = append(append([]byte(nil), buf[i+1:]...), tail...)
+				oversize = len(tail) > MaxRecordBytes
+			}
+			emit(tail)
+			buf = buf[:i]
+		}
+	}
+	switch {
+	case pos == 0 && more:
+		emit(tail)
+	case more && oversize:
+		line(nil, true) // the budget ran out inside an oversized line
+	}
+	return nil
 }
 
 // NewRunID names a run in logs, records and reports: UTC time plus randomness.

@@ -10,16 +10,20 @@
 package layout
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 
 	"github.com/gofrs/flock"
 
+	"github.com/isaric/seftbot/internal/safeio"
 	"github.com/isaric/seftbot/internal/usererr"
 )
 
@@ -93,16 +97,16 @@ var ErrLocked = errors.New("another seftbot run is in progress")
 // ErrLocked. The lock is released by the kernel if the process dies, so a
 // kill -9 never leaves a stale lock behind.
 func (s State) TryLock() (unlock func(), err error) {
-	l := flock.New(s.Lock())
-	ok, err := l.TryLock()
-	if err != nil {
-		return nil, Local(fmt.Errorf("lock %s: %w", l.Path(), err))
-	}
-	if !ok {
-		return nil, usererr.New(fmt.Errorf("%w (lock %s)", ErrLocked, l.Path()),
+	path := s.Lock()
+	unlock, err = safeio.Lock(context.Background(), path, "the state lock", 0)
+	if errors.Is(err, safeio.ErrLockHeld) {
+		return nil, usererr.New(fmt.Errorf("%w (lock %s held%s)", ErrLocked, path, safeio.HolderOf(path)),
 			"wait for it to finish; `seftbot status` shows the last runs")
 	}
-	return func() { _ = l.Unlock() }, nil
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	return unlock, nil
 }
 
 // recordDirPattern names the directories of recordings (NewRecordDir).
@@ -230,8 +234,11 @@ func checkDir(dir string, st fs.FileInfo) error {
 		return usererr.Errorf("point the setting at a directory of its own", dir+" is not a directory")
 	}
 	if uid, ok := Owner(st); ok && uid != os.Geteuid() {
-		return usererr.New(fmt.Errorf("%s belongs to uid %d, not to this user (uid %d)", dir, uid, os.Geteuid()),
-			"use a directory created by the user seftbot runs as; do not reuse one another user made")
+		hint := "use a directory created by the user seftbot runs as; do not reuse one another user made"
+		if os.Geteuid() == 0 {
+			hint = asServiceUser(uid)
+		}
+		return usererr.New(fmt.Errorf("%s belongs to uid %d, not to this user (uid %d)", dir, uid, os.Geteuid()), hint)
 	}
 	return nil
 }
@@ -246,10 +253,30 @@ func CheckSecretFile(path string, st fs.FileInfo) error {
 			fmt.Sprintf("run: chmod 600 %s", path))
 	}
 	if uid, ok := Owner(st); ok && uid != os.Geteuid() && uid != 0 {
-		return usererr.New(fmt.Errorf("%s belongs to uid %d, not to this user (uid %d), and holds secrets", path, uid, os.Geteuid()),
-			fmt.Sprintf("run: chown %d %s, as the user seftbot runs as", os.Geteuid(), path))
+		hint := fmt.Sprintf("run: sudo chown %s %s, if this user is the one seftbot runs as (the service's is seftbot)", userName(os.Geteuid()), path)
+		if os.Geteuid() == 0 {
+			hint = asServiceUser(uid)
+		}
+		return usererr.New(fmt.Errorf("%s belongs to uid %d, not to this user (uid %d), and holds secrets", path, uid, os.Geteuid()), hint)
 	}
 	return nil
+}
+
+// asServiceUser is the hint for root meeting a file of the user the service
+// runs as: run seftbot as that user. Taking the file over (chown 0) would
+// break the service, which runs as seftbot, never as root.
+func asServiceUser(owner int) string {
+	name := userName(owner)
+	return fmt.Sprintf("it belongs to %s, the user the service runs as (scripts/install.sh makes seftbot): run seftbot as that user, "+
+		"e.g. sudo -u %s seftbot ...; do not chown it to root", name, name)
+}
+
+// userName is a uid's login name, or the number when it has none.
+func userName(uid int) string {
+	if u, err := user.LookupId(strconv.Itoa(uid)); err == nil {
+		return u.Username
+	}
+	return strconv.Itoa(uid)
 }
 
 // Owner returns the uid that owns a file.

@@ -117,8 +117,15 @@ func TestCheckSecretFile(t *testing.T) {
 		if err := os.Chown(f, 65534, 65534); err != nil {
 			t.Fatal(err)
 		}
-		if err := CheckSecretFile(f, mustLstat(t, f)); err == nil || !strings.Contains(err.Error(), "belongs to uid 65534") {
+		err := CheckSecretFile(f, mustLstat(t, f))
+		if err == nil || !strings.Contains(err.Error(), "belongs to uid 65534") {
 			t.Errorf("a 0600 file of another user accepted by root: %v", err)
+		}
+		// The hint names the service's user, never root: chown 0 would
+		// break the service, which runs as seftbot.
+		h := usererr.Hint(err)
+		if !strings.Contains(h, "sudo -u "+userName(65534)+" seftbot") || strings.Contains(h, "chown 0") {
+			t.Errorf("hint for root: %q", h)
 		}
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/isaric/seftbot/internal/config"
+	"github.com/isaric/seftbot/internal/safeio"
 	"github.com/isaric/seftbot/internal/usererr"
 )
 
@@ -33,7 +34,7 @@ type clientCert struct {
 // a private file, as every secret).
 func loadClientCert(certFile, keyFile string) (*clientCert, error) {
 	hint := "SEFTBOT_OAUTH_CLIENT_CERT_FILE must hold the app's certificate (PEM) and SEFTBOT_OAUTH_CLIENT_KEY_FILE its RSA private key (PEM, mode 0600)"
-	cb, err := os.ReadFile(certFile)
+	cb, err := safeio.ReadFile(certFile, "SEFTBOT_OAUTH_CLIENT_CERT_FILE", 1<<20)
 	if err != nil {
 		return nil, usererr.New(fmt.Errorf("SEFTBOT_OAUTH_CLIENT_CERT_FILE: %w", err), hint)
 	}
@@ -44,7 +45,7 @@ func loadClientCert(certFile, keyFile string) (*clientCert, error) {
 	if err := config.CheckPrivate(keyFile, st); err != nil {
 		return nil, err
 	}
-	kb, err := os.ReadFile(keyFile)
+	kb, err := safeio.ReadFile(keyFile, "SEFTBOT_OAUTH_CLIENT_KEY_FILE", 1<<20)
 	if err != nil {
 		return nil, usererr.New(fmt.Errorf("SEFTBOT_OAUTH_CLIENT_KEY_FILE: %w", err), hint)
 	}

@@ -23,13 +23,13 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gofrs/flock"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/isaric/seftbot/internal/atomicfile"
 	"github.com/isaric/seftbot/internal/config"
 	"github.com/isaric/seftbot/internal/layout"
+	"github.com/isaric/seftbot/internal/safeio"
 	"github.com/isaric/seftbot/internal/usererr"
 )
 
@@ -281,15 +281,24 @@ type cached struct {
 var errNoSignIn = usererr.Errorf("run seftbot mail login once (it prints a web address and a code to sign in with), then try again",
 	"no OAuth sign-in cached for SEFTBOT_OAUTH_FLOW=device")
 
+// cacheLockWait bounds the wait for another run's token refresh. A variable
+// so a test can shorten it.
+var cacheLockWait = 30 * time.Second
+
 // delegated uses the cached sign-in: its access token while it lives, else
 // a refresh, whose new refresh token replaces the old one. The cache is
 // locked so two runs never spend the same refresh token.
 func (s *Source) delegated(ctx context.Context, now time.Time) error {
-	lk := flock.New(s.cfg.CacheFile + ".lock")
-	if err := lk.Lock(); err != nil {
-		return fmt.Errorf("locking the OAuth token cache: %w", err)
+	// Another run refreshing holds it for a second or two; one that holds
+	// it longer is stuck, and is named rather than waited on for ever.
+	unlock, err := safeio.Lock(ctx, s.cfg.CacheFile+".lock", "the OAuth token cache lock", cacheLockWait)
+	if errors.Is(err, safeio.ErrLockHeld) {
+		return usererr.New(err, "find out what that process is doing; seftbot never holds it for more than a token request")
 	}
-	defer lk.Unlock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	c, err := readCache(s.cfg.CacheFile)
 	if err != nil {
 		return err
@@ -306,15 +315,29 @@ func (s *Source) delegated(ctx context.Context, now time.Time) error {
 		return err
 	}
 	tok, err := s.cfg.oauth2().TokenSource(octx, &oauth2.Token{RefreshToken: c.RefreshToken}).Token()
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) && re.ErrorCode == "invalid_grant" {
+		// Spent, expired or revoked: only a person signing in again helps.
+		return usererr.Errorf("run seftbot mail login (once, by a person); until then mail cannot be sent, and a pending passphrase waits in the state directory for the next run",
+			"the cached NHSmail sign-in was refused (invalid_grant): run seftbot mail login")
+	}
 	if err != nil {
 		return explain(err, "the sign-in may have expired or been revoked: run seftbot mail login again")
 	}
-	s.tok, s.renewAt = tok, renewal(now, tok)
-	c.AccessToken, c.Expiry, c.RenewAt = tok.AccessToken, tok.Expiry, s.renewAt
+	// The endpoint has now spent the old refresh token: the new set goes to
+	// disk (atomically, fsynced) before the access token is used, so a run
+	// killed after this finds it, and one that cannot write it fails now
+	// rather than after mailing with a token no later run can renew.
+	renewAt := renewal(now, tok)
+	c.AccessToken, c.Expiry, c.RenewAt = tok.AccessToken, tok.Expiry, renewAt
 	if tok.RefreshToken != "" {
 		c.RefreshToken = tok.RefreshToken
 	}
-	return writeCache(s.cfg.CacheFile, c)
+	if err := writeCache(s.cfg.CacheFile, c); err != nil {
+		return fmt.Errorf("keeping the renewed OAuth sign-in in %s: %w", s.cfg.CacheFile, err)
+	}
+	s.tok, s.renewAt = tok, renewAt
+	return nil
 }
 
 func readCache(path string) (*cached, error) {
@@ -328,7 +351,7 @@ func readCache(path string) (*cached, error) {
 	if err := config.CheckPrivate(path, st); err != nil {
 		return nil, err
 	}
-	b, err := os.ReadFile(path)
+	b, err := safeio.ReadFile(path, "the OAuth token cache", 64<<10)
 	if err != nil {
 		return nil, err
 	}
@@ -339,7 +362,16 @@ func readCache(path string) (*cached, error) {
 	return &c, nil
 }
 
+// testHookWriteCache, set by tests only, fails a cache write as a full or
+// read-only disk (or a kill) would.
+var testHookWriteCache func() error
+
 func writeCache(path string, c *cached) error {
+	if testHookWriteCache != nil {
+		if err := testHookWriteCache(); err != nil {
+			return err
+		}
+	}
 	b, err := json.MarshalIndent(c, "", "  ")
 	if err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/isaric/seftbot/internal/layout"
 	"github.com/isaric/seftbot/internal/mailauth"
+	"github.com/isaric/seftbot/internal/safeio"
 	"github.com/isaric/seftbot/internal/sim/mailsink/mailsinktest"
 	"github.com/isaric/seftbot/internal/sim/oauthsrv"
 	"github.com/isaric/seftbot/internal/usererr"
@@ -191,5 +193,98 @@ func TestClientCertificate(t *testing.T) {
 	cfg.CertFile, cfg.KeyFile = o.CertFile, o.KeyFile
 	if _, err := mailauth.New(cfg, nil, clk.Now).Token(context.Background()); !usererr.Is(err) || !strings.Contains(err.Error(), "accessible by other users") {
 		t.Fatalf("shared key file: %v", err)
+	}
+}
+
+// login signs in with the device flow against o, approving at once.
+func login(t *testing.T, s *mailsinktest.Sink, cfg mailauth.Config, now func() time.Time) {
+	t.Helper()
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() { done <- mailauth.Login(context.Background(), cfg, pw, now); pw.Close() }()
+	sc := bufio.NewScanner(pr)
+	if !sc.Scan() {
+		t.Fatal("login printed nothing")
+	}
+	approve(t, s.CAFile, sc.Text())
+	for sc.Scan() {
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRotationIsKeptBeforeUse: a renewed token set that cannot be written to
+// the cache is not used (the run fails now, not the next one after mailing);
+// a refresh token the endpoint refuses (here: spent by that refresh) is a
+// user error that names seftbot mail login, in the error itself.
+func TestRotationIsKeptBeforeUse(t *testing.T) {
+	clk := &clock{t: time.Now()}
+	const ttl = 5 * time.Minute
+	s, o := mailsinktest.StartOAuth(t, ttl, clk.Now)
+	dir := t.TempDir()
+	cfg := deviceCfg(s, o, dir)
+	login(t, s, cfg, clk.Now)
+	clk.Add(ttl + time.Second)
+
+	// The cache cannot be replaced: the renewed token is not handed out.
+	restore := mailauth.SetWriteCacheFault(errors.New("no space left on device"))
+	src := mailauth.New(cfg, nil, clk.Now)
+	tok, err := src.Token(context.Background())
+	if err == nil || tok != "" || !strings.Contains(err.Error(), "keeping the renewed OAuth sign-in") {
+		t.Fatalf("token handed out: %v, err %v: want none and the write named", tok != "", err)
+	}
+	if n := o.Stats().Issued[oauthsrv.GrantRefreshToken]; n != 1 {
+		t.Fatalf("%d refreshes, want 1", n)
+	}
+	// The same Source does not fall back on the token it could not keep.
+	if tok, err := src.Token(context.Background()); err == nil || tok != "" {
+		t.Fatalf("second call: token handed out (%v)", err)
+	}
+	restore()
+
+	// The cache holds the spent refresh token, as after a kill in that instant.
+	_, err = mailauth.New(cfg, nil, clk.Now).Token(context.Background())
+	if !errors.Is(err, mailauth.ErrToken) || !usererr.Is(err) ||
+		!strings.Contains(err.Error(), "invalid_grant): run seftbot mail login") ||
+		!strings.Contains(usererr.Hint(err), "seftbot mail login") {
+		t.Fatalf("spent refresh token: %v (hint %q)", err, usererr.Hint(err))
+	}
+	if strings.Contains(err.Error(), "sim-rt-") || strings.Contains(err.Error(), "sim-at-") {
+		t.Fatal("a token in the error")
+	}
+}
+
+// TestHeldCacheLockIsBounded: a token cache lock another process holds is
+// waited on no longer than the context lives (SIGTERM) and names no secret.
+func TestHeldCacheLockEndsWithContext(t *testing.T) {
+	clk := &clock{t: time.Now()}
+	s, o := mailsinktest.StartOAuth(t, time.Minute, clk.Now)
+	cfg := deviceCfg(s, o, t.TempDir())
+	login(t, s, cfg, clk.Now)
+	clk.Add(2 * time.Minute)
+	// Another open file description holds the lock, as another process would.
+	unlock, err := safeio.Lock(context.Background(), cfg.CacheFile+".lock", "held", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { _, err := mailauth.New(cfg, nil, clk.Now).Token(ctx); done <- err }()
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("err %v, want context.Canceled", err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("Token still waits on the held lock 2 s after its context ended")
+	}
+	// Past the bound, the error names the holder's PID.
+	defer mailauth.SetCacheLockWait(200 * time.Millisecond)()
+	_, err = mailauth.New(cfg, nil, clk.Now).Token(context.Background())
+	if !errors.Is(err, safeio.ErrLockHeld) || !strings.Contains(err.Error(), "held by process "+strconv.Itoa(os.Getpid())) {
+		t.Fatalf("err %v, want the holder named", err)
 	}
 }

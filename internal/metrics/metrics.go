@@ -27,6 +27,11 @@ type Snapshot struct {
 	StagingFiles  int
 	StagingBytes  int64
 	Unfinished    *job.Batch // nil when none
+	// FetchStale: no successful fetch for longer than SEFTBOT_STALE_AFTER.
+	FetchStale bool
+	// CohortRejected counts cohort steps NHS England rejected that the
+	// operator has not acknowledged.
+	CohortRejected int
 }
 
 // Write renders s and replaces path with it (mode 0644: metrics hold no
@@ -51,6 +56,9 @@ func Write(path string, s Snapshot) error {
 	last := map[string]job.Record{}
 	var lastFetch *job.Record
 	for i, r := range s.Records {
+		if r.Outcome == "skipped" { // another run held the lock: this one did nothing
+			continue
+		}
 		last[r.Verb] = r
 		if r.Succeeded() {
 			lastOK.WithLabelValues(r.Verb).Set(unix(r))
@@ -73,6 +81,10 @@ func Write(path string, s Snapshot) error {
 		files.WithLabelValues().Set(float64(lastFetch.Files))
 		bytes_.WithLabelValues().Set(float64(lastFetch.Bytes))
 	}
+	g("seftbot_fetch_stale", "1 when no fetch has succeeded for longer than SEFTBOT_STALE_AFTER (portal files expire after about 3 days).").
+		WithLabelValues().Set(b2f(s.FetchStale))
+	g("seftbot_cohort_rejected_unacknowledged", "Cohort steps NHS England's error notice rejected that no one has acknowledged yet (seftbot cohort ack).").
+		WithLabelValues().Set(float64(s.CohortRejected))
 	stagingBytes.WithLabelValues().Set(float64(s.StagingBytes))
 	stagingFiles.WithLabelValues().Set(float64(s.StagingFiles))
 	for site, on := range s.Latched {

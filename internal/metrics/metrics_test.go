@@ -20,14 +20,18 @@ func TestWriteSnapshot(t *testing.T) {
 			{Verb: "cohort submit", ExitCode: 0, Outcome: "ok", Started: t0.Add(time.Hour), Finished: t0.Add(time.Hour + 5*time.Second)},
 			{Verb: "fetch", ExitCode: 5, Outcome: "failed", Stage: "download", Started: t0.Add(24 * time.Hour), Finished: t0.Add(24*time.Hour + 7*time.Second),
 				Stages: nil},
+			// Another run held the lock: it did nothing and says nothing.
+			{Verb: "fetch", ExitCode: 4, Outcome: "skipped", Started: t0.Add(25 * time.Hour), Finished: t0.Add(25 * time.Hour)},
 		},
-		CohortKnown:   true,
-		CohortPending: 2,
-		CohortSteps:   map[string]int{"pending": 2, "awaiting confirmation": 1},
-		Latched:       map[string]bool{"download": true, "upload": false},
-		StagingFiles:  3,
-		StagingBytes:  12345,
-		Unfinished:    &job.Batch{Started: t0.Add(-time.Hour)},
+		FetchStale:     true,
+		CohortRejected: 1,
+		CohortKnown:    true,
+		CohortPending:  2,
+		CohortSteps:    map[string]int{"pending": 2, "awaiting confirmation": 1},
+		Latched:        map[string]bool{"download": true, "upload": false},
+		StagingFiles:   3,
+		StagingBytes:   12345,
+		Unfinished:     &job.Batch{Started: t0.Add(-time.Hour)},
 	}
 	path := filepath.Join(t.TempDir(), "metrics.prom")
 	if err := os.WriteFile(path, []byte("old"), 0o644); err != nil {
@@ -58,6 +62,8 @@ func TestWriteSnapshot(t *testing.T) {
 		`seftbot_staging_cleartext_bytes`:                                  12345,
 		`seftbot_staging_cleartext_files`:                                  3,
 		`seftbot_unfinished_run_start_timestamp_seconds`:                   ts(-time.Hour),
+		`seftbot_fetch_stale`:                                              1,
+		`seftbot_cohort_rejected_unacknowledged`:                           1,
 	} {
 		v, ok := got[k]
 		if !ok {

@@ -287,3 +287,23 @@ func TestWritePassphraseFile(t *testing.T) {
 		t.Fatal("multi-line passphrase accepted")
 	}
 }
+
+// TestSendRejections: the rejection mail goes to the report recipients and
+// names the step, the notice's day and subject, and how to acknowledge it.
+func TestSendRejections(t *testing.T) {
+	s := mailsinktest.Start(t, false)
+	cfg := cfgFor(s)
+	r := notify.Rejection{Step: "S3", Notice: time.Date(2026, 11, 21, 7, 0, 0, 0, time.UTC), Subject: "SEFT file processing"}
+	if err := notify.SendRejections(context.Background(), cfg, "NIC-402963-P0Y5D", []notify.Rejection{r}); err != nil {
+		t.Fatal(err)
+	}
+	ms := messages(t, s)
+	if len(ms) != 1 || !slices.Equal(ms[0].EnvelopeTo, cfg.ReportTo) || ms[0].Subject != "seftbot: REJECTED cohort step S3 (NIC-402963-P0Y5D)" {
+		t.Fatalf("messages %+v", ms)
+	}
+	for _, want := range []string{"Step:          S3", "Sat 21 Nov 2026 07:00 GMT", "Subject:       SEFT file processing", "seftbot cohort ack S3", "exits 14"} {
+		if !strings.Contains(ms[0].Text, want) {
+			t.Errorf("rejection mail lacks %q:\n%s", want, ms[0].Text)
+		}
+	}
+}

@@ -21,6 +21,9 @@ type Report struct {
 	ArchiveName string
 	RemotePath  string
 	Stages      []StageTime // in the order they ran
+	// NothingNew: the portal had nothing new, so no archive was made; the
+	// report must not read as if one had been delivered.
+	NothingNew bool
 	// Err is nil on success. On failure FailedStage names the stage and
 	// DebugBundle the path of the debug bundle, if one was written.
 	Err         error
@@ -64,10 +67,15 @@ func RenderReport(r Report) (subject, body string, err error) {
 		run = r.Project + " " + run
 	}
 	if r.Err == nil {
-		subject = fmt.Sprintf("seftbot: OK %s: %d files, %s", run, r.Files, size(r.Bytes))
-		if len(r.Warnings) > 0 {
-			subject = fmt.Sprintf("seftbot: WARNING %s: %d files, %s", run, r.Files, size(r.Bytes))
+		what := fmt.Sprintf("%d files, %s", r.Files, size(r.Bytes))
+		if r.NothingNew {
+			what = "nothing new"
 		}
+		level := "OK"
+		if len(r.Warnings) > 0 {
+			level = "WARNING"
+		}
+		subject = fmt.Sprintf("seftbot: %s %s: %s", level, run, what)
 	} else {
 		stage := r.FailedStage
 		if stage == "" {
@@ -79,6 +87,8 @@ func RenderReport(r Report) (subject, body string, err error) {
 	var b strings.Builder
 	line := func(k, v string) { fmt.Fprintf(&b, "%-14s %s\n", k+":", v) }
 	switch {
+	case r.Err == nil && r.NothingNew:
+		b.WriteString("The run finished: there was nothing new on the portal, so nothing was sent.\n\n")
 	case r.Err == nil:
 		b.WriteString("The run finished: the archive is on the analysts' drop.\n\n")
 	case len(r.Latched) > 0:
@@ -125,8 +135,10 @@ func RenderReport(r Report) (subject, body string, err error) {
 	if !r.Started.IsZero() {
 		line("Started", r.Started.UTC().Format(time.RFC3339))
 	}
-	line("Files", fmt.Sprint(r.Files))
-	line("Bytes", fmt.Sprintf("%d (%s)", r.Bytes, size(r.Bytes)))
+	if !r.NothingNew {
+		line("Files", fmt.Sprint(r.Files))
+		line("Bytes", fmt.Sprintf("%d (%s)", r.Bytes, size(r.Bytes)))
+	}
 	if r.ArchiveName != "" {
 		line("Archive", r.ArchiveName)
 	}

@@ -104,6 +104,7 @@ type run struct {
 	progressMu sync.Mutex // serialises calls of Options.Progress
 	done       int
 	total      int
+	listed     bool            // the whole listing has been read: total is final
 	fail       func(error)     // ends the run with this error
 	bg         sync.WaitGroup  // downloads being completed
 	taken      map[string]bool // local names in use
@@ -179,6 +180,10 @@ func (r *run) download(ctx context.Context) error {
 	if err != nil {
 		r.fail(r.b.WithBundle(t, "listing", err))
 	} else {
+		r.mu.Lock()
+		r.listed = true
+		r.mu.Unlock()
+		r.progress(0)
 		o.Log.Info("listing read", "listed", listed, "to_fetch", r.total, "already_have", r.res.Skipped)
 		startWorker(0, t)
 	}
@@ -201,8 +206,8 @@ func (r *run) download(ctx context.Context) error {
 		o.Log.Error("file not fetched", "name", e.String(), "attempts", e.attempts, "err", e.lastErr)
 	}
 	if n := len(s.failed); n > 0 {
-		return fmt.Errorf("%w: fetched %d of %d new files; %d failed after %d attempts each: %s",
-			ErrPortal, len(r.res.New), r.total, n, o.Retries, strings.Join(r.res.Failed, ", "))
+		return r.failedBundle(fmt.Errorf("%w: fetched %d of %d new files; %d failed after %d attempts each: %s",
+			ErrPortal, len(r.res.New), r.total, n, o.Retries, strings.Join(r.res.Failed, ", ")))
 	}
 	// Every planned file is fetched or counted as failed; anything else is a
 	// run that stopped early and must not pass for a complete one.
@@ -210,6 +215,19 @@ func (r *run) download(ctx context.Context) error {
 		return fmt.Errorf("%w: fetched %d of %d new files; the run stopped early", ErrPortal, len(r.res.New), r.total)
 	}
 	return nil
+}
+
+// failedBundle attaches a debug bundle of the listing to a run whose files
+// failed in the background, where no tab was at hand: the operator's report
+// names it. Without a tab the error goes as it is.
+func (r *run) failedBundle(err error) error {
+	t, terr := r.b.NewTab(false)
+	if terr != nil {
+		return err
+	}
+	defer t.Close()
+	_, _ = r.openListing(t, where{url: r.o.siteURL(r.o.Profile.Files.Path)})
+	return r.b.WithBundle(t, "download-failed", err)
 }
 
 // plan picks the entries of one page to fetch and gives each a local name.
@@ -240,6 +258,9 @@ func (r *run) progress(addBytes int64) {
 	r.mu.Lock()
 	r.res.Bytes += addBytes
 	done, total, bytes := r.done, r.total, r.res.Bytes
+	if !r.listed {
+		total = -total // at least this many: later pages are not read yet
+	}
 	r.mu.Unlock()
 	if r.o.Progress != nil {
 		r.o.Progress(done, total, bytes)

@@ -260,8 +260,9 @@ func TestPanicNoLeak(t *testing.T) {
 	checkNoLeaks(t)
 }
 
-// TestRetryBudgetSummary: when every download is truncated, nothing is kept
-// and the error says what was and was not fetched.
+// TestRetryBudgetSummary: when every download is truncated, nothing is kept,
+// the error says what was and was not fetched, and a debug bundle is kept
+// and named.
 func TestRetryBudgetSummary(t *testing.T) {
 	s := startSim(t, sim.Options{Files: 3, Faults: sim.Faults{TruncateRate: 1}})
 	o := simOptions(t, s, SiteDownload)
@@ -269,6 +270,14 @@ func TestRetryBudgetSummary(t *testing.T) {
 	res, err := Download(context.Background(), o)
 	if !errors.Is(err, ErrPortal) || !strings.Contains(err.Error(), "fetched 0 of 3 new files; 3 failed") {
 		t.Fatalf("err = %v", err)
+	}
+	// The failure keeps a debug bundle of the listing, for the report.
+	dir := DebugBundle(err)
+	if dir == "" || !strings.Contains(err.Error(), "(debug bundle: "+dir+")") {
+		t.Fatalf("no debug bundle named in %v", err)
+	}
+	if b, rerr := os.ReadFile(filepath.Join(dir, "error.txt")); rerr != nil || !strings.Contains(string(b), "3 failed") {
+		t.Errorf("bundle error.txt: %q %v", b, rerr)
 	}
 	if len(res.Failed) != 3 || len(res.New) != 0 {
 		t.Errorf("result: new %d, failed %v", len(res.New), res.Failed)
@@ -369,4 +378,38 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// TestProgressTotalFromListing: the total a meter shows comes from the
+// whole listing. While later pages are still unread it is reported as
+// "at least" (negative), so a bar never reads 100% (5/5) with 12 to go.
+func TestProgressTotalFromListing(t *testing.T) {
+	s := startSim(t, sim.Options{Files: 12, PageSize: 5})
+	o := simOptions(t, s, SiteDownload)
+	o.Concurrency = 1
+	type call struct{ done, total int }
+	var calls []call
+	o.Progress = func(done, total int, bytes int64) { calls = append(calls, call{done, total}) } // serialised by Download
+	res, err := Download(context.Background(), o)
+	if err != nil || len(res.New) != 12 {
+		t.Fatalf("new %d: %v", len(res.New), err)
+	}
+	partial := 0
+	for _, c := range calls {
+		switch {
+		case c.total < 0:
+			partial++
+			if c.done > -c.total {
+				t.Errorf("%d done of at least %d", c.done, -c.total)
+			}
+		case c.total != 12:
+			t.Errorf("a final total of %d, want 12 (calls %v)", c.total, calls)
+		}
+	}
+	if partial == 0 {
+		t.Errorf("no call while the listing was being read: nothing was checked (%v)", calls)
+	}
+	if last := calls[len(calls)-1]; last != (call{12, 12}) {
+		t.Errorf("last call %v, want 12 of 12", last)
+	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/isaric/seftbot/internal/atomicfile"
 	"github.com/isaric/seftbot/internal/layout"
+	"github.com/isaric/seftbot/internal/safeio"
 	"github.com/isaric/seftbot/internal/usererr"
 )
 
@@ -57,7 +58,7 @@ func latchPath(stateDir, site string) string {
 
 // ReadLatch returns the site's latch, or nil when none is set.
 func ReadLatch(stateDir, site string) (*Latch, error) {
-	b, err := os.ReadFile(latchPath(stateDir, site))
+	b, err := safeio.ReadFile(latchPath(stateDir, site), "the login latch", 64<<10)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}

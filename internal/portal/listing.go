@@ -17,6 +17,9 @@ type listing struct {
 		Size string `json:"size"`
 	} `json:"rows"`
 	More bool `json:"more"` // the control for more rows is there and enabled
+	// MoreEvidence, when More is false, is a sign the list goes on anyway
+	// (a next link, "page 1 of 3", "160 files"), else "".
+	MoreEvidence string `json:"more_evidence"`
 }
 
 // listingRead is page.js's answer to "listing" and "changed".
@@ -89,13 +92,14 @@ func (r *run) walkPages(ctx context.Context, t *tab, onPage func(*tab, []*entry,
 			return t, err
 		}
 		if !l.More || f.More.Mode == MoreNone {
-			if page == 1 && f.More.Mode != MoreNone && len(l.Rows) > 0 {
-				// Either the list fits on one page, or the control no
-				// longer matches and files are being missed: say so.
-				r.o.Log.Warn("the listing ended on its first page: no more-control matched; if the portal shows more pages, files.more.control no longer matches",
-					"control", f.More.Control.String(), "rows", len(l.Rows))
+			if page == 1 && f.More.Mode != MoreNone && len(l.Rows) > 0 && l.MoreEvidence != "" {
+				// The control no longer matches, and the page shows the
+				// list goes on: files are being missed. Without such
+				// evidence the list simply fits on one page.
+				r.o.Log.Warn("the listing ended on its first page, but the page shows more: files.more.control no longer matches",
+					"control", f.More.Control.String(), "rows", len(l.Rows), "evidence", l.MoreEvidence)
 				r.mu.Lock()
-				r.res.Warnings = append(r.res.Warnings, fmt.Sprintf("the file list ended on its first page (%d rows) and files.more.control %s never matched: if the portal has more pages, files are being missed", len(l.Rows), f.More.Control))
+				r.res.Warnings = append(r.res.Warnings, fmt.Sprintf("the file list ended on its first page (%d rows), but the page shows %s and files.more.control %s never matched: files are being missed", len(l.Rows), l.MoreEvidence, f.More.Control))
 				r.mu.Unlock()
 			}
 			return t, nil

@@ -57,7 +57,10 @@ type Options struct {
 	Debug    bool   // keep a debug bundle for every step
 	DebugDir string // where bundles go; "" = StateDir/debug
 
-	Log      *slog.Logger
+	Log *slog.Logger
+	// Progress hears done of total files fetched, bytes in all. The total
+	// comes from the listing: while later pages are still to be read it is
+	// negative, -(files known so far), so a meter never shows 100% early.
 	Progress func(done, total int, bytes int64)
 
 	// Timeouts; zero values get sensible defaults.

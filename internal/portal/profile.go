@@ -5,12 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"regexp"
 	"slices"
 	"strings"
 
 	"github.com/isaric/seftbot/internal/browser"
+	"github.com/isaric/seftbot/internal/safeio"
 	"github.com/isaric/seftbot/internal/usererr"
 )
 
@@ -216,7 +216,7 @@ func DefaultProfile() *Profile {
 // present). Unknown keys are errors, so a typo cannot silently fall back to
 // a default; a profile for one site needs no section of the other.
 func LoadProfile(path, site string) (*Profile, error) {
-	b, err := os.ReadFile(path)
+	b, err := safeio.ReadFile(path, "the site profile", 4<<20)
 	if err != nil {
 		return nil, usererr.New(fmt.Errorf("profile: %w", err), "check --profile / SEFTBOT_PROFILE")
 	}

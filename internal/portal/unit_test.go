@@ -144,3 +144,61 @@ func TestBrowserEnvOnlyWhatItNeeds(t *testing.T) {
 		t.Fatal("no browser process was inspected; the test proved nothing")
 	}
 }
+
+// TestNoChildGetsASecret runs every process seftbot starts for a browser,
+// the short-lived `--version` probes included, through a wrapper that
+// copies its environment to a file before it execs Chromium, with secrets
+// given as environment variables: no copy may hold one.
+func TestNoChildGetsASecret(t *testing.T) {
+	real, err := findChromium("", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	wrapper := filepath.Join(dir, "chromium-wrapper")
+	script := "#!/bin/sh\ncat /proc/$$/environ > " + dir + "/env.$$\nexec " + real + " \"$@\"\n"
+	if err := os.WriteFile(wrapper, []byte(script), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	const canary = "canary-77d0e2-secret"
+	for _, k := range []string{"SEFTBOT_DOWNLOAD_PASSWORD", "SEFTBOT_UPLOAD_PASSWORD", "SEFTBOT_OAUTH_CLIENT_SECRET",
+		"SEFTBOT_SFTP_KEY_PASSPHRASE", "SEFTBOT_SMTP_PASSWORD", "SEFTBOT_PASSPHRASE"} {
+		t.Setenv(k, canary)
+	}
+	dumps := func() []string {
+		m, _ := filepath.Glob(filepath.Join(dir, "env.*"))
+		return m
+	}
+	check := func(what string, want int) {
+		t.Helper()
+		got := dumps()
+		if len(got) < want {
+			t.Fatalf("%s: %d environments copied, want at least %d: the wrapper did not run", what, len(got), want)
+		}
+		for _, p := range got {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(string(b), canary) || strings.Contains(string(b), "SEFTBOT_") {
+				t.Errorf("%s: a child's environment holds a seftbot setting or secret", what)
+			}
+			if !strings.Contains(string(b), "PATH=") {
+				t.Errorf("%s: a child has no PATH", what)
+			}
+		}
+	}
+	if _, err := ChromiumVersion(context.Background(), wrapper); err != nil {
+		t.Fatal(err)
+	}
+	check("the --version probes", 2)
+
+	s := startSim(t, sim.Options{Files: 1})
+	o := simOptions(t, s, SiteDownload)
+	o.ChromiumPath = wrapper
+	before := len(dumps())
+	if _, err := Download(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	check("the browser", before+1)
+}

@@ -24,6 +24,7 @@ import (
 	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/isaric/seftbot/internal/config"
+	"github.com/isaric/seftbot/internal/safeio"
 	"github.com/isaric/seftbot/internal/usererr"
 )
 
@@ -87,7 +88,7 @@ func readKey(path, passphrase string) (ssh.Signer, error) {
 	if err := config.CheckPrivate(path, st); err != nil {
 		return nil, err
 	}
-	pem, err := os.ReadFile(path)
+	pem, err := safeio.ReadFile(path, "SEFTBOT_SFTP_KEY_FILE", 1<<20)
 	if err != nil {
 		return nil, fmt.Errorf("%w: SFTP key: %w", ErrRelay, err)
 	}

@@ -23,7 +23,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -31,6 +30,7 @@ import (
 
 	"github.com/isaric/seftbot/internal/config"
 	"github.com/isaric/seftbot/internal/retry"
+	"github.com/isaric/seftbot/internal/safeio"
 	"github.com/isaric/seftbot/internal/usererr"
 )
 
@@ -214,7 +214,7 @@ func (c *Config) setDefaults() {
 // ErrRelay (anything else); user-fixable ones carry a usererr hint.
 func Relay(ctx context.Context, cfg Config, localPath string) (*Result, error) {
 	cfg.setDefaults()
-	f, err := os.Open(localPath)
+	f, err := safeio.Open(localPath, "the archive") // a FIFO would block open(2)
 	if err != nil {
 		return nil, usererr.New(err, "check the archive path")
 	}

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -455,5 +456,24 @@ func TestAgent(t *testing.T) {
 	t.Setenv("SSH_AUTH_SOCK", "")
 	if _, err := Relay(context.Background(), cfg, local); !usererr.Is(err) || !strings.Contains(err.Error(), "SSH_AUTH_SOCK is not") {
 		t.Fatalf("without an agent: got %v", err)
+	}
+}
+
+// TestRelayRefusesAFIFO: a FIFO given as the archive is refused at once
+// (open(2) of a FIFO with no writer would block beyond SIGTERM), naming it.
+func TestRelayRefusesAFIFO(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "a.7z")
+	if err := syscall.Mkfifo(p, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := Relay(context.Background(), Config{}, p); done <- err }()
+	select {
+	case err := <-done:
+		if !usererr.Is(err) || !strings.Contains(err.Error(), "the archive "+p+" is a FIFO") {
+			t.Fatalf("err %v, want a user error naming the FIFO", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Relay blocked on a FIFO")
 	}
 }

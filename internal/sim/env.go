@@ -53,6 +53,7 @@ func (s *Sim) writeEnv() error {
 		{"SEFTBOT_IMAP_AUTH", s.opts.SMTPAuth},
 		{"SEFTBOT_IMAP_PASSWORD", s.ext.imapPass},
 		{"SEFTBOT_IMAP_CA_FILE", s.CAFile()},
+		{"SEFTBOT_NOTICE_FROM", noticeFrom},
 	}...)
 	if s.opts.SMTPAuth == "xoauth2" {
 		// The password stays in the file: an operator who sets

@@ -311,3 +311,13 @@ func noticeMessage(at time.Time, seq int) []byte {
 	b.WriteString("There was a problem processing your file.\r\n")
 	return []byte(b.String())
 }
+
+// DeliverMail puts a message into the operator's mailbox as mail from
+// outside would arrive, envelope sender from: tests use it for a notice
+// from a domain that is not NHS England's.
+func (s *Sim) DeliverMail(from string, msg []byte) error {
+	if s.ext == nil || s.ext.mail == nil {
+		return errors.New("mail sink not running")
+	}
+	return s.ext.mail.Deliver(from, []string{ReportTo}, msg)
+}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/isaric/seftbot/internal/atomicfile"
 	"github.com/isaric/seftbot/internal/layout"
+	"github.com/isaric/seftbot/internal/safeio"
 )
 
 // PartialDir (layout.Staging.Partial) is the subdirectory of the staging directory where Chromium
@@ -79,9 +80,12 @@ type Manifest struct {
 // while it waits there).
 func OpenManifest(stateDir, stagingDir string) (*Manifest, error) {
 	m := &Manifest{path: layout.State{Dir: stateDir}.Manifest(), staging: layout.Staging{Dir: stagingDir}, index: map[string]int{}}
-	b, err := os.ReadFile(m.path)
+	b, err := safeio.ReadFile(m.path, "the manifest", 64<<20) // 200 bytes a file: 300,000 files
 	if errors.Is(err, fs.ErrNotExist) {
 		return m, nil
+	}
+	if errors.Is(err, safeio.ErrNotRegular) {
+		return nil, err
 	}
 	if err != nil {
 		return nil, layout.Integrity(fmt.Errorf("manifest %s cannot be read: %w", m.path, err),

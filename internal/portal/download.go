@@ -481,19 +481,11 @@ func (r *run) click(t *tab, e *entry) (*download, pageState, error) {
 	for {
 		select {
 		case d := <-began:
-			for _, g := range r.b.hub.takeOrphans() {
-				r.o.Log.Warn("cancelling a download nobody asked for")
-				r.b.cancelDownload(g)
-				_ = os.Remove(filepath.Join(r.partial, g))
-			}
-			r.o.Log.Debug("download began", "file", e.local, "server_name", logName(d.suggested))
-			return d, st, nil
+			return r.begun(e, d), st, nil
 		case <-t.loads:
-			st, err := t.pageSays()
-			return nil, st, err
+			return r.afterPage(t, e, began, "", popup) // interstitial.go
 		case id := <-popup:
-			st, err := r.b.popupState(id)
-			return nil, st, err
+			return r.afterPage(t, e, began, id, popup)
 		case <-look.C:
 			for i, s := range steps {
 				if s.Dialog != "" {

@@ -1,0 +1,91 @@
+package portal
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/isaric/seftbot/internal/sim"
+)
+
+func v4Options(t *testing.T, s *sim.Sim) Options {
+	t.Helper()
+	p, err := LoadProfile("testdata/profile-v4.json", SiteDownload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := simOptions(t, s, SiteDownload)
+	o.Profile = p
+	return o
+}
+
+// TestInterstitialDownload: every Download opens a new tab that says the
+// download will start shortly and starts it 2 s later by a meta refresh.
+// The page is watched, not taken for a failure: every file arrives
+// byte-exact, through numbered page links, with one sign-in.
+func TestInterstitialDownload(t *testing.T) {
+	s := startSim(t, sim.Options{Files: 7, PageSize: 4, Markup: "v4"})
+	o := v4Options(t, s)
+	o.Concurrency = 2
+	res, err := Download(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := checkStaging(t, s, o); n != 7 || len(res.New) != 7 {
+		t.Fatalf("staging %d, new %d; want 7", n, len(res.New))
+	}
+	st := s.State()
+	if a := st.Accounts["download"]; a.Logins != 1 || a.PasswordPosts != 1 {
+		t.Errorf("%d sign-ins, %d password POSTs; want 1 and 1", a.Logins, a.PasswordPosts)
+	}
+	if st.V4.Interstitials != 7 || st.Downloads != 7 {
+		t.Errorf("%d interstitial pages, %d downloads; want 7 and 7", st.V4.Interstitials, st.Downloads)
+	}
+	checkNoLeaks(t)
+}
+
+// TestInterstitialSteps: a page that would start the file only after a
+// long wait has a "start it now" link; files.interstitial clicks it, well
+// inside files.download_start_timeout.
+func TestInterstitialSteps(t *testing.T) {
+	s := startSim(t, sim.Options{Files: 2, Markup: "v4", V4: sim.V4Options{InterstitialDelay: 50 * time.Second}})
+	o := v4Options(t, s)
+	o.Profile.Files.DownloadStartTimeout = Duration(20 * time.Second)
+	o.Profile.Files.Interstitial = []Step{{Click: Sel{"text=start it now"}}}
+	start := time.Now()
+	res, err := Download(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.New) != 2 || checkStaging(t, s, o) != 2 {
+		t.Fatalf("fetched %d; want 2", len(res.New))
+	}
+	if d := time.Since(start); d > 40*time.Second {
+		t.Errorf("took %s: the meta refresh, not the step, started the files", d)
+	}
+}
+
+// TestInterstitialTimesOut: when nothing begins within
+// files.download_start_timeout, the page is "a page, not a download" and
+// the file fails after its attempts; the run exits as a portal failure.
+func TestInterstitialTimesOut(t *testing.T) {
+	s := startSim(t, sim.Options{Files: 1, Markup: "v4", V4: sim.V4Options{InterstitialDelay: 30 * time.Second}})
+	o := v4Options(t, s)
+	o.Profile.Files.DownloadStartTimeout = Duration(500 * time.Millisecond)
+	o.Retries = 2
+	var logs bytes.Buffer
+	o.Log = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	res, err := Download(context.Background(), o)
+	if err == nil || len(res.New) != 0 || len(res.Failed) != 1 {
+		t.Fatalf("err %v, new %d, failed %v; want a failure of the one file", err, len(res.New), res.Failed)
+	}
+	if !strings.Contains(logs.String(), "click gave a page, not a download") {
+		t.Errorf("log does not say the click gave a page:\n%s", logs.String())
+	}
+	if st := s.State(); st.V4.Interstitials != 2 || st.Downloads != 0 {
+		t.Errorf("%d interstitials, %d downloads; want 2 and 0", st.V4.Interstitials, st.Downloads)
+	}
+}

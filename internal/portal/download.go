@@ -556,6 +556,10 @@ func (r *run) complete(ctx context.Context, e *entry, d *download) error {
 func (r *run) receive(ctx context.Context, e *entry, d *download, dir string) (File, error) {
 	tmp := filepath.Join(r.partial, d.guid)
 	defer os.Remove(tmp) // gone already after a successful commit
+	if err := r.nameCheck(e, d); err != nil {
+		r.b.cancelDownload(d.guid)
+		return File{}, err
+	}
 	received, total, err := r.b.wait(ctx, d, r.o.StallTimeout)
 	if err != nil {
 		return File{}, err

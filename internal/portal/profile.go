@@ -104,6 +104,9 @@ type Files struct {
 	DownloadStartTimeout Duration `json:"download_start_timeout,omitempty"`
 	// Interstitial runs on such a page, e.g. a "start the download" link.
 	Interstitial []Step `json:"interstitial,omitempty"`
+	// NameCheck: a download is taken for a row only if its suggested name
+	// matches the row's (default true); false for portals that rename.
+	NameCheck *bool `json:"name_check,omitempty"`
 }
 
 // Pagination modes.

@@ -89,3 +89,89 @@ func TestInterstitialTimesOut(t *testing.T) {
 		t.Errorf("%d interstitials, %d downloads; want 2 and 0", st.V4.Interstitials, st.Downloads)
 	}
 }
+
+// TestCheckOneInterstitial: probe --check --one takes the same path as a
+// run: the file that a new tab starts 2 s later is the check's one file.
+func TestCheckOneInterstitial(t *testing.T) {
+	s := startSim(t, sim.Options{Files: 2, Markup: "v4"})
+	o := v4Options(t, s)
+	o.CheckOne = true
+	res, err := Check(context.Background(), o)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, printed(res))
+	}
+	f := s.Files()[0]
+	if res.One == nil || res.One.Name != f.Name || res.One.SHA256 != f.SHA256 {
+		t.Fatalf("one file: %+v, want %s", res.One, f.Name)
+	}
+}
+
+// TestNameCheckSwappedTwins: the portal gives row 1 the link of row 2 and
+// row 2 the link of row 1; both files have the same size, so only the name
+// tells. Each download is refused as a mix-up and its row retried: both
+// files arrive byte-exact under their own names.
+func TestNameCheckSwappedTwins(t *testing.T) {
+	s := startSim(t, sim.Options{Files: 4, Markup: "v4", V4: sim.V4Options{InterstitialDelay: 100 * time.Millisecond, SwapTwins: 2}})
+	files := s.Files()
+	if files[0].Size != files[1].Size {
+		t.Fatalf("twins of sizes %d and %d", files[0].Size, files[1].Size)
+	}
+	o := v4Options(t, s)
+	var logs bytes.Buffer
+	o.Log = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	res, err := Download(context.Background(), o)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, logs.String())
+	}
+	if n := checkStaging(t, s, o); n != 4 || len(res.New) != 4 {
+		t.Fatalf("staging %d, new %d; want 4", n, len(res.New))
+	}
+	if v := s.State().V4; v.SwappedSpent != 2 || strings.Count(logs.String(), "download mix-up") != 2 {
+		t.Errorf("%d swapped links used; want 2, each refused as a mix-up; log:\n%s", v.SwappedSpent, logs.String())
+	}
+}
+
+// TestNameCheckOff: files.name_check false takes a renamed download for
+// its row, and logs each pair it accepted that way.
+func TestNameCheckOff(t *testing.T) {
+	s := startSim(t, sim.Options{Files: 2, Markup: "v4", V4: sim.V4Options{InterstitialDelay: 100 * time.Millisecond, SwapTwins: 1}})
+	files := s.Files()
+	o := v4Options(t, s)
+	o.Profile.Files.NameCheck = new(false)
+	o.Concurrency = 1
+	var logs bytes.Buffer
+	o.Log = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	if _, err := Download(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	l := logs.String()
+	for _, pair := range [][2]string{{files[0].Name, files[1].Name}, {files[1].Name, files[0].Name}} {
+		if !strings.Contains(l, `row="\"`+pair[0]+`\"" download="\"`+pair[1]+`\""`) {
+			t.Errorf("no log of the accepted pair %s <- %s:\n%s", pair[0], pair[1], l)
+		}
+	}
+}
+
+func TestSameFileName(t *testing.T) {
+	long := strings.Repeat("n", 290) + ".csv"
+	for _, c := range []struct {
+		row, suggested string
+		same           bool
+	}{
+		{"NIC-1_HES_APC_001.csv", "NIC-1_HES_APC_001.csv", true},
+		{"../x.csv", "_.._x.csv", true},
+		{"a/b.csv", "a_b.csv", true},
+		{"ctrl\abell\ttab\x1bname.csv", "ctrl_bell_tab_name.csv", true},
+		{"données_é.csv", "donne\u0301es_e\u0301.csv", true},
+		{long, strings.Repeat("n", 251) + ".csv", true},
+		{"NIC-1_HES_APC_001.csv", "NIC-1_HES_OP_002.csv", false},
+		{"NIC-1_HES_APC_001.csv", "", false},
+		{"NIC-1_HES_APC_001.csv", "download", false},
+		{long, strings.Repeat("n", 251) + ".txt", false},
+		{"short.csv", "sho.csv", false},
+	} {
+		if got := sameFileName(c.row, c.suggested); got != c.same {
+			t.Errorf("sameFileName(%q, %q) = %v, want %v", c.row, c.suggested, got, c.same)
+		}
+	}
+}

@@ -38,9 +38,9 @@ type V4Options struct {
 	// LinkLifetime is how long a prepared link works (once), on seftsim's
 	// clock (admin advance-clock moves past it); 0 = 60s.
 	LinkLifetime time.Duration
-	// SwapTwins is a fault: the next n listings of the page that holds
-	// files 1 and 2 (which in v4 always have the same size) give each of
-	// the two rows the other's link.
+	// SwapTwins is a fault: listings of the page that holds files 1 and 2
+	// (which in v4 always have the same size) give each of the two rows the
+	// other's link, until n such links have been used.
 	SwapTwins int
 }
 
@@ -84,6 +84,7 @@ type V4State struct {
 	LinksSpent    int      `json:"links_spent"`   // prepared links used (once each)
 	LinksRefused  int      `json:"links_refused"` // spent, expired or unknown links asked for
 	Swapped       int      `json:"swapped"`       // listings whose twin links were swapped
+	SwappedSpent  int      `json:"swapped_spent"` // swapped links used
 	SwapsLeft     int      `json:"swaps_left"`    // what is left of the SwapTwins fault
 	Expired       []string `json:"expired"`       // names listed as expired now
 	Prepare       []string `json:"prepare"`       // names that must be prepared
@@ -100,6 +101,7 @@ type v4State struct {
 	st        V4State
 	swapsLeft int
 	preps     map[string]*v4Prep // listing ref -> preparation
+	swapped   map[string]bool    // tokens the swap fault gave to the other twin
 	links     map[string]*v4Link // prepared link -> file
 	rng       *mrand.Rand
 }
@@ -118,7 +120,7 @@ type v4Link struct {
 }
 
 func newV4State(o Options) *v4State {
-	return &v4State{swapsLeft: o.V4.SwapTwins, preps: map[string]*v4Prep{}, links: map[string]*v4Link{},
+	return &v4State{swapsLeft: o.V4.SwapTwins, preps: map[string]*v4Prep{}, links: map[string]*v4Link{}, swapped: map[string]bool{},
 		rng: mrand.New(mrand.NewPCG(uint64(o.Seed), 0x0f4))}
 }
 
@@ -272,7 +274,10 @@ func (s *Sim) v4Files(w http.ResponseWriter, r *http.Request) {
 	}
 	if i, j, ok := twinRows(twins); ok && s.v4.swapsLeft > 0 && p.Rows[i].Kind == p.Rows[j].Kind && p.Rows[i].Token != "" {
 		p.Rows[i].Token, p.Rows[j].Token = p.Rows[j].Token, p.Rows[i].Token
-		s.v4.swapsLeft--
+		if len(s.v4.swapped) > 1000 {
+			clear(s.v4.swapped) // listings nobody clicked; bounded
+		}
+		s.v4.swapped[p.Rows[i].Token], s.v4.swapped[p.Rows[j].Token] = true, true
 		s.v4.st.Swapped++
 		s.log.Info("v4: twin links swapped by fault")
 	}
@@ -315,6 +320,11 @@ func (s *Sim) v4Interstitial(w http.ResponseWriter, r *http.Request) {
 	delete(ss.tokens, tok)
 	f := s.listedLocked(id)
 	var ticket string
+	if s.v4.swapped[tok] {
+		delete(s.v4.swapped, tok)
+		s.v4.swapsLeft = max(0, s.v4.swapsLeft-1)
+		s.v4.st.SwappedSpent++
+	}
 	if ok && f != nil && s.v4Kind(id) == v4KindInterstitial {
 		ticket = rand.Text()
 		ss.tickets[ticket] = id

@@ -107,7 +107,7 @@ func TestV4SwapAndShortDelayInChromium(t *testing.T) {
 	step(t, ctx, "list again, no longer swapped", chromedp.Navigate(s.PortalURL()+"/download/files"),
 		chromedp.Click(css(`tr.transfer:nth-of-type(2) button.download`)))
 	expectDownload(t, downloads, files[0])
-	if v := s.State().V4; v.Swapped != 1 || v.SwapsLeft != 0 {
+	if v := s.State().V4; v.Swapped != 1 || v.SwappedSpent != 1 || v.SwapsLeft != 0 {
 		t.Fatalf("v4 state: %+v", v)
 	}
 }

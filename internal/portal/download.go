@@ -22,6 +22,9 @@ type DownloadResult struct {
 	Failed   []string // names (quoted for logs) that could not be fetched
 	Bytes    int64
 	Duration time.Duration
+	// Unavailable are listed files that files.unavailable marks as not
+	// downloadable (quoted for logs): never clicked, not failures.
+	Unavailable []string
 	// Warnings are for the operator although the run worked: selectors
 	// that only matched through a later alternative (the portal changed),
 	// a listing whose "more" control never matched.
@@ -39,6 +42,9 @@ type entry struct {
 	local    string
 	attempts int
 	lastErr  error
+
+	unavailable bool // files.unavailable marks the row
+	relisted    bool // shown again once for want of a download control
 }
 
 func (e *entry) String() string { return logName(e.name) }
@@ -85,6 +91,9 @@ func Download(ctx context.Context, o Options) (res *DownloadResult, err error) {
 	r := &run{b: b, o: &o, m: m, res: res, partial: partial, sess: &session{}}
 	err = r.download(ctx)
 	res.Warnings = append(res.Warnings, b.driftWarnings()...)
+	if w := unavailableWarning(res.Unavailable); w != "" {
+		res.Warnings = append(res.Warnings, w)
+	}
 	return res, err
 }
 
@@ -150,6 +159,9 @@ func (r *run) download(ctx context.Context) error {
 	listed := 0
 	t, err = r.walkPages(rctx, t, func(t *tab, page []*entry, gen int) (*tab, bool, error) {
 		listed += len(page)
+		if err := r.markUnavailable(t, page); err != nil { // unavailable.go
+			return t, false, err
+		}
 		todo := r.plan(page)
 		r.mu.Lock()
 		r.total += len(todo)
@@ -176,7 +188,7 @@ func (r *run) download(ctx context.Context) error {
 	if err != nil {
 		r.fail(r.b.withBundle(t, "listing", err))
 	} else {
-		o.Log.Info("listing read", "listed", listed, "to_fetch", r.total, "already_have", r.res.Skipped)
+		o.Log.Info("listing read", "listed", listed, "to_fetch", r.total, "already_have", r.res.Skipped, "unavailable", len(r.res.Unavailable))
 		startWorker(0, t)
 	}
 	wg.Wait()
@@ -213,6 +225,10 @@ func (r *run) download(ctx context.Context) error {
 func (r *run) plan(entries []*entry) []*entry {
 	var todo []*entry
 	for _, e := range entries {
+		if e.unavailable {
+			r.noteUnavailable(e)
+			continue
+		}
 		if !r.o.All && r.m.has(e.name, e.ordinal, e.size) {
 			r.mu.Lock()
 			r.res.Skipped++
@@ -390,6 +406,11 @@ func (r *run) clickChunk(ctx context.Context, t *tab, s *sched, c *chunk, inflig
 		case err != nil && (errors.Is(err, errTabDead) || t.isDead()):
 			requeueRest(e, err)
 			return false, errTabDead
+		case errors.Is(err, errNoControl):
+			r.noControl(s, e, err) // listed again once, then reported
+			rest = rest[1:]
+			requeueRest(nil, nil)
+			return false, nil
 		case err != nil:
 			// Not found on the page, or no reaction: try again later.
 			requeueRest(e, err)
@@ -466,6 +487,9 @@ func (r *run) click(t *tab, e *entry) (*download, pageState, error) {
 	}
 	if err := t.await("rowClick", map[string]any{"name": e.name, "nth": e.pageNth}, r.o.StepTimeout, &c, asUserGesture); err != nil {
 		return nil, st, err
+	}
+	if !c.OK && c.Why == whyNoControl {
+		return nil, st, fmt.Errorf("%w: %s on %s", errNoControl, e, redactURL(e.at.url))
 	}
 	if !c.OK {
 		return nil, st, fmt.Errorf("%s cannot be clicked on %s: %s", e, redactURL(e.at.url), c.Why)

@@ -107,6 +107,11 @@ type Files struct {
 	// NameCheck: a download is taken for a row only if its suggested name
 	// matches the row's (default true); false for portals that rename.
 	NameCheck *bool `json:"name_check,omitempty"`
+	// Unavailable (an element inside the row) or UnavailableText (a text
+	// in the row, e.g. "Expired") marks a file the portal lists but will
+	// not give: never clicked, not a failure, reported.
+	Unavailable     Sel      `json:"unavailable,omitempty"`
+	UnavailableText []string `json:"unavailable_text,omitempty"`
 }
 
 // Pagination modes.
@@ -372,6 +377,7 @@ func (p *Profile) validate(site string) error {
 				bad("%v", err)
 			}
 		}
+		sel("files.unavailable", f.Unavailable, false)
 		if f.DownloadStartTimeout < 0 {
 			bad("files.download_start_timeout: must not be negative")
 		}
@@ -439,6 +445,7 @@ func (p *Profile) selectors() map[string]Sel {
 		add("files.download", f.Download)
 		steps("files.after_click", f.AfterClick)
 		steps("files.interstitial", f.Interstitial)
+		add("files.unavailable", f.Unavailable)
 		if f.More != nil {
 			add("files.more.control", f.More.Control)
 		}

@@ -175,3 +175,75 @@ func TestSameFileName(t *testing.T) {
 		}
 	}
 }
+
+// TestUnavailableRows: rows the portal lists as expired, with no control,
+// are marked by files.unavailable: never clicked, not failures, named in
+// the result and its warning; every other file arrives and the run
+// succeeds.
+func TestUnavailableRows(t *testing.T) {
+	for _, by := range []string{"text", "selector"} {
+		t.Run(by, func(t *testing.T) { testUnavailableRows(t, by) })
+	}
+}
+
+func testUnavailableRows(t *testing.T, by string) {
+	s := startSim(t, sim.Options{Files: 9, PageSize: 4, Markup: "v4", V4: sim.V4Options{InterstitialDelay: 100 * time.Millisecond, ExpiredEvery: 3}})
+	o := v4Options(t, s)
+	if by == "text" {
+		o.Profile.Files.UnavailableText = []string{"expired"} // any case, anywhere in the row
+	} else {
+		o.Profile.Files.Unavailable = Sel{"td:last-child:empty"}
+	}
+	start := time.Now()
+	res, err := Download(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expired := s.State().V4.Expired
+	if len(expired) != 3 || len(res.New) != 6 || len(res.Failed) != 0 {
+		t.Fatalf("new %d, failed %v, expired at the portal %v; want 6, none, 3", len(res.New), res.Failed, expired)
+	}
+	var quoted []string
+	for _, n := range expired {
+		quoted = append(quoted, logName(n))
+	}
+	if strings.Join(res.Unavailable, ",") != strings.Join(quoted, ",") {
+		t.Errorf("unavailable %v, want %v", res.Unavailable, quoted)
+	}
+	want := "3 files listed as unavailable on the portal: " + strings.Join(quoted, ", ")
+	if !slicesContains(res.Warnings, want) {
+		t.Errorf("warnings %q lack %q", res.Warnings, want)
+	}
+	if d := time.Since(start); d > 40*time.Second {
+		t.Errorf("took %s: were the expired rows retried?", d)
+	}
+}
+
+// TestNoControlRows: without files.unavailable, a row with no control is
+// listed again once and then reported as having no download control,
+// naming the profile fields; it costs no six attempts with backoff.
+func TestNoControlRows(t *testing.T) {
+	s := startSim(t, sim.Options{Files: 3, Markup: "v4", V4: sim.V4Options{InterstitialDelay: 100 * time.Millisecond, ExpiredEvery: 3}})
+	o := v4Options(t, s)
+	o.StepTimeout = 3 * time.Second
+	var logs bytes.Buffer
+	o.Log = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	res, err := Download(context.Background(), o)
+	if err == nil || len(res.New) != 2 || len(res.Failed) != 1 || res.Failed[0] != logName(s.State().V4.Expired[0]) {
+		t.Fatalf("err %v, new %d, failed %v; want a failure of the expired file only", err, len(res.New), res.Failed)
+	}
+	l := logs.String()
+	if strings.Count(l, "listing it again once") != 1 || strings.Count(l, "will retry") != 0 ||
+		!strings.Contains(l, "no download control in the row") || !strings.Contains(l, "files.unavailable") || !strings.Contains(l, "attempts=1") {
+		t.Errorf("log:\n%s", l)
+	}
+}
+
+func slicesContains(ss []string, s string) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

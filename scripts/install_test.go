@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/isaric/seftbot/internal/testtool"
 )
 
 var units = []string{"seftbot-fetch.service", "seftbot-fetch.timer", "seftbot-cohort.service", "seftbot-cohort.timer"}
@@ -130,13 +132,7 @@ func atoi(s string) int {
 // command runs and logs where the install said, and status reports that
 // run. Creating a user needs root: elsewhere the test says so and stops.
 func TestInstallAsReadme(t *testing.T) {
-	if os.Getuid() != 0 {
-		// CI runs as root: there, not being root must fail, not hide the test.
-		if os.Getenv("CI") != "" {
-			t.Fatal("needs root to create the system user the README's steps create, and CI is set")
-		}
-		t.Skip("needs root to create the system user the README's steps create (CI runs as root)")
-	}
+	testtool.NeedRoot(t, "to create the system user the README's steps create (CI runs as root)")
 	for _, tool := range []string{"useradd", "userdel", "runuser"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Fatalf("%s is needed (Debian's passwd and util-linux)", tool)

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/isaric/seftbot/internal/testtool"
 )
 
 const testPass = "Tëst passphrase, long enough: ✓"
@@ -102,12 +104,9 @@ func sevenZip(t testing.TB) string {
 			return p
 		}
 	}
-	if os.Getenv("CI") != "" {
-		// In CI a missing 7-Zip is a broken setup: the interop checks are
-		// the only proof that a third party can open our archives.
-		t.Fatal("7-Zip (7z, 7zz or 7za) is not installed in CI; scripts/install-deps.sh installs it")
-	}
-	t.Skip("7-Zip (7z, 7zz or 7za) is not installed; run scripts/install-deps.sh for the interop checks")
+	// The interop checks are the only proof that a third party can open
+	// our archives: a missing 7-Zip fails them in CI.
+	testtool.Missing(t, "7-Zip (7z, 7zz or 7za) is not installed; scripts/install-deps.sh installs it")
 	return ""
 }
 

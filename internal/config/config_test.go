@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/isaric/seftbot/internal/testtool"
 	"github.com/isaric/seftbot/internal/usererr"
 )
 
@@ -142,13 +143,7 @@ func TestReadmeDocumentsEverySetting(t *testing.T) {
 // another user is refused, even when seftbot runs as root and can read it
 // (such a file could set SEFTBOT_CHROMIUM).
 func TestSecretFilesOfAnotherUser(t *testing.T) {
-	if os.Geteuid() != 0 {
-		// CI runs as root: there, not being root must fail, not hide the test.
-		if os.Getenv("CI") != "" {
-			t.Fatal("needs root to make a file owned by another user, and CI is set")
-		}
-		t.Skip("needs root to make a file owned by another user (CI runs as root)")
-	}
+	testtool.NeedRoot(t, "to make a file owned by another user (CI runs as root)")
 	dir := t.TempDir()
 	f := filepath.Join(dir, "x.env")
 	writeFile(t, f, "SEFTBOT_CHROMIUM=/tmp/evil\n", 0o600)

@@ -18,6 +18,7 @@ import (
 	"github.com/isaric/seftbot/internal/cohort"
 	"github.com/isaric/seftbot/internal/inbox"
 	"github.com/isaric/seftbot/internal/sim/mailsink/mailsinktest"
+	"github.com/isaric/seftbot/internal/testtool"
 )
 
 // dovecot is Debian's dovecot (dovecot-imapd) serving one maildir over
@@ -159,24 +160,25 @@ service stats {
 		}
 	})
 	// Ready when it answers the TLS handshake with its greeting.
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	var lastErr error
+	ready := testtool.Poll(15*time.Second, func() bool {
+		if cmd.ProcessState != nil {
+			return true // exited: it will never answer
+		}
 		c, err := tls.DialWithDialer(&net.Dialer{Timeout: time.Second}, "tcp", net.JoinHostPort(d.host, strconv.Itoa(d.port)),
 			&tls.Config{RootCAs: poolOf(t, d.caFile), ServerName: d.host})
-		if err == nil {
-			c.SetDeadline(time.Now().Add(5 * time.Second))
-			buf := make([]byte, 64)
-			n, _ := c.Read(buf)
-			c.Close()
-			if strings.HasPrefix(string(buf[:n]), "* OK") {
-				break
-			}
+		if lastErr = err; err != nil {
+			return false
 		}
-		if cmd.ProcessState != nil || time.Now().After(deadline) {
-			log, _ := os.ReadFile(filepath.Join(dir, "dovecot.log"))
-			t.Fatalf("dovecot did not come up: %v\n%s\n%s", err, out.String(), log)
-		}
-		time.Sleep(20 * time.Millisecond) // polling a readiness condition, bounded by the deadline
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		buf := make([]byte, 64)
+		n, _ := c.Read(buf)
+		return strings.HasPrefix(string(buf[:n]), "* OK")
+	})
+	if !ready || cmd.ProcessState != nil {
+		log, _ := os.ReadFile(filepath.Join(dir, "dovecot.log"))
+		t.Fatalf("dovecot did not come up: %v\n%s\n%s", lastErr, out.String(), log)
 	}
 	return d
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/isaric/seftbot/internal/sim"
 	"github.com/isaric/seftbot/internal/sim/mailsink"
 	"github.com/isaric/seftbot/internal/sim/sftpdrop"
+	"github.com/isaric/seftbot/internal/testtool"
 )
 
 // world is one seftsim with everything seftbot needs to run against it.
@@ -34,9 +35,7 @@ type world struct {
 
 func newWorld(t *testing.T, opts sim.Options) *world {
 	t.Helper()
-	if _, err := exec.LookPath("chromium"); err != nil {
-		t.Skip("chromium not installed (apt-get install chromium); CI installs it")
-	}
+	testtool.Need(t, "scripts/install-deps.sh installs it", "chromium")
 	if opts.Dir == "" {
 		opts.Dir = t.TempDir()
 	}
@@ -147,21 +146,8 @@ func passphraseOf(t *testing.T, m mailsink.Message) string {
 // returns where, and name -> sha256 of what came out.
 func extract(t *testing.T, archivePath, passphrase string) (string, map[string]string) {
 	t.Helper()
-	bin := ""
-	for _, b := range []string{"7zz", "7z"} {
-		if p, err := exec.LookPath(b); err == nil {
-			bin = p
-			break
-		}
-	}
-	if bin == "" {
-		// In CI a missing 7-Zip is a broken setup, not a reason to skip
-		// the only check that a third party can open our archives.
-		if os.Getenv("CI") != "" {
-			t.Fatal("7-Zip not installed in CI (scripts/install-deps.sh installs 7zip)")
-		}
-		t.Skip("7-Zip not installed (apt-get install 7zip); CI installs it")
-	}
+	// The only check that a third party can open our archives.
+	bin := testtool.Need(t, "scripts/install-deps.sh installs 7zip", "7zz", "7z")
 	out := t.TempDir()
 	cmd := exec.Command(bin, "x", "-o"+out, archivePath)
 	cmd.Stdin = strings.NewReader(passphrase + "\n")

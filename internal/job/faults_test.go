@@ -15,6 +15,7 @@ import (
 	"github.com/isaric/seftbot/internal/notify"
 	"github.com/isaric/seftbot/internal/portal"
 	"github.com/isaric/seftbot/internal/sim"
+	"github.com/isaric/seftbot/internal/testtool"
 )
 
 // TestFetchMailDownThenResume: the SMTP server is down, so the archive is
@@ -266,17 +267,10 @@ func TestFetchChromiumKilled(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { _, err := job.Fetch(context.Background(), o); done <- err }()
 
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	testtool.WaitFor(t, 60*time.Second, "ten files downloaded before the kill", func() bool {
 		files, _ := portal.LoadManifest(o.StateDir)
-		if len(files) >= 10 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no download progress before the kill")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return len(files) >= 10
+	})
 	killed := killBrowsers(t, tmp)
 	if killed == 0 {
 		t.Fatal("found no Chromium to kill")

@@ -10,16 +10,14 @@ import (
 	"time"
 
 	"github.com/isaric/seftbot/internal/sim"
+	"github.com/isaric/seftbot/internal/testtool"
 	"github.com/isaric/seftbot/internal/usererr"
 )
 
 // TestHeadfulXvfb runs a visible-window download for real, on a virtual
 // display of its own.
 func TestHeadfulXvfb(t *testing.T) {
-	xvfb, err := exec.LookPath("Xvfb")
-	if err != nil {
-		t.Skip("Xvfb not installed (scripts/install-deps.sh installs it)")
-	}
+	xvfb := testtool.Need(t, "xvfb; scripts/install-deps.sh installs it", "Xvfb")
 	var display string
 	var cmd *exec.Cmd
 	for n := 90 + os.Getpid()%50; n < 200 && cmd == nil; n++ {

@@ -3,6 +3,7 @@ package relay
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -19,6 +20,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/isaric/seftbot/internal/testtool"
 	"github.com/isaric/seftbot/internal/usererr"
 )
 
@@ -379,7 +381,7 @@ func smallDisk(t *testing.T, s *sshdServer) string {
 		t.Fatal(err)
 	}
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a small tmpfs to fill (needs root): %v %s", err, out)
+		testtool.Missing(t, fmt.Sprintf("cannot mount a small tmpfs to fill (needs root): %v %s", err, out))
 	}
 	t.Cleanup(func() { _ = exec.Command("umount", dir).Run() })
 	return dir
@@ -426,10 +428,7 @@ func TestDiskFull(t *testing.T) {
 
 // TestAgent authenticates with a key held only by a real ssh-agent.
 func TestAgent(t *testing.T) {
-	agentBin, err := exec.LookPath("ssh-agent")
-	if err != nil {
-		t.Skip("ssh-agent not installed (openssh-client)")
-	}
+	agentBin := testtool.Need(t, "openssh-client; scripts/install-deps.sh installs it", "ssh-agent")
 	s := startSSHD(t)
 	sock := filepath.Join(t.TempDir(), "agent.sock")
 	agentCmd := exec.Command(agentBin, "-D", "-a", sock)
@@ -437,12 +436,7 @@ func TestAgent(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = agentCmd.Process.Kill(); _ = agentCmd.Wait() })
-	for i := 0; i < 200; i++ {
-		if _, err := os.Stat(sock); err == nil {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testtool.WaitFor(t, 5*time.Second, "ssh-agent's socket", func() bool { _, err := os.Stat(sock); return err == nil })
 	add := exec.Command("ssh-add", "-q", s.client.path)
 	add.Env = append(os.Environ(), "SSH_AUTH_SOCK="+sock)
 	if out, err := add.CombinedOutput(); err != nil {

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/isaric/seftbot/internal/testtool"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 )
@@ -110,9 +111,7 @@ type sshdServer struct {
 // extra lines are appended to sshd_config.
 func startSSHD(t testing.TB, extra ...string) *sshdServer {
 	t.Helper()
-	if _, err := os.Stat(sshdPath); err != nil {
-		t.Skipf("OpenSSH sshd not installed at %s (apt-get install openssh-server); CI installs it", sshdPath)
-	}
+	testtool.Need(t, "openssh-server; scripts/install-deps.sh installs it", sshdPath)
 	if os.Geteuid() == 0 {
 		// sshd's privilege separation directory; a fresh container lacks it.
 		_ = os.MkdirAll("/run/sshd", 0o755)
@@ -187,21 +186,21 @@ func freePort(t testing.TB) int {
 }
 
 func waitListening(port int, exited <-chan struct{}) bool {
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
+	up := false
+	testtool.Poll(10*time.Second, func() bool {
 		select {
 		case <-exited:
-			return false
+			return true // stop waiting: it will never listen
 		default:
 		}
 		c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), time.Second)
 		if err == nil {
 			c.Close()
-			return true
+			up = true
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return false
+		return up
+	})
+	return up
 }
 
 // writeKnownHosts writes a known_hosts file listing keys for this server.

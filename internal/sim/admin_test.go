@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/isaric/seftbot/internal/config"
+	"github.com/isaric/seftbot/internal/testtool"
 )
 
 func TestAdminRefusesBadRequests(t *testing.T) {
@@ -275,13 +276,7 @@ func TestReadyQuicklyFor160Files(t *testing.T) {
 // clock, because seftsim's clock is real time plus an offset.
 func TestRealTimeMovesTheClock(t *testing.T) {
 	s := startSim(t, Options{Files: 2, Retention: time.Second})
-	deadline := time.Now().Add(5 * time.Second)
-	for len(s.Files()) > 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("files still listed 5 s after a 1 s retention: %d", len(s.Files()))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	testtool.WaitFor(t, 5*time.Second, "files gone after a 1 s retention", func() bool { return len(s.Files()) == 0 })
 	if pub := published(t, s); len(pub) != 0 {
 		t.Fatalf("published.sha256 after the purge: %v", pub)
 	}

@@ -15,17 +15,15 @@ import (
 	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/isaric/seftbot/internal/sim/sftpdrop"
+	"github.com/isaric/seftbot/internal/testtool"
 )
 
 // TestOpenSSHClients drives the drop with OpenSSH's own sftp and ssh, as
 // the benchmark baseline and operators do: upload, rename into isaric-*,
 // and a remote sha256sum.
 func TestOpenSSHClients(t *testing.T) {
-	sftpBin, err1 := exec.LookPath("sftp")
-	sshBin, err2 := exec.LookPath("ssh")
-	if err1 != nil || err2 != nil {
-		t.Skip("OpenSSH client not installed")
-	}
+	sftpBin := testtool.Need(t, "openssh-client; scripts/install-deps.sh installs it", "sftp")
+	sshBin := testtool.Need(t, "openssh-client; scripts/install-deps.sh installs it", "ssh")
 	dir := t.TempDir()
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {

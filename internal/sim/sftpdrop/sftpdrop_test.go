@@ -1,6 +1,7 @@
 package sftpdrop_test
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -19,6 +20,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/isaric/seftbot/internal/sim/sftpdrop"
+	"github.com/isaric/seftbot/internal/testtool"
 )
 
 func newSigner(t *testing.T) ssh.Signer {
@@ -398,13 +400,7 @@ func TestStatVFS(t *testing.T) {
 // asynchronously.
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met in 5s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testtool.WaitFor(t, 5*time.Second, "the server's side of the cut connection", cond)
 }
 
 // Close must not wait for a client that connected and never spoke.
@@ -415,7 +411,11 @@ func TestCloseWithSilentClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	time.Sleep(50 * time.Millisecond) // let the server accept it
+	// The server has accepted it once it sends its version line.
+	nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if line, err := bufio.NewReader(nc).ReadString('\n'); err != nil || !strings.HasPrefix(line, "SSH-2.0-") {
+		t.Fatalf("no SSH version line from the server: %q %v", line, err)
+	}
 	done := make(chan error, 1)
 	go func() { done <- d.Close() }()
 	select {

@@ -73,6 +73,11 @@ func Write(path string, s Snapshot) error {
 		files.WithLabelValues().Set(float64(lastFetch.Files))
 		bytes_.WithLabelValues().Set(float64(lastFetch.Bytes))
 	}
+	unavailable := g("seftbot_files_unavailable", "Files the last fetch found listed but marked unavailable on the portal (files.unavailable).")
+	unavailable.WithLabelValues().Set(0)
+	if lastFetch != nil {
+		unavailable.WithLabelValues().Set(float64(len(lastFetch.Unavailable)))
+	}
 	stagingBytes.WithLabelValues().Set(float64(s.StagingBytes))
 	stagingFiles.WithLabelValues().Set(float64(s.StagingFiles))
 	for site, on := range s.Latched {

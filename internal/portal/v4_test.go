@@ -192,6 +192,7 @@ func testUnavailableRows(t *testing.T, by string) {
 	if by == "text" {
 		o.Profile.Files.UnavailableText = []string{"expired"} // any case, anywhere in the row
 	} else {
+		o.Profile.Files.UnavailableText = nil
 		o.Profile.Files.Unavailable = Sel{"td:last-child:empty"}
 	}
 	start := time.Now()
@@ -225,6 +226,7 @@ func testUnavailableRows(t *testing.T, by string) {
 func TestNoControlRows(t *testing.T) {
 	s := startSim(t, sim.Options{Files: 3, Markup: "v4", V4: sim.V4Options{InterstitialDelay: 100 * time.Millisecond, ExpiredEvery: 3}})
 	o := v4Options(t, s)
+	o.Profile.Files.UnavailableText = nil // the profile does not know the portal's "Expired"
 	o.StepTimeout = 3 * time.Second
 	var logs bytes.Buffer
 	o.Log = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))

@@ -213,7 +213,9 @@ func (b *browserRun) closePopups(f cdp.FrameID) {
 // opened instead of starting a download. With --debug the page is kept in a
 // bundle of its own, since the tab is closed right after.
 func (b *browserRun) popupState(id target.ID) (pageState, error) {
-	ctx, cancel := chromedp.NewContext(b.root, chromedp.WithTargetID(id))
+	// Detach only: the click's end closes the tab, and until then a page
+	// that may yet start the download is watched (interstitial.go).
+	ctx, cancel := chromedp.NewContext(b.root, chromedp.WithTargetID(id), chromedp.WithDetachOnCancel())
 	defer cancel()
 	ctx, cancelT := context.WithTimeout(ctx, b.o.StepTimeout)
 	defer cancelT()

@@ -136,8 +136,10 @@ type hostileCase struct {
 	termOK bool
 }
 
+// baseEnv logs in plain text, as on a terminal, so the checks read the
+// messages as an operator does.
 func baseEnv(state string, extra ...string) []string {
-	return append([]string{"SEFTBOT_PROJECT_ID=" + project, "SEFTBOT_STATE_DIR=" + state, "SEFTBOT_LOG_FORMAT=json"}, extra...)
+	return append([]string{"SEFTBOT_PROJECT_ID=" + project, "SEFTBOT_STATE_DIR=" + state, "SEFTBOT_LOG_FORMAT=text"}, extra...)
 }
 
 func writeFile(t *testing.T, path, s string) string {
@@ -463,7 +465,7 @@ func TestHostileMailbox(t *testing.T) {
 	mail := filepath.Join(s.Dir(), "mail")
 	os.MkdirAll(mail, 0o700)
 	head := func(subject string) string {
-		return "From: seft-noreply@nhs.test\r\nTo: operator@isaric.example\r\nX-Envelope-To: operator@isaric.example\r\n" +
+		return "From: seft-noreply@nhs.example\r\nTo: operator@isaric.example\r\nX-Envelope-To: operator@isaric.example\r\n" +
 			"Date: " + time.Now().Format(time.RFC1123Z) + "\r\nMessage-ID: <" + subject[:4] + "@nhs.test>\r\nSubject: " + subject + "\r\n\r\n"
 	}
 	writeRepeat(t, filepath.Join(mail, "901.eml"), head("huge: there was a problem processing your file "+nhs), nhs+" "+canary+"\r\n", 400_000, "")

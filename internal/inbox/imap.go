@@ -366,7 +366,7 @@ func fetch(ctx context.Context, cfg Config, uidValidity, lastUID uint32) (*fetch
 			// Left alone, its body unread; said aloud when it poses as a
 			// notice, so a spoof is seen, never acted on.
 			if cfg.classify(n.Subject) != KindOther || lookalike(cfg.Senders, n.From) {
-				out.Ignored = append(out.Ignored, fmt.Sprintf("ignored a notice from %s (%s): sender not trusted", safeAddr(n.From), Redact(n.Subject)))
+				out.Ignored = append(out.Ignored, fmt.Sprintf("ignored a notice from %s of %s: sender not trusted", safeAddr(n.From), n.Date.UTC().Format(time.RFC3339)))
 			}
 			out.Others++
 			continue
@@ -389,7 +389,7 @@ func fetch(ctx context.Context, cfg Config, uidValidity, lastUID uint32) (*fetch
 		}
 		if cfg.CheckAuth {
 			if why := authFailure(body, n.From); why != "" {
-				out.Ignored = append(out.Ignored, fmt.Sprintf("ignored a notice from %s (%s): sender not trusted (%s)", n.From, Redact(n.Subject), why))
+				out.Ignored = append(out.Ignored, fmt.Sprintf("ignored a notice from %s of %s: sender not trusted (%s)", n.From, n.Date.UTC().Format(time.RFC3339), why))
 				out.Others++
 				continue
 			}

@@ -3,10 +3,13 @@ GO      ?= go
 BIN     := bin
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo devel)
 LDFLAGS := -X github.com/isaric/seftbot/internal/cli.version=$(VERSION)
-# Packages with goroutines of their own get the race detector as well.
-RACE_PKGS := ./internal/sim/... ./internal/archive/... ./internal/relay/... ./internal/job/... ./internal/portal/...
+# Each package runs once: those with goroutines of their own under the race
+# detector, the rest without it (scripts/test-packages.sh says which). The two
+# sets run side by side: most of a run waits on browsers and servers, not on
+# the CPU.
+TESTFLAGS ?= -count=1 -timeout 20m
 
-.PHONY: all build deps test vet race demo bench clean
+.PHONY: all build deps test test-plain test-race vet race demo bench clean
 
 all: build
 
@@ -20,12 +23,14 @@ vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt needed'; exit 1; }
 	$(GO) vet ./...
 
-race:
-	$(GO) test -race -count=1 -timeout 25m $(RACE_PKGS)
-
 test: deps vet
-	$(GO) test -count=1 -timeout 25m ./...
-	$(MAKE) race
+	@$(MAKE) --no-print-directory -j2 test-plain test-race
+
+test-plain:
+	$(GO) test $(TESTFLAGS) $$(scripts/test-packages.sh plain)
+
+test-race race:
+	$(GO) test -race $(TESTFLAGS) $$(scripts/test-packages.sh race)
 
 demo: deps build
 	scripts/demo.sh

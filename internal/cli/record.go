@@ -31,16 +31,21 @@ func newRecordCmd(g *globalOptions) *cobra.Command {
 		Use:   "record --site download|upload --out PROFILE",
 		Short: "Write a site profile by watching you use the portal in a browser window",
 		Long: `Opens a visible Chromium at the site's URL. Sign in, click through any notice,
-download one file, then go to the next page or load more. seftbot watches each
-fill and click and drafts a site profile from them: several locators per step
-(label, role and name, text, id, CSS), the row structure of the file list from
-the download you clicked, and how the list pages. What you type into the user
-name and password fields is never recorded or logged: it becomes {user} and
-{password}.
+then on the download site download one file and go to the next page or load
+more; on the upload site choose one file and send it. seftbot watches each
+fill, click and Enter and drafts a site profile from them, in the order you
+acted: several locators per step (label, role and name, text, id, CSS), the
+row structure of the file list from the download you clicked, and how the list
+pages. What you type into the user name and password fields is never recorded
+or logged: it becomes {user} and {password}. The browser never offers to save
+or fill in a password.
 
 Close the window or press Enter here when done. The profile is written (0600)
 to --out and checked at once, as seftbot probe --check does: exit 0 when every
-selector matched, 11 otherwise. See docs/site-profile.md.`,
+selector matched, 11 otherwise. If the portal refuses the draft's sign-in (exit 5)
+or gives no answer it recognises (12), the step that sent the password is named
+and the site is latched as on any run: read the draft's steps before lifting it.
+See docs/site-profile.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return runRecord(cmd, o) },
 	}
@@ -76,7 +81,12 @@ func runRecord(cmd *cobra.Command, o *recordOptions) error {
 	if testHookRecording != nil {
 		testHookRecording(rec)
 	}
-	fmt.Fprintf(o.stdout, "Recording. In the browser window: sign in, pass any notice, download one file, then show the next page or more files.\n")
+	if o.site == portal.SiteUpload {
+		fmt.Fprintf(o.stdout, "Recording. In the browser window: sign in, pass any notice, choose one file and send it, and wait until the portal says it was received.\n")
+	} else {
+		fmt.Fprintf(o.stdout, "Recording. In the browser window: sign in, pass any notice, download one file, then show the next page or more files.\n")
+	}
+	fmt.Fprintf(o.stdout, "Typing the password and pressing Enter is fine; so is clicking the button.\n")
 	fmt.Fprintf(o.stdout, "Then close the window or press Enter here.\n")
 	enter := make(chan struct{})
 	go func() {
@@ -109,5 +119,22 @@ func runRecord(cmd *cobra.Command, o *recordOptions) error {
 	}
 	fmt.Fprintf(o.stdout, "checking it (no window):\n")
 	o.browser.headful = false
-	return runCheck(cmd, o.globalOptions, &o.browser, o.site, o.out, false)
+	return draftError(runCheck(cmd, o.globalOptions, &o.browser, o.site, o.out, false), p, o.out, o.site)
+}
+
+// draftError says, when the check's sign-in with the draft was refused or
+// got no answer the draft knows, that it is the draft's doing and which
+// step sent the password. The latch the check set stays: the portal may
+// have counted a failure, whoever is to blame.
+func draftError(err error, p *portal.Profile, out, site string) error {
+	k := portal.LatchedNow(err)
+	if k != portal.LatchRefused && k != portal.LatchUnknown {
+		return err
+	}
+	what := "the portal refused the draft's sign-in"
+	if k == portal.LatchUnknown {
+		what = "the draft's sign-in got no answer the draft recognises"
+	}
+	return usererr.New(fmt.Errorf("record: %s; it sent the password at %s: %w", what, p.SendingStep(), err),
+		fmt.Sprintf("read the draft's login.steps in %s (the {password} fill must come before the step that sends it, and nothing before may send the form) and fix them; check the account by hand, and only then run: seftbot login-latch lift --site %s", out, site))
 }

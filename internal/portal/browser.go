@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -211,7 +212,8 @@ func startBrowser(ctx context.Context, o *Options, downloadDir string) (*browser
 		opts = append(opts, chromedp.VisibleWindow)
 	}
 	proc := &browserProc{}
-	opts = append(opts, proc.option())
+	var prefsErr error
+	opts = append(opts, proc.option(func(cmd *exec.Cmd) { prefsErr = writeBrowserPrefs(cmd.Args) }))
 	allocCtx, allocCancel := chromedp.NewExecAllocator(context.WithoutCancel(ctx), opts...)
 	b := &browserRun{o: o, allocCancel: allocCancel, hub: newDownloadHub(), proc: proc}
 	// chromedp's own messages go to the run's logger, not log.Printf.
@@ -236,6 +238,9 @@ func startBrowser(ctx context.Context, o *Options, downloadDir string) (*browser
 	if err := chromedp.Do(b.root); err != nil {
 		return nil, fmt.Errorf("%w: start chromium: %w", ErrPortal, err)
 	}
+	if prefsErr != nil {
+		return nil, fmt.Errorf("%w: browser profile: %w", ErrLocal, prefsErr)
+	}
 	if err := chromedp.ListenBrowser(b.root, b.hub.handle); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrPortal, err)
 	}
@@ -250,6 +255,37 @@ func startBrowser(ctx context.Context, o *Options, downloadDir string) (*browser
 	}
 	ok = true
 	return b, nil
+}
+
+// browserPrefs are the browser profile's preferences, written before
+// Chromium starts. Its password manager and autofill stay off in every
+// run, above all in record and --headful windows an operator uses: no
+// offer to save the portal's password in a profile on disk, and no field
+// filled by the browser rather than by the steps (which the recorder
+// would not see typed).
+const browserPrefs = `{
+  "credentials_enable_service": false,
+  "credentials_enable_autosignin": false,
+  "profile": {"password_manager_enabled": false, "password_manager_leak_detection": false},
+  "autofill": {"enabled": false, "profile_enabled": false, "credit_card_enabled": false}
+}
+`
+
+// writeBrowserPrefs writes browserPrefs into the profile directory named
+// by the browser's --user-data-dir argument (chromedp's fresh one).
+func writeBrowserPrefs(args []string) error {
+	for _, a := range args {
+		dir, ok := strings.CutPrefix(a, "--user-data-dir=")
+		if !ok {
+			continue
+		}
+		def := filepath.Join(dir, "Default")
+		if err := os.MkdirAll(def, 0o700); err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(def, "Preferences"), []byte(browserPrefs), 0o600)
+	}
+	return errors.New("no --user-data-dir for the browser's preferences")
 }
 
 // close ends the browser and waits until all its processes are gone (its

@@ -157,6 +157,27 @@ func Check(ctx context.Context, o Options) (*CheckResult, error) {
 			add(CheckLine{Field: field, Selector: tg.String(), Status: st, Note: note})
 		}
 	}
+	// The password went and the answer was a refusal or none we know: the
+	// step that sent it is the one to blame (or the steps before it).
+	if k := LatchedNow(loginErr); k == LatchRefused || k == LatchUnknown {
+		if send := secretStep(p.Login.Steps); send >= 0 {
+			field := fmt.Sprintf("login.steps[%d]", send)
+			note := "sent the password and the portal refused it"
+			if k == LatchUnknown {
+				note = "sent the password and no answer the profile knows followed"
+			}
+			note += "; read it and the steps before it: " + p.SendingStep()
+			found := false
+			for i := range res.Lines {
+				if res.Lines[i].Field == field {
+					res.Lines[i].Status, res.Lines[i].Note, found = "FAIL", note, true
+				}
+			}
+			if !found {
+				add(CheckLine{Field: field, Selector: p.Login.Steps[send].target().String(), Status: "FAIL", Note: note})
+			}
+		}
+	}
 	if loginErr != nil {
 		return res, loginErr
 	}

@@ -206,3 +206,44 @@ func TestCheckOnePortalFailure(t *testing.T) {
 	}
 	checkNoLeaks(t)
 }
+
+// TestCheckBlamesSendingStep: a check whose sign-in is refused, or gets no
+// answer the profile knows, fails the line of the step that sent the
+// password and names the {password} fill before it; the latch is set all
+// the same, and the password went once.
+func TestCheckBlamesSendingStep(t *testing.T) {
+	for _, kind := range []string{LatchRefused, LatchUnknown} {
+		t.Run(kind, func(t *testing.T) {
+			s := startSim(t, sim.Options{Files: 2})
+			o := simOptions(t, s, SiteDownload)
+			p := DefaultProfile()
+			// The user name typed over the password: a wrong password, sent
+			// once by the click.
+			p.Login.Steps = []Step{p.Login.Steps[0], p.Login.Steps[1], {Fill: Sel{"#password"}, With: "{user}"}, p.Login.Steps[2]}
+			if kind == LatchUnknown {
+				p.Login.Outcomes.Refused = []string{"a wording this portal never uses"}
+				p.Login.OutcomeTimeout = Duration(2 * time.Second)
+			}
+			o.Profile = p
+			res, err := Check(context.Background(), o)
+			out := printed(res)
+			if LatchedNow(err) != kind {
+				t.Fatalf("err %v (latched now %q), want a %s latch\n%s", err, LatchedNow(err), kind, out)
+			}
+			note := map[string]string{LatchRefused: "sent the password and the portal refused it",
+				LatchUnknown: "sent the password and no answer the profile knows followed"}[kind]
+			wantAll(t, "check", out, "FAIL  login.steps[3]", note,
+				`login.steps[3] (click [text=Sign in | role=button[name="Sign in"]]), after login.steps[1] (fill label=Password with {password})`)
+			if l, _ := ReadLatch(o.StateDir, SiteDownload); l == nil || l.Kind != kind {
+				t.Fatalf("latch %+v, want one of kind %s", l, kind)
+			}
+			if kind == LatchUnknown && !strings.Contains(err.Error(), "after login.steps[3] (click") {
+				t.Errorf("the unknown outcome does not name the sending step: %v", err)
+			}
+			if a := s.State().Accounts[SiteDownload]; a.PasswordPosts != 1 {
+				t.Errorf("%d password POSTs, want 1", a.PasswordPosts)
+			}
+			checkNoLeaks(t)
+		})
+	}
+}

@@ -178,7 +178,7 @@ func (b *browserRun) loginOnce(t *tab) error {
 	case outTransient, outExpired:
 		return fmt.Errorf("%w: after the password: %s", errTransient, describe(r.State))
 	}
-	why := fmt.Sprintf("after %s the page showed none of the profile's outcomes (%s)", timeout, describe(r.State))
+	why := fmt.Sprintf("after %s sent the password, for %s the page showed none of the profile's outcomes (%s)", p.SendingStep(), timeout, describe(r.State))
 	return b.latch(LatchUnknown, why, err)
 }
 
@@ -272,7 +272,26 @@ func (b *browserRun) latch(kind, reason string, cause error) error {
 		if cause != nil {
 			e = fmt.Errorf("%w (%v)", e, cause)
 		}
-		return e
+		return latchedNow{kind, e}
 	}
-	return fmt.Errorf("%w: %s; not retrying, because the portal locks accounts after a few failures", ErrLoginRejected, l.Describe())
+	return latchedNow{kind, fmt.Errorf("%w: %s; not retrying, because the portal locks accounts after a few failures", ErrLoginRejected, l.Describe())}
+}
+
+// latchedNow is the error of a run that sent the password and set the
+// latch on the answer (kind), as opposed to one stopped by an old latch.
+type latchedNow struct {
+	kind string
+	error
+}
+
+func (e latchedNow) Unwrap() error { return e.error }
+
+// LatchedNow is the latch kind (LatchRefused, LatchUnknown, ...) that this
+// run set after sending the password, or "" when err is not that.
+func LatchedNow(err error) string {
+	var l latchedNow
+	if errors.As(err, &l) {
+		return l.kind
+	}
+	return ""
 }

@@ -332,6 +332,23 @@
         return null;
       };
       const textField = (e) => e.tagName === 'TEXTAREA' || (e.tagName === 'INPUT' && /^(text|email|tel|url|search|password|number|)$/i.test(e.getAttribute('type') || ''));
+      // A fill is reported before the key press or click that follows it,
+      // in the order the operator acted: a field typed into (input) is
+      // dirty until its fill is reported, at its change, at Enter in it,
+      // or at the next click, whichever comes first. Waiting for change
+      // alone put Enter before the typing it followed, and the replay sent
+      // an empty password. Only the flag is kept, never the value.
+      const dirty = new Set();
+      const fillOf = (e) => {
+        dirty.delete(e);
+        const ph = e.type === 'password' ? '{password}' : (a.user && e.value === a.user ? '{user}' : '');
+        send({ kind: 'fill', with: ph, locators: locators(e) });
+      };
+      const flush = () => { for (const e of Array.from(dirty)) if (e.isConnected) fillOf(e); else dirty.delete(e); };
+      document.addEventListener('input', (ev) => {
+        const e = ev.target;
+        if (ev.isTrusted && e && e.tagName && textField(e)) dirty.add(e);
+      }, true);
       document.addEventListener('change', (ev) => {
         const e = ev.target;
         if (!ev.isTrusted || !e || !e.tagName) return;
@@ -345,20 +362,32 @@
           return;
         }
         if (e.tagName === 'INPUT' && e.type === 'file') { send({ kind: 'file', locators: locators(e) }); return; }
-        if (textField(e)) {
-          const ph = e.type === 'password' ? '{password}' : (a.user && e.value === a.user ? '{user}' : '');
-          send({ kind: 'fill', with: ph, locators: locators(e) });
-        }
+        // Reported already (at Enter or a click) unless typed into since.
+        if (textField(e) && dirty.has(e)) fillOf(e);
       }, true);
+      // Enter in a field sends its form: Chromium then clicks the form's
+      // default button itself (a click with detail 0). That click is the
+      // same send, not a step of its own: it is left out until the key
+      // comes up.
+      let entered = null;
       document.addEventListener('keydown', (ev) => {
         const e = ev.target;
-        if (ev.isTrusted && ev.key === 'Enter' && e && e.tagName && textField(e)) send({ kind: 'press', key: 'Enter', locators: locators(e), password: e.type === 'password' });
+        if (!ev.isTrusted || ev.key !== 'Enter' || !e || !e.tagName || !textField(e)) return;
+        // The field's own fill first (its value is read now, not at a
+        // change that follows the send), then any other typed field.
+        if (dirty.has(e) || (e.type === 'password' && e.value !== '')) fillOf(e);
+        flush();
+        entered = e.form || e;
+        send({ kind: 'press', key: 'Enter', locators: locators(e), password: e.type === 'password' });
       }, true);
+      document.addEventListener('keyup', (ev) => { if (ev.key === 'Enter') entered = null; }, true);
       document.addEventListener('click', (ev) => {
         if (!ev.isTrusted || !ev.target || !ev.target.closest) return;
         if (ev.target.closest('label')) return; // a label's click reaches its control, reported by change
         const t = ev.target.closest(clickable);
         if (!t || (t.tagName === 'INPUT' && !/^(submit|button|image)$/i.test(t.type))) return;
+        if (entered && ev.detail === 0 && (t.form === entered || entered.contains && entered.contains(t))) return;
+        flush();
         const r = rowOf(t);
         if (r) {
           const g = describeGroup(rowSelector(r.parent, r.sibs), r.sibs);

@@ -32,8 +32,9 @@ const groupExitLimit = 5 * time.Second
 // option makes the browser lead a process group of its own. It replaces
 // chromedp's default, so it also keeps the kill of the browser when
 // seftbot's thread that started it dies (Pdeathsig).
-func (p *browserProc) option() chromedp.ExecAllocatorOption {
+func (p *browserProc) option(also func(*exec.Cmd)) chromedp.ExecAllocatorOption {
 	return chromedp.ModifyCmdFunc(func(cmd *exec.Cmd) {
+		also(cmd)
 		if cmd.SysProcAttr == nil {
 			cmd.SysProcAttr = new(syscall.SysProcAttr)
 		}

@@ -4,6 +4,7 @@ package portal
 
 import (
 	"log/slog"
+	"os/exec"
 
 	"github.com/chromedp/chromedp"
 )
@@ -12,6 +13,8 @@ import (
 // no /proc to find them by.
 type browserProc struct{}
 
-func (p *browserProc) option() chromedp.ExecAllocatorOption { return func(*chromedp.ExecAllocator) {} }
+func (p *browserProc) option(also func(*exec.Cmd)) chromedp.ExecAllocatorOption {
+	return chromedp.ModifyCmdFunc(also)
+}
 
 func (p *browserProc) end(*slog.Logger) {}

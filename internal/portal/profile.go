@@ -341,6 +341,9 @@ func (p *Profile) validate(site string) error {
 	} else if len(l.Steps) > 0 && secretStep(l.Steps) < 0 {
 		bad("login.steps: no click or key press after the {password} fill sends it (or mark one sends_secret)")
 	}
+	for _, e := range sendsBeforeFill("login.steps", l.Steps) {
+		bad("%s", e)
+	}
 	sel("login.outcomes.signed_in", l.Outcomes.SignedIn, true)
 	if len(l.Outcomes.Refused) == 0 {
 		bad("login.outcomes.refused: missing (the texts of a refused sign-in)")
@@ -409,6 +412,9 @@ func (p *Profile) validate(site string) error {
 		} else if secretStep(u.Steps) < 0 {
 			bad("upload.steps: no click or key press after the file step sends it")
 		}
+		for _, e := range sendsBeforeFill("upload.steps", u.Steps) {
+			bad("%s", e)
+		}
 		sel("upload.confirmed", u.Confirmed, false)
 		if u.Confirmed.Empty() && len(u.ConfirmedText) == 0 {
 			bad("upload: confirmed or confirmed_text: missing (how the portal says it received the file)")
@@ -419,6 +425,76 @@ func (p *Profile) validate(site string) error {
 		return errors.New(strings.Join(errs, "; "))
 	}
 	return nil
+}
+
+// sendsBeforeFill names each step that could send the form before the
+// {password} fill after it: one marked sends_secret, or a press or click
+// on the very field that fill types into (Enter recorded before the typing
+// it followed). Replayed, such a step sends an empty password, and the
+// portal counts a failure towards locking the account. A step on another
+// element (a "Next" of a two-step login) only leads to the field.
+func sendsBeforeFill(prefix string, steps []Step) []string {
+	var out []string
+	for f, fs := range steps {
+		if fs.With != "{password}" || fs.Fill.Empty() {
+			continue
+		}
+		for i, s := range steps[:f] {
+			var what string
+			switch {
+			case s.SendsSecret:
+				what = "is marked sends_secret"
+			case s.Press != "" && sameField(s.In, fs.Fill):
+				what = fmt.Sprintf("presses %s in %s", s.Press, s.In)
+			case !s.Click.Empty() && sameField(s.Click, fs.Fill):
+				what = fmt.Sprintf("clicks %s", s.Click)
+			default:
+				continue
+			}
+			out = append(out, fmt.Sprintf("%s[%d] %s before %s[%d] fills %s with {password}: replayed, it would send an empty password (a failed sign-in that counts towards locking the account); put it after the fill",
+				prefix, i, what, prefix, f, fs.Fill))
+		}
+	}
+	return out
+}
+
+// SendingStep names the login step that sends the password and the
+// {password} fill before it, for an operator who must find the step to
+// blame: "login.steps[3] (press Enter in #pw), after login.steps[2] (fill
+// #pw with {password})".
+func (p *Profile) SendingStep() string {
+	ss := p.Login.Steps
+	send := secretStep(ss)
+	if send < 0 {
+		return "no login step sends the password"
+	}
+	fill := -1
+	for i := range ss[:send] {
+		if ss[i].With == "{password}" {
+			fill = i
+		}
+	}
+	out := fmt.Sprintf("login.steps[%d] (%s)", send, ss[send].describe())
+	if fill >= 0 {
+		out += fmt.Sprintf(", after login.steps[%d] (%s)", fill, ss[fill].describe())
+	} else {
+		out += ", before any {password} fill"
+	}
+	return out
+}
+
+// sameField says whether two targets share a selector: then they are the
+// same element as far as the profile can tell.
+func sameField(a, b Sel) bool {
+	norm := func(x string) string { return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(x), "css=")) }
+	for _, x := range a {
+		for _, y := range b {
+			if norm(x) != "" && norm(x) == norm(y) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // selectors lists every selector of the profile by its field, for the

@@ -76,3 +76,44 @@ func TestPlainHTTPRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestProfileSendsBeforeFill: a step that could send the form before the
+// {password} fill (Enter or a click on the password field, or a step
+// marked sends_secret) is refused at load, naming both steps, in every
+// format; a "Next" before the password field of a two-step login is not.
+func TestProfileSendsBeforeFill(t *testing.T) {
+	const tail = `], "outcomes": {"signed_in": "#out", "refused": ["no"]}},
+  "files": {"row": ".r", "name": ".n", "download": "text=Get"}}`
+	const fillPw = `{"fill": ["label=Password", "#password"], "with": "{password}"}`
+	for _, c := range []struct{ name, steps, want string }{
+		{"enter first", `{"fill": "label=User name", "with": "{user}"}, {"press": "Enter", "in": "label=Password"}, ` + fillPw + `, {"click": "#go"}`,
+			"login.steps[1] presses Enter in label=Password before login.steps[2] fills [label=Password | #password] with {password}"},
+		{"other alternative", `{"fill": "#user", "with": "{user}"}, {"press": "Enter", "in": ["#password"]}, ` + fillPw,
+			"login.steps[1] presses Enter in #password before login.steps[2] fills"},
+		{"click on the field", `{"fill": "#user", "with": "{user}"}, {"click": "css=#password"}, ` + fillPw + `, {"click": "#go"}`,
+			"login.steps[1] clicks css=#password before login.steps[2] fills"},
+		{"sends_secret", `{"fill": "#user", "with": "{user}"}, {"click": "#go", "sends_secret": true}, ` + fillPw,
+			"login.steps[1] is marked sends_secret before login.steps[2] fills"},
+		{"two-step next", `{"fill": "#user", "with": "{user}"}, {"press": "Enter", "in": "#user"}, {"click": "#next"}, ` + fillPw + `, {"press": "Enter", "in": "label=Password"}`, ""},
+		{"enter after", `{"fill": "#user", "with": "{user}"}, ` + fillPw + `, {"press": "Enter", "in": "label=Password"}`, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := filepath.Join(t.TempDir(), "p.json")
+			os.WriteFile(f, []byte(`{"login": {"steps": [`+c.steps+tail), 0o600)
+			_, err := LoadProfile(f, SiteDownload)
+			switch {
+			case c.want == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case c.want != "" && (err == nil || !usererr.Is(err) || !strings.Contains(err.Error(), c.want)):
+				t.Fatalf("got %v, want a user error with %q", err, c.want)
+			}
+		})
+	}
+	// The first format is upgraded to fill, fill, click: always in order.
+	f := filepath.Join(t.TempDir(), "old.json")
+	os.WriteFile(f, []byte(`{"login": {"username": "#u", "password": "#p", "submit": "#p", "signed_in": "#out", "rejected_text": ["no"]},
+  "files": {"row": ".r", "name": ".n", "download": "text=Get"}}`), 0o600)
+	if _, err := LoadProfile(f, SiteDownload); err != nil {
+		t.Fatalf("first format: %v", err)
+	}
+}

@@ -255,16 +255,18 @@ func (r *Recorder) take(re recEvent) {
 		if r.loginURL == "" {
 			r.loginURL = re.URL
 		}
-		// A field filled again replaces its earlier step.
+		// A field filled again replaces its earlier step in place: moved to
+		// the end, a password typed again after a refusal would follow the
+		// Enter that first sent it, and the replay would send it empty.
 		for i, s := range r.steps {
 			if s.Fill.String() == loc.String() {
-				r.steps = append(r.steps[:i], r.steps[i+1:]...)
-				break
+				r.steps[i] = Step{Fill: loc, With: re.With}
+				return
 			}
 		}
 		r.steps = append(r.steps, Step{Fill: loc, With: re.With})
 	case "press":
-		r.steps = append(r.steps, Step{Press: "Enter", In: loc})
+		r.steps = append(r.steps, Step{Press: "Enter", In: loc, Optional: r.sent})
 		r.markSent()
 	case "check":
 		r.steps = append(r.steps, Step{Check: loc, Optional: r.sent})

@@ -1,12 +1,17 @@
 package portal
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -46,6 +51,26 @@ func (op operator) click(css string) {
 func (op operator) typeInto(css, text string) {
 	op.t.Helper()
 	op.click(css)
+	if err := chromedp.Do(op.ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, input.InsertText, input.InsertTextParams{Text: text})
+		return err
+	})); err != nil {
+		op.t.Fatal(err)
+	}
+}
+
+// press presses a key (Enter, Tab) where the focus is, as a keyboard
+// does: key down, char, key up (Input.dispatchKeyEvent).
+func (op operator) press(key string) {
+	op.t.Helper()
+	if err := chromedp.Do(op.ctx, chromedp.KeyEvent(key)); err != nil {
+		op.t.Fatalf("press %q: %v", key, err)
+	}
+}
+
+// typeText types text where the focus is (Input.insertText).
+func (op operator) typeText(text string) {
+	op.t.Helper()
 	if err := chromedp.Do(op.ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 		_, err := cdp.Call(ctx, tg, input.InsertText, input.InsertTextParams{Text: text})
 		return err
@@ -253,4 +278,169 @@ func TestRecordWindowClosed(t *testing.T) {
 		t.Fatalf("draft %+v, files %+v", p.Login.Steps, p.Files)
 	}
 	checkNoLeaks(t)
+}
+
+// simLog collects seftsim's log, to find the refusals it logs.
+type simLog struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *simLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *simLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// actions lists what each login step does, "?" marking an optional one.
+func actions(ss []Step) string {
+	var out []string
+	for _, s := range ss {
+		a := s.action()
+		if s.Optional {
+			a += "?"
+		}
+		out = append(out, a)
+	}
+	return strings.Join(out, " ")
+}
+
+// TestRecordKeyboard: an operator signs in with the keyboard in a visible
+// window (Xvfb, real key and mouse events), as the walkthrough allows: Enter in the password field (v1, v3), Enter in the
+// account name field of the two-step login, Tab to the button then Enter.
+// The draft has every fill before the key press or click that followed
+// it, no separate step for the click Chromium makes for Enter, and signs
+// in with exactly one password POST each time (seftsim's counters) and no
+// refusal in seftsim's log: v3's on its check and on three later runs.
+func TestRecordKeyboard(t *testing.T) {
+	startXvfb(t)
+	for _, c := range []struct {
+		name, markup, want string
+		runs               int
+	}{
+		{"v1-enter-password", "v1", "fill fill press", 1},
+		{"v1-tab-enter", "v1", "fill fill click", 1},
+		{"v3-enter-password", "v3", "fill click fill press check? click?", 4},
+		{"v3-enter-user", "v3", "fill press fill press check? click?", 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var logs simLog
+			s := startSim(t, sim.Options{Files: 8, PageSize: 5, Markup: c.markup, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+			o := simOptions(t, s, SiteDownload)
+			acct := func() sim.AccountState { return s.State().Accounts[SiteDownload] }
+			// A visible window, as seftbot record opens; the checks after
+			// run headless, as record's own check does.
+			o.Headful = true
+			rec, err := StartRecord(context.Background(), o)
+			o.Headful = false
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, pid := range ourBrowsers() {
+				if b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); strings.Contains(string(b), "--headless") || strings.Contains(string(b), "headless-shell") {
+					t.Fatal("the recording browser is headless; the operator needs a window")
+				}
+			}
+			op := operator{t, rec.Context()}
+			switch c.name {
+			case "v1-enter-password":
+				op.typeInto("#username", o.User)
+				op.typeInto("#password", o.Password)
+				op.press("\r")
+			case "v1-tab-enter":
+				op.typeInto("#username", o.User)
+				op.press("\t")
+				op.typeText(o.Password)
+				op.press("\t") // to the Sign in button
+				op.press("\r")
+			case "v3-enter-password":
+				op.typeInto("#account-name", o.User)
+				op.click("#next-step")
+				op.typeInto("#passphrase", o.Password)
+				op.press("\r")
+			case "v3-enter-user":
+				op.typeInto("#account-name", o.User)
+				op.press("\r")
+				op.typeInto("#passphrase", o.Password)
+				op.press("\r")
+			}
+			switch c.markup {
+			case "v1":
+				op.click("#files tr.file-row .download")
+				op.click("a.next")
+				op.wait("a.prev")
+			case "v3":
+				op.click("#notice-read")
+				op.click("#proceed")
+				op.click("#parcels .parcel .collect")
+				op.click("#show-more")
+				op.wait("#parcels .parcel:nth-child(6)")
+			}
+			p, notes, err := rec.Stop()
+			if err != nil {
+				t.Fatalf("%v (notes: %v)", err, notes)
+			}
+			raw, _ := json.MarshalIndent(p.Login.Steps, "", "  ")
+			t.Logf("recorded login steps:\n%s", raw)
+			if got := actions(p.Login.Steps); got != c.want {
+				t.Fatalf("recorded login steps %q, want %q", got, c.want)
+			}
+			if a := acct(); a.PasswordPosts != 1 || a.Logins != 1 {
+				t.Fatalf("while recording: %d password POSTs, %d sign-ins; want 1 and 1", a.PasswordPosts, a.Logins)
+			}
+			o.Profile = p
+			for run := 1; run <= c.runs; run++ {
+				res, err := Check(context.Background(), o)
+				if err != nil {
+					t.Fatalf("run %d: %v\n%s", run, err, printed(res))
+				}
+				if a := acct(); a.PasswordPosts != 1+run || a.Logins != 1+run || a.FailedLogins != 0 {
+					t.Fatalf("after run %d: %d password POSTs, %d sign-ins, %d failed; want %d, %d, 0", run, a.PasswordPosts, a.Logins, a.FailedLogins, 1+run, 1+run)
+				}
+			}
+			if l := logs.String(); strings.Contains(l, "refused") {
+				t.Fatalf("seftsim refused a sign-in:\n%s", l)
+			}
+			if strings.Contains(logs.String(), "login") == false {
+				t.Fatal("seftsim logged no sign-in at all: the log is not being read")
+			}
+			checkNoLeaks(t)
+		})
+	}
+}
+
+// startXvfb starts a virtual display of the test's own and points DISPLAY
+// at it; Xvfb writes its number to -displayfd once it accepts clients. A
+// missing Xvfb fails the test (scripts/install-deps.sh installs it).
+func startXvfb(t *testing.T) {
+	t.Helper()
+	xvfb, err := exec.LookPath("Xvfb")
+	if err != nil {
+		t.Fatal("Xvfb not installed (scripts/install-deps.sh installs it): the visible-window tests need it")
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	cmd := exec.Command(xvfb, "-displayfd", "3", "-screen", "0", "1280x1024x24", "-nolisten", "tcp")
+	cmd.ExtraFiles = []*os.File{w}
+	if err := cmd.Start(); err != nil {
+		w.Close()
+		t.Fatal(err)
+	}
+	w.Close()
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	n, err := bufio.NewReader(r).ReadString('\n')
+	if err != nil {
+		t.Fatalf("Xvfb gave no display: %v", err)
+	}
+	t.Setenv("DISPLAY", ":"+strings.TrimSpace(n))
+	t.Setenv("WAYLAND_DISPLAY", "")
 }

@@ -83,6 +83,30 @@ func (s Step) target() Sel {
 	return nil
 }
 
+// describe is the step in words, for messages: "press Enter in #pw".
+// A fill shows its placeholder only, never a value.
+func (s Step) describe() string {
+	switch a := s.action(); a {
+	case "fill", "select":
+		w := s.With
+		if !strings.HasPrefix(w, "{") {
+			w = "a value"
+		}
+		return fmt.Sprintf("%s %s with %s", a, s.target(), w)
+	case "press":
+		if s.In.Empty() {
+			return "press " + s.Press
+		}
+		return fmt.Sprintf("press %s in %s", s.Press, s.In)
+	case "wait":
+		return "wait for " + describeWait(s)
+	case "dialog":
+		return "dialog " + s.Dialog
+	default:
+		return fmt.Sprintf("%s %s", a, s.target())
+	}
+}
+
 var keys = map[string]string{"enter": "\r", "tab": "\t", "escape": "\x1b", "space": " "}
 
 func (s Step) check(field string, where int) error {

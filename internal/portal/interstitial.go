@@ -99,6 +99,19 @@ func (r *run) afterPage(t *tab, e *entry, began <-chan *download, popup target.I
 	if len(f.Interstitial) > 0 {
 		go func() { stepsDone <- r.interstitialSteps(t, popup) }()
 	}
+	// Pages shown later (the tab moved on, another tab opened) are read
+	// in the background, so a download that begins meanwhile is taken at
+	// once. Each read is bounded (pageSaysWait, the step timeout).
+	reads := make(chan pageRead, 4)
+	readLater := func(read func() (pageState, error)) {
+		go func() {
+			st, err := read()
+			select {
+			case reads <- pageRead{st, err}:
+			default:
+			}
+		}()
+	}
 	for {
 		select {
 		case d := <-began:
@@ -108,20 +121,16 @@ func (r *run) afterPage(t *tab, e *entry, began <-chan *download, popup target.I
 				return nil, st, err
 			}
 		case <-t.loads:
-			// The page moved on without a download: read it again.
-			if popup == "" {
-				if st, err := t.pageSays(); err != nil || saysWhatItIs(st) {
-					return nil, st, err
-				}
+			if popup == "" { // the page moved on without a download
+				readLater(t.pageSays)
 			}
 		case id := <-pages:
-			if id == popup {
-				continue // the same tab's title or URL changed: still watched
+			if id != popup { // another tab the click opened; a stale one fails to read
+				readLater(func() (pageState, error) { return r.b.popupState(id) })
 			}
-			// Another tab the click opened; one already gone is a stale
-			// report of an earlier click's tab.
-			if st, err := r.b.popupState(id); err == nil && saysWhatItIs(st) {
-				return nil, st, nil
+		case p := <-reads:
+			if p.err == nil && saysWhatItIs(p.st) {
+				return nil, p.st, nil
 			}
 		case <-deadline.C:
 			r.b.keepDebug(t, "unexpected-page", nil)

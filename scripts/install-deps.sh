@@ -5,7 +5,8 @@
 # downloads twice as fast), Xvfb (headful tests), OpenSSH (interop tests and
 # the benchmark baseline), 7-Zip (interop checks only) and systemd (its
 # systemd-analyze verifies our units; installing it in a container starts nothing)
-# and dovecot (a real IMAP server for the inbox interop test).
+# and dovecot (a real IMAP server for the inbox interop test), and man-db (the
+# man page test renders each page).
 set -euo pipefail
 
 need=()
@@ -25,6 +26,8 @@ have 7z || need+=(p7zip-full)
 # A real IMAP server for the inbox interop test (started by the test itself;
 # the package's own service is not needed).
 [ -x /usr/sbin/dovecot ] || need+=(dovecot-imapd)
+# man renders the generated man pages in their test (internal/cli/docs_test.go).
+have man || need+=(man-db)
 
 all=("${need[@]}" "${want[@]}")
 [ ${#all[@]} -eq 0 ] && exit 0

@@ -15,6 +15,9 @@
 #                        distant portal would; the baseline pays it too)
 #   MARKUP=v3 [PAGING=append|inplace] ...   (seftsim's single-page app, driven
 #                        by internal/portal/testdata/profile-v3.json)
+#   MARKUP=v4 [V4_DELAY=2s] ...   (seftsim's file-transfer product: every file
+#                        starts from a page in a new tab V4_DELAY later; driven
+#                        by internal/portal/testdata/profile-v4.json)
 #
 # Targets (2 cores): median overhead <= 40 ms per file (160 x 1 MB plus login
 # in <= 8 s); peak RSS <= 100 MB.
@@ -45,6 +48,7 @@ start_sim() {
   mkdir -p "$dir"
   local markup=(--markup "${MARKUP:-v1}")
   [ "${MARKUP:-v1}" = v3 ] && markup+=(--paging "${PAGING:-append}")
+  [ "${MARKUP:-v1}" = v4 ] && markup+=(--v4-interstitial-delay "${V4_DELAY:-2s}")
   "$T/seftsim" --dir "$dir" --files "$FILES" --file-size "$size" --bench-direct --latency "${LATENCY:-0s}" \
     "${markup[@]}" >"$dir/sim.out" 2>"$dir/sim.err" &
   SIM_PID=$!
@@ -105,6 +109,8 @@ if [ "${MARKUP:-v1}" = v3 ]; then
     internal/portal/testdata/profile-v3.json >"$T/profile-inplace.json"
   PROFILE=(--profile internal/portal/testdata/profile-v3.json)
   [ "${PAGING:-append}" = inplace ] && PROFILE=(--profile "$T/profile-inplace.json")
+elif [ "${MARKUP:-v1}" = v4 ]; then
+  PROFILE=(--profile internal/portal/testdata/profile-v4.json)
 fi
 echo "bench-download: $FILES x $SIZE bytes, markup ${MARKUP:-v1} ${PAGING:-}, latency ${LATENCY:-0s}, $(nproc) cores, $("$T/seftbot" doctor --offline 2>/dev/null | sed -n 's/^ok *chromium *//p' | cut -d';' -f1)"
 printf '%-5s %10s %10s %8s %14s %16s\n' tabs seftbot_s raw_s ratio mean_ovh_ms median_file_ms

@@ -5,8 +5,8 @@
 # downloads twice as fast), Xvfb (headful tests), OpenSSH (interop tests and
 # the benchmark baseline), 7-Zip (interop checks only) and systemd (its
 # systemd-analyze verifies our units; installing it in a container starts nothing)
-# dovecot (a real IMAP server for the inbox interop test) and jq (the README's
-# log filter, run by the tests).
+# dovecot (a real IMAP server for the inbox interop test), jq (the README's
+# log filter, run by the tests) and man-db (the man page test renders each page).
 set -euo pipefail
 
 need=()
@@ -28,6 +28,8 @@ have 7z || need+=(p7zip-full)
 [ -x /usr/sbin/dovecot ] || need+=(dovecot-imapd)
 # jq: the tests read seftbot's JSON log lines with the README's own jq line.
 have jq || need+=(jq)
+# man renders the generated man pages in their test (internal/cli/docs_test.go).
+have man || need+=(man-db)
 
 all=("${need[@]}" "${want[@]}")
 [ ${#all[@]} -eq 0 ] && exit 0

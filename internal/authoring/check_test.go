@@ -249,3 +249,24 @@ func TestCheckBlamesSendingStep(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckOneInterstitial: probe --check --one takes the same path as a
+// run: the file that a new tab starts 2 s later is the check's one file.
+func TestCheckOneInterstitial(t *testing.T) {
+	s := startSim(t, sim.Options{Files: 2, Markup: "v4"})
+	p, err := LoadProfile("../portal/testdata/profile-v4.json", SiteDownload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := simOptions(t, s, SiteDownload)
+	o.Profile = p
+	o.CheckOne = true
+	res, err := Check(context.Background(), o)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, printed(res))
+	}
+	f := s.Files()[0]
+	if res.One == nil || res.One.Name != f.Name || res.One.SHA256 != f.SHA256 {
+		t.Fatalf("one file: %+v, want %s", res.One, f.Name)
+	}
+}

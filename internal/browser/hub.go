@@ -228,10 +228,11 @@ func (b *Browser) ClosePopups(f cdp.FrameID) {
 }
 
 // PopupTab attaches to tab id, which a click opened instead of starting a
-// download, once its page is ready; release frees it (the tab itself is
-// closed by ClosePopups).
+// download, once its page is ready; release frees it. It only detaches:
+// the click's end closes the tab (ClosePopups), and until then a page
+// that may yet start the download is watched.
 func (b *Browser) PopupTab(id target.ID) (t *Tab, release func(), err error) {
-	ctx, cancel := chromedp.NewContext(b.root, chromedp.WithTargetID(id))
+	ctx, cancel := chromedp.NewContext(b.root, chromedp.WithTargetID(id), chromedp.WithDetachOnCancel())
 	ctx, cancelT := context.WithTimeout(ctx, b.o.StepTimeout)
 	release = func() { cancelT(); cancel() }
 	if _, err := chromedp.Run(ctx, chromedp.WaitReady(chromedp.CSS("body"))); err != nil {
@@ -239,4 +240,16 @@ func (b *Browser) PopupTab(id target.ID) (t *Tab, release func(), err error) {
 		return nil, nil, fmt.Errorf("read the page a click opened: %w", err)
 	}
 	return &Tab{b: b, ctx: ctx, alive: ctx}, release, nil
+}
+
+// AttachTab attaches to tab id (a tab a click opened) as it is, without
+// waiting for its page; release detaches, leaving the tab open. An error
+// means the tab is gone.
+func (b *Browser) AttachTab(id target.ID) (t *Tab, release func(), err error) {
+	ctx, cancel := chromedp.NewContext(b.root, chromedp.WithTargetID(id), chromedp.WithDetachOnCancel())
+	if err := chromedp.Do(ctx); err != nil {
+		cancel()
+		return nil, nil, err
+	}
+	return &Tab{b: b, ctx: ctx, alive: ctx}, cancel, nil
 }

@@ -399,6 +399,20 @@
         return { ok: true, alt, before };
       }, a.ms);
     }
+    case 'unavailable': {
+      // Rows that files.unavailable marks (expired, withdrawn): listed,
+      // never clicked. Named by name and n-th row of that name.
+      const out = [], seen = {}, texts = arr(F.unavailable_text).filter((x) => x).map(low);
+      const sel = F.unavailable && arr(F.unavailable).length ? F.unavailable : null;
+      if (!sel && !texts.length) return out;
+      for (const r of rowsNow()) {
+        const name = field(F.name, r), nth = seen[name] || 0;
+        seen[name] = nth + 1;
+        const t = texts.length ? low(norm(textOf(r))) : '';
+        if ((sel && all(sel, r).els.length) || texts.some((x) => t.includes(x))) out.push({ name, nth });
+      }
+      return out;
+    }
     case 'rows':
       return rows();
     case 'count': {

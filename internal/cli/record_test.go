@@ -71,9 +71,7 @@ type operator struct {
 func (op operator) click(css string) {
 	op.t.Helper()
 	js := fmt.Sprintf(`(() => { const e = document.querySelector(%q); e.scrollIntoView({block: 'center'}); const r = e.getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height / 2]; })()`, css)
-	if _, err := chromedp.Run(op.ctx, chromedp.WaitVisible(chromedp.CSS(css))); err != nil {
-		op.t.Fatalf("wait for %s: %v", css, err)
-	}
+	op.wait(css)
 	pt, err := chromedp.Run(op.ctx, chromedp.Evaluate[[]float64](js))
 	if err != nil {
 		op.t.Fatalf("find %s: %v", css, err)
@@ -102,9 +100,15 @@ func (op operator) press(key string) {
 	}
 }
 
+// opWait bounds the wait for one element: a page that never shows it
+// fails the test instead of hanging it until the package's timeout.
+const opWait = 60 * time.Second
+
 func (op operator) wait(css string) {
 	op.t.Helper()
-	if _, err := chromedp.Run(op.ctx, chromedp.WaitVisible(chromedp.CSS(css))); err != nil {
+	ctx, cancel := context.WithTimeout(op.ctx, opWait)
+	defer cancel()
+	if _, err := chromedp.Run(ctx, chromedp.WaitVisible(chromedp.CSS(css))); err != nil {
 		op.t.Fatalf("wait for %s: %v", css, err)
 	}
 }

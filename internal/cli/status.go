@@ -216,6 +216,9 @@ func printRecord(w io.Writer, r job.Record, files bool) {
 	if r.Verb == job.VerbFetch {
 		line += fmt.Sprintf(" files=%d bytes=%d", r.Files, r.Bytes)
 	}
+	if len(r.Unavailable) > 0 {
+		line += fmt.Sprintf(" unavailable=%d", len(r.Unavailable)) // listed, marked not downloadable
+	}
 	line += fmt.Sprintf(" exit=%d", r.ExitCode)
 	if r.RemotePath != "" {
 		line += " remote=" + r.RemotePath
@@ -232,5 +235,8 @@ func printRecord(w io.Writer, r job.Record, files bool) {
 	}
 	for _, n := range r.FileNames {
 		fmt.Fprintf(w, "    %s\n", n)
+	}
+	for _, n := range r.Unavailable {
+		fmt.Fprintf(w, "    unavailable on the portal: %s\n", n)
 	}
 }

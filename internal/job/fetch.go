@@ -219,6 +219,7 @@ type run struct {
 	// portalWarnings are the download stage's: drifted selectors and the like.
 	portalWarnings []string
 	noticeWarnings []string // the mailbox's
+	unavailable    []string // listed, marked not downloadable (files.unavailable)
 	inboxErr       error
 }
 
@@ -312,6 +313,7 @@ func (r *run) download(ctx context.Context) error {
 		res, err = portal.Download(ctx, po)
 		if res != nil {
 			r.portalWarnings = res.Warnings
+			r.unavailable = res.Unavailable
 		}
 		return err
 	})
@@ -612,6 +614,7 @@ func (r *run) record(err error) Record {
 		Verb: VerbFetch, ExitCode: r.exitCode(r.final(err)),
 		RunID: r.b.RunID, Started: r.b.Started, Finished: r.o.Now().UTC(), Outcome: "ok",
 		Files: len(r.b.Files), Archive: r.b.ArchiveName, RemotePath: r.b.RemotePath, Stages: r.b.Stages,
+		Unavailable: r.unavailable,
 	}
 	for _, f := range r.b.Files {
 		rec.Bytes += f.Size

@@ -129,6 +129,9 @@ type Record struct {
 	RemotePath string             `json:"remote_path,omitempty"`
 	Stages     []notify.StageTime `json:"stages,omitempty"`
 	DebugDir   string             `json:"debug_dir,omitempty"`
+	// Unavailable names (quoted) the files the portal listed but marked
+	// as not downloadable (files.unavailable): not failures.
+	Unavailable []string `json:"unavailable,omitempty"`
 }
 
 // VerbFetch is the verb of the nightly job's records.

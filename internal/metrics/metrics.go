@@ -85,6 +85,11 @@ func Write(path string, s Snapshot) error {
 		WithLabelValues().Set(b2f(s.FetchStale))
 	g("seftbot_cohort_rejected_unacknowledged", "Cohort steps NHS England's error notice rejected that no one has acknowledged yet (seftbot cohort ack).").
 		WithLabelValues().Set(float64(s.CohortRejected))
+	unavailable := g("seftbot_files_unavailable", "Files the last fetch found listed but marked unavailable on the portal (files.unavailable).")
+	unavailable.WithLabelValues().Set(0)
+	if lastFetch != nil {
+		unavailable.WithLabelValues().Set(float64(len(lastFetch.Unavailable)))
+	}
 	stagingBytes.WithLabelValues().Set(float64(s.StagingBytes))
 	stagingFiles.WithLabelValues().Set(float64(s.StagingFiles))
 	for site, on := range s.Latched {

@@ -25,6 +25,9 @@ type DownloadResult struct {
 	Failed   []string // names (quoted for logs) that could not be fetched
 	Bytes    int64
 	Duration time.Duration
+	// Unavailable are listed files that files.unavailable marks as not
+	// downloadable (quoted for logs): never clicked, not failures.
+	Unavailable []string
 	// Warnings are for the operator although the run worked: selectors
 	// that only matched through a later alternative (the portal changed),
 	// a listing whose "more" control never matched.
@@ -42,6 +45,9 @@ type entry struct {
 	local    string
 	attempts int
 	lastErr  error
+
+	unavailable bool // files.unavailable marks the row
+	relisted    bool // shown again once for want of a download control
 }
 
 func (e *entry) String() string { return logName(e.name) }
@@ -88,6 +94,9 @@ func Download(ctx context.Context, o Options) (res *DownloadResult, err error) {
 	r := &run{b: b, o: &o, m: m, res: res, partial: partial, sess: &session{}}
 	err = r.download(ctx)
 	res.Warnings = append(res.Warnings, b.driftWarnings()...)
+	if w := unavailableWarning(res.Unavailable); w != "" {
+		res.Warnings = append(res.Warnings, w)
+	}
 	return res, err
 }
 
@@ -154,6 +163,9 @@ func (r *run) download(ctx context.Context) error {
 	listed := 0
 	t, err = r.walkPages(rctx, t, func(t *tab, page []*entry, gen int) (*tab, bool, error) {
 		listed += len(page)
+		if err := r.markUnavailable(t, page); err != nil { // unavailable.go
+			return t, false, err
+		}
 		todo := r.plan(page)
 		r.mu.Lock()
 		r.total += len(todo)
@@ -184,7 +196,7 @@ func (r *run) download(ctx context.Context) error {
 		r.listed = true
 		r.mu.Unlock()
 		r.progress(0)
-		o.Log.Info("listing read", "listed", listed, "to_fetch", r.total, "already_have", r.res.Skipped)
+		o.Log.Info("listing read", "listed", listed, "to_fetch", r.total, "already_have", r.res.Skipped, "unavailable", len(r.res.Unavailable))
 		startWorker(0, t)
 	}
 	wg.Wait()
@@ -234,6 +246,10 @@ func (r *run) failedBundle(err error) error {
 func (r *run) plan(entries []*entry) []*entry {
 	var todo []*entry
 	for _, e := range entries {
+		if e.unavailable {
+			r.noteUnavailable(e)
+			continue
+		}
 		if !r.o.All && r.m.Has(e.name, e.ordinal, e.size) {
 			r.mu.Lock()
 			r.res.Skipped++
@@ -411,6 +427,11 @@ func (r *run) clickChunk(ctx context.Context, t *tab, s *sched, c *chunk, inflig
 		case err != nil && (errors.Is(err, errTabDead) || t.IsDead()):
 			requeueRest(e, err)
 			return false, errTabDead
+		case errors.Is(err, errNoControl):
+			r.noControl(s, e, err) // listed again once, then reported
+			rest = rest[1:]
+			requeueRest(nil, nil)
+			return false, nil
 		case err != nil:
 			// Not found on the page, or no reaction: try again later.
 			requeueRest(e, err)
@@ -494,6 +515,9 @@ func (r *run) click(t *tab, e *entry) (*download, pageState, error) {
 	if err := t.Await("rowClick", map[string]any{"name": e.name, "nth": e.pageNth}, r.o.StepTimeout, &c, asUserGesture); err != nil {
 		return nil, st, err
 	}
+	if !c.OK && c.Why == whyNoControl {
+		return nil, st, fmt.Errorf("%w: %s on %s", errNoControl, e, redactURL(e.at.url))
+	}
 	if !c.OK {
 		return nil, st, fmt.Errorf("%s cannot be clicked on %s: %s", e, redactURL(e.at.url), c.Why)
 	}
@@ -508,19 +532,11 @@ func (r *run) click(t *tab, e *entry) (*download, pageState, error) {
 	for {
 		select {
 		case d := <-began:
-			for _, g := range r.b.TakeOrphans() {
-				r.o.Log.Warn("cancelling a download nobody asked for")
-				r.b.CancelDownload(g)
-				_ = os.Remove(filepath.Join(r.partial, g))
-			}
-			r.o.Log.Debug("download began", "file", e.local, "server_name", logName(d.Suggested()))
-			return d, st, nil
+			return r.begun(e, d), st, nil
 		case <-t.Loads():
-			st, err := pageSays(t)
-			return nil, st, err
+			return r.afterPage(t, e, began, "", popup) // interstitial.go
 		case id := <-popup:
-			st, err := r.b.popupState(id)
-			return nil, st, err
+			return r.afterPage(t, e, began, id, popup)
 		case <-look.C:
 			for i, s := range steps {
 				if s.Dialog != "" {
@@ -591,6 +607,10 @@ func (r *run) complete(ctx context.Context, e *entry, d *download) error {
 func (r *run) receive(ctx context.Context, e *entry, d *download, dir string) (File, error) {
 	tmp := filepath.Join(r.partial, d.GUID())
 	defer os.Remove(tmp) // gone already after a successful commit
+	if err := r.nameCheck(e, d); err != nil {
+		r.b.CancelDownload(d.GUID())
+		return File{}, err
+	}
 	received, total, err := r.b.Wait(ctx, d, r.o.StallTimeout)
 	if err != nil {
 		return File{}, err

@@ -3,6 +3,7 @@ package portal
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"path"
 	"strconv"
 	"strings"
@@ -77,4 +78,13 @@ func logName(s string) string {
 		s = s[:160] + "..."
 	}
 	return strconv.QuoteToASCII(s)
+}
+
+// entryKey identifies a listing entry across runs: its name and which
+// occurrence of that name it is, so identical names stay apart.
+func entryKey(name string, ordinal int) string {
+	if ordinal == 0 {
+		return name
+	}
+	return fmt.Sprintf("%s\x00%d", name, ordinal)
 }

@@ -97,6 +97,21 @@ type Files struct {
 	More       *More    `json:"more,omitempty"`
 	Next       Sel      `json:"next,omitempty"` // the first format: more {mode: navigate}
 	Empty      []string `json:"empty_text,omitempty"`
+
+	// DownloadStartTimeout is how long a page that a download click shows
+	// (not an error, expired link, transient page or sign-in form) is
+	// watched for the download to begin from it (default 60s).
+	DownloadStartTimeout Duration `json:"download_start_timeout,omitempty"`
+	// Interstitial runs on such a page, e.g. a "start the download" link.
+	Interstitial []Step `json:"interstitial,omitempty"`
+	// NameCheck: a download is taken for a row only if its suggested name
+	// matches the row's (default true); false for portals that rename.
+	NameCheck *bool `json:"name_check,omitempty"`
+	// Unavailable (an element inside the row) or UnavailableText (a text
+	// in the row, e.g. "Expired") marks a file the portal lists but will
+	// not give: never clicked, not a failure, reported.
+	Unavailable     Sel      `json:"unavailable,omitempty"`
+	UnavailableText []string `json:"unavailable_text,omitempty"`
 }
 
 // Pagination modes.
@@ -344,6 +359,15 @@ func (p *Profile) validate(site string) error {
 				bad("%v", err)
 			}
 		}
+		for i, s := range f.Interstitial {
+			if err := checkStep(s, fmt.Sprintf("files.interstitial[%d]", i), stepsAfterClick); err != nil {
+				bad("%v", err)
+			}
+		}
+		sel("files.unavailable", f.Unavailable, false)
+		if f.DownloadStartTimeout < 0 {
+			bad("files.download_start_timeout: must not be negative")
+		}
 		if f.More == nil {
 			f.More = &More{Mode: MoreNone}
 		}
@@ -480,6 +504,8 @@ func (p *Profile) selectors() map[string]Sel {
 		add("files.size", f.Size.In)
 		add("files.download", f.Download)
 		steps("files.after_click", f.AfterClick)
+		steps("files.interstitial", f.Interstitial)
+		add("files.unavailable", f.Unavailable)
 		if f.More != nil {
 			add("files.more.control", f.More.Control)
 		}

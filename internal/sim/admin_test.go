@@ -228,7 +228,7 @@ func TestStartRefusesBadOptions(t *testing.T) {
 		{},
 		{Dir: t.TempDir(), Files: -1},
 		{Dir: t.TempDir(), FileSize: 10},
-		{Dir: t.TempDir(), Markup: "v4"},
+		{Dir: t.TempDir(), Markup: "v5"},
 		{Dir: t.TempDir(), PageSize: -2},
 		{Dir: t.TempDir(), SessionIdle: -time.Second},
 		{Dir: t.TempDir(), ProjectID: "../etc"},

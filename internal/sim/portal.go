@@ -75,8 +75,12 @@ func (s *Sim) classicRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /upload", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/upload/", http.StatusSeeOther)
 	})
-	mux.HandleFunc("GET /download/files", s.filesPage)
-	mux.HandleFunc("POST /download/fetch", s.fetch)
+	if s.opts.Markup == "v4" {
+		s.v4Routes(mux) // its own list and download routes
+	} else {
+		mux.HandleFunc("GET /download/files", s.filesPage)
+		mux.HandleFunc("POST /download/fetch", s.fetch)
+	}
 	mux.HandleFunc("GET /download/fetch", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", http.MethodPost)
 		s.renderStatus(w, http.StatusMethodNotAllowed, "Method not allowed", "Use the Download button on the list of files.")

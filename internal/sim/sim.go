@@ -52,7 +52,7 @@ type Options struct {
 	FileSize     int64         // mean file size in bytes; 0 = DefaultFileSize
 	Seed         int64         // content, sizes and faults derive from it
 	ProjectID    string        // "" = DefaultProjectID
-	Markup       string        // "v1" (default), "v2" or "v3" (single-page app)
+	Markup       string        // "v1" (default), "v2", "v3" (single-page app) or "v4" (v4.go)
 	Paging       string        // v3 file list: "append" (default, a Show more button) or "inplace"
 	HostileNames bool          // add files with hostile names to the first batch
 	BenchDirect  bool          // enable GET /download/direct/<id> (benchmarks only)
@@ -74,6 +74,8 @@ type Options struct {
 	OAuthTTL time.Duration
 	// OAuthAutoApprove approves every device-code sign-in at once.
 	OAuthAutoApprove bool
+
+	V4 V4Options // markup v4's row kinds, delays and fault
 
 	Faults Faults       // faults in force at start (and after Reset)
 	Logger *slog.Logger // nil = no logs
@@ -114,6 +116,7 @@ type Sim struct {
 	notices  []notice // broken files whose notice is not yet mailed
 	faults   Faults
 	rng      *faultRNG
+	v4       *v4State // markup v4 only
 
 	stop      chan struct{}
 	wg        sync.WaitGroup
@@ -142,6 +145,9 @@ func Start(ctx context.Context, opts Options) (_ *Sim, err error) {
 		rng:      newFaultRNG(opts.Seed),
 		stop:     make(chan struct{}),
 		nextID:   1,
+	}
+	if opts.Markup == "v4" {
+		s.v4 = newV4State(opts)
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -233,9 +239,12 @@ func (o *Options) normalise() error {
 	switch o.Markup {
 	case "":
 		o.Markup = "v1"
-	case "v1", "v2", "v3":
+	case "v1", "v2", "v3", "v4":
 	default:
-		return fmt.Errorf("markup must be v1, v2 or v3, not %q", o.Markup)
+		return fmt.Errorf("markup must be v1, v2, v3 or v4, not %q", o.Markup)
+	}
+	if err := o.V4.normalise(o.Markup); err != nil {
+		return err
 	}
 	switch {
 	case o.Paging == "" && o.Markup == "v3":

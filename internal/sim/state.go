@@ -128,7 +128,7 @@ func (s *Sim) Publish(n int, fileSize int64) ([]File, error) {
 
 func (s *Sim) newFile(id int, name string, size int64) *File {
 	seed := fileSeed(s.opts.Seed, id, "content")
-	return &File{ID: id, Name: name, Size: variedSize(fileSeed(s.opts.Seed, id, "size"), size), seed: seed}
+	return &File{ID: id, Name: name, Size: variedSize(fileSeed(s.opts.Seed, v4SizeID(s.opts.Markup, id), "size"), size), seed: seed}
 }
 
 // addFiles lists files, stamped with seftsim's clock.
@@ -227,6 +227,8 @@ type State struct {
 	// Downloads counts file bodies sent whole, whatever the route.
 	Downloads      int `json:"downloads"`
 	PendingNotices int `json:"pending_notices"`
+	// V4 is markup v4's counters and row kinds; absent in other markups.
+	V4 *V4State `json:"v4,omitempty"`
 }
 
 // State returns a snapshot.
@@ -245,6 +247,7 @@ func (s *Sim) State() State {
 		Uploads:        len(s.uploads),
 		Downloads:      s.sent,
 		PendingNotices: len(s.notices),
+		V4:             s.v4StateLocked(),
 	}
 	for name, a := range s.accounts {
 		st.Accounts[name] = AccountState{User: a.User, FailedLogins: a.Failed, Locked: a.Locked, Logins: a.Logins,
@@ -323,6 +326,9 @@ func (s *Sim) Reset() error {
 	s.notices = nil
 	s.faults = s.opts.Faults
 	s.rng = newFaultRNG(s.opts.Seed)
+	if s.v4 != nil {
+		s.v4 = newV4State(s.opts)
+	}
 	s.mu.Unlock()
 	s.applyExternalFaults(s.opts.Faults)
 	s.log.Info("reset")

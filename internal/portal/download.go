@@ -279,6 +279,13 @@ func (r *run) progress(addBytes int64) {
 	}
 	r.mu.Unlock()
 	if r.o.Progress != nil {
+		// The caller's code: a panic in it ends the run as an error, on
+		// whichever goroutine reported progress (the listing's included).
+		defer func() {
+			if p := recover(); p != nil {
+				r.fail(fmt.Errorf("internal error in the progress callback: %v\n%s", p, debug.Stack()))
+			}
+		}()
 		r.o.Progress(done, total, bytes)
 	}
 }

@@ -1,7 +1,6 @@
 package authoring
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -9,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -18,7 +16,6 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
-	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
@@ -26,70 +23,6 @@ import (
 	"github.com/isaric/seftbot/internal/sim"
 	"github.com/isaric/seftbot/internal/testtool"
 )
-
-// operator drives the recorded browser as a person would: real mouse
-// events at an element's centre, and typed text.
-type operator struct {
-	t   *testing.T
-	ctx context.Context
-}
-
-// click waits for css to be visible and clicks its centre with the mouse.
-func (op operator) click(css string) {
-	op.t.Helper()
-	var pt []float64
-	js := fmt.Sprintf(`(() => { const e = document.querySelector(%q); e.scrollIntoView({block: 'center'}); const r = e.getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height / 2]; })()`, css)
-	if _, err := chromedp.Run(op.ctx, chromedp.WaitVisible(chromedp.CSS(css))); err != nil {
-		op.t.Fatalf("wait for %s: %v", css, err)
-	}
-	var err error
-	if pt, err = chromedp.Run(op.ctx, chromedp.Evaluate[[]float64](js)); err != nil {
-		op.t.Fatalf("find %s: %v", css, err)
-	}
-	if err := chromedp.Do(op.ctx, chromedp.MouseClickXY(pt[0], pt[1])); err != nil {
-		op.t.Fatalf("click %s: %v", css, err)
-	}
-}
-
-// typeInto clicks a field and types text into it (Input.insertText).
-func (op operator) typeInto(css, text string) {
-	op.t.Helper()
-	op.click(css)
-	if err := chromedp.Do(op.ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-		_, err := cdp.Call(ctx, tg, input.InsertText, input.InsertTextParams{Text: text})
-		return err
-	})); err != nil {
-		op.t.Fatal(err)
-	}
-}
-
-// press presses a key (Enter, Tab) where the focus is, as a keyboard
-// does: key down, char, key up (Input.dispatchKeyEvent).
-func (op operator) press(key string) {
-	op.t.Helper()
-	if err := chromedp.Do(op.ctx, chromedp.KeyEvent(key)); err != nil {
-		op.t.Fatalf("press %q: %v", key, err)
-	}
-}
-
-// typeText types text where the focus is (Input.insertText).
-func (op operator) typeText(text string) {
-	op.t.Helper()
-	if err := chromedp.Do(op.ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-		_, err := cdp.Call(ctx, tg, input.InsertText, input.InsertTextParams{Text: text})
-		return err
-	})); err != nil {
-		op.t.Fatal(err)
-	}
-}
-
-// wait waits until css is visible.
-func (op operator) wait(css string) {
-	op.t.Helper()
-	if _, err := chromedp.Run(op.ctx, chromedp.WaitVisible(chromedp.CSS(css))); err != nil {
-		op.t.Fatalf("wait for %s: %v", css, err)
-	}
-}
 
 // TestRecord: an operator signs in, passes the notice (v3), downloads one
 // file and pages on, in a recorded browser; the profile recorded, with no
@@ -117,32 +50,32 @@ func TestRecord(t *testing.T) {
 			if st, err := os.Lstat(recDirs[0]); err != nil || st.Mode().Perm() != 0o700 {
 				t.Fatalf("record directory %s: %v %v, want 0700", recDirs[0], st.Mode(), err)
 			}
-			op := operator{t, rec.Context()}
+			op := testtool.Operator{T: t, Ctx: rec.Context()}
 			switch markup {
 			case "v1":
-				op.typeInto("#username", o.User)
-				op.typeInto("#password", o.Password)
-				op.click("#sign-in")
-				op.click("#files tr.file-row .download")
-				op.click("a.next")
+				op.TypeInto("#username", o.User)
+				op.TypeInto("#password", o.Password)
+				op.Click("#sign-in")
+				op.Click("#files tr.file-row .download")
+				op.Click("a.next")
 			case "v2":
-				op.typeInto("#user", o.User)
-				op.typeInto("#pass", o.Password)
-				op.click("form.login button")
-				op.click("ul.downloads li.item .get")
-				op.click(".pager-next")
+				op.TypeInto("#user", o.User)
+				op.TypeInto("#pass", o.Password)
+				op.Click("form.login button")
+				op.Click("ul.downloads li.item .get")
+				op.Click(".pager-next")
 			case "v3":
-				op.typeInto("#account-name", o.User)
-				op.click("#next-step")
-				op.typeInto("#passphrase", o.Password)
-				op.click("#enter")
-				op.click("#notice-read")
-				op.click("#proceed")
-				op.click("#parcels .parcel .collect")
+				op.TypeInto("#account-name", o.User)
+				op.Click("#next-step")
+				op.TypeInto("#passphrase", o.Password)
+				op.Click("#enter")
+				op.Click("#notice-read")
+				op.Click("#proceed")
+				op.Click("#parcels .parcel .collect")
 				if paging == sim.PagingInPlace {
-					op.click("#page-older")
+					op.Click("#page-older")
 				} else {
-					op.click("#show-more")
+					op.Click("#show-more")
 				}
 			}
 			p, notes, err := rec.Stop()
@@ -209,29 +142,29 @@ func TestRecordUpload(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			op := operator{t, rec.Context()}
+			op := testtool.Operator{T: t, Ctx: rec.Context()}
 			input, send := "#file", "#upload"
 			switch markup {
 			case "v1":
-				op.typeInto("#username", o.User)
-				op.typeInto("#password", o.Password)
-				op.click("#sign-in")
+				op.TypeInto("#username", o.User)
+				op.TypeInto("#password", o.Password)
+				op.Click("#sign-in")
 			case "v3":
-				op.typeInto("#account-name", o.User)
-				op.click("#next-step")
-				op.typeInto("#passphrase", o.Password)
-				op.click("#enter")
-				op.click("#notice-read")
-				op.click("#proceed")
+				op.TypeInto("#account-name", o.User)
+				op.Click("#next-step")
+				op.TypeInto("#passphrase", o.Password)
+				op.Click("#enter")
+				op.Click("#notice-read")
+				op.Click("#proceed")
 				// The chooser's button: its click only opens the dialog
 				// (which the test answers through CDP below).
-				op.click("#choose-file")
+				op.Click("#choose-file")
 				input, send = "#cohort-file", "#send-file"
 			}
-			if _, err := chromedp.Run(op.ctx, chromedp.SetUploadFiles(chromedp.CSS(input), []string{file})); err != nil {
+			if _, err := chromedp.Run(op.Ctx, chromedp.SetUploadFiles(chromedp.CSS(input), []string{file})); err != nil {
 				t.Fatal(err)
 			}
-			op.click(send)
+			op.Click(send)
 			p, notes, err := rec.Stop()
 			if err != nil {
 				t.Fatalf("%v (notes: %v)", err, notes)
@@ -269,14 +202,14 @@ func TestRecordWindowClosed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	op := operator{t, rec.Context()}
-	op.typeInto("#username", o.User)
-	op.typeInto("#password", o.Password)
-	op.click("#sign-in")
-	op.click("#files tr.file-row .download")
-	op.click("a.next")
-	op.wait("a.prev") // page 2 is shown
-	if err := chromedp.Do(op.ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+	op := testtool.Operator{T: t, Ctx: rec.Context()}
+	op.TypeInto("#username", o.User)
+	op.TypeInto("#password", o.Password)
+	op.Click("#sign-in")
+	op.Click("#files tr.file-row .download")
+	op.Click("a.next")
+	op.Wait("a.prev") // page 2 is shown
+	if err := chromedp.Do(op.Ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 		_, err := cdp.Call(ctx, tg, page.Close, cdp.Empty{})
 		return err
 	})); err != nil {
@@ -336,7 +269,7 @@ func actions(ss []Step) string {
 // in with exactly one password POST each time (seftsim's counters) and no
 // refusal in seftsim's log: v3's on its check and on three later runs.
 func TestRecordKeyboard(t *testing.T) {
-	startXvfb(t)
+	testtool.Xvfb(t)
 	for _, c := range []struct {
 		name, markup, want string
 		runs               int
@@ -364,40 +297,40 @@ func TestRecordKeyboard(t *testing.T) {
 					t.Fatal("the recording browser is headless; the operator needs a window")
 				}
 			}
-			op := operator{t, rec.Context()}
+			op := testtool.Operator{T: t, Ctx: rec.Context()}
 			switch c.name {
 			case "v1-enter-password":
-				op.typeInto("#username", o.User)
-				op.typeInto("#password", o.Password)
-				op.press("\r")
+				op.TypeInto("#username", o.User)
+				op.TypeInto("#password", o.Password)
+				op.Press("\r")
 			case "v1-tab-enter":
-				op.typeInto("#username", o.User)
-				op.press("\t")
-				op.typeText(o.Password)
-				op.press("\t") // to the Sign in button
-				op.press("\r")
+				op.TypeInto("#username", o.User)
+				op.Press("\t")
+				op.TypeText(o.Password)
+				op.Press("\t") // to the Sign in button
+				op.Press("\r")
 			case "v3-enter-password":
-				op.typeInto("#account-name", o.User)
-				op.click("#next-step")
-				op.typeInto("#passphrase", o.Password)
-				op.press("\r")
+				op.TypeInto("#account-name", o.User)
+				op.Click("#next-step")
+				op.TypeInto("#passphrase", o.Password)
+				op.Press("\r")
 			case "v3-enter-user":
-				op.typeInto("#account-name", o.User)
-				op.press("\r")
-				op.typeInto("#passphrase", o.Password)
-				op.press("\r")
+				op.TypeInto("#account-name", o.User)
+				op.Press("\r")
+				op.TypeInto("#passphrase", o.Password)
+				op.Press("\r")
 			}
 			switch c.markup {
 			case "v1":
-				op.click("#files tr.file-row .download")
-				op.click("a.next")
-				op.wait("a.prev")
+				op.Click("#files tr.file-row .download")
+				op.Click("a.next")
+				op.Wait("a.prev")
 			case "v3":
-				op.click("#notice-read")
-				op.click("#proceed")
-				op.click("#parcels .parcel .collect")
-				op.click("#show-more")
-				op.wait("#parcels .parcel:nth-child(6)")
+				op.Click("#notice-read")
+				op.Click("#proceed")
+				op.Click("#parcels .parcel .collect")
+				op.Click("#show-more")
+				op.Wait("#parcels .parcel:nth-child(6)")
 			}
 			p, notes, err := rec.Stop()
 			if err != nil {
@@ -430,36 +363,6 @@ func TestRecordKeyboard(t *testing.T) {
 			checkNoLeaks(t)
 		})
 	}
-}
-
-// startXvfb starts a virtual display of the test's own and points DISPLAY
-// at it; Xvfb writes its number to -displayfd once it accepts clients. A
-// missing Xvfb fails the test (scripts/install-deps.sh installs it).
-func startXvfb(t *testing.T) {
-	t.Helper()
-	xvfb, err := exec.LookPath("Xvfb")
-	if err != nil {
-		t.Fatal("Xvfb not installed (scripts/install-deps.sh installs it): the visible-window tests need it")
-	}
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	cmd := exec.Command(xvfb, "-displayfd", "3", "-screen", "0", "1280x1024x24", "-nolisten", "tcp")
-	cmd.ExtraFiles = []*os.File{w}
-	if err := cmd.Start(); err != nil {
-		w.Close()
-		t.Fatal(err)
-	}
-	w.Close()
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	n, err := bufio.NewReader(r).ReadString('\n')
-	if err != nil {
-		t.Fatalf("Xvfb gave no display: %v", err)
-	}
-	t.Setenv("DISPLAY", ":"+strings.TrimSpace(n))
-	t.Setenv("WAYLAND_DISPLAY", "")
 }
 
 // passwordManagerOff fails unless the browser profile of the running

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -18,7 +17,6 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
-	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
@@ -26,92 +24,9 @@ import (
 	"github.com/isaric/seftbot/internal/config"
 	"github.com/isaric/seftbot/internal/portal"
 	"github.com/isaric/seftbot/internal/sim"
+	"github.com/isaric/seftbot/internal/testtool"
 	"github.com/isaric/seftbot/internal/usererr"
 )
-
-// startXvfb starts a virtual display of the test's own and points DISPLAY
-// at it. Xvfb picks a free display number and writes it to -displayfd once
-// it accepts clients, so nothing polls. A missing Xvfb fails the test:
-// scripts/install-deps.sh installs it.
-func startXvfb(t *testing.T) {
-	t.Helper()
-	xvfb, err := exec.LookPath("Xvfb")
-	if err != nil {
-		t.Fatal("Xvfb not installed (scripts/install-deps.sh installs it): the visible-window tests need it")
-	}
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	cmd := exec.Command(xvfb, "-displayfd", "3", "-screen", "0", "1280x1024x24", "-nolisten", "tcp")
-	cmd.ExtraFiles = []*os.File{w}
-	if err := cmd.Start(); err != nil {
-		w.Close()
-		t.Fatal(err)
-	}
-	w.Close()
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	// The read ends with the number, or with EOF if Xvfb exits first.
-	n, err := bufio.NewReader(r).ReadString('\n')
-	if err != nil {
-		t.Fatalf("Xvfb gave no display: %v", err)
-	}
-	t.Setenv("DISPLAY", ":"+strings.TrimSpace(n))
-	t.Setenv("WAYLAND_DISPLAY", "")
-}
-
-// operator drives the recorded window as a person would: real mouse
-// events at an element's centre, and typed text.
-type operator struct {
-	t   *testing.T
-	ctx context.Context
-}
-
-func (op operator) click(css string) {
-	op.t.Helper()
-	js := fmt.Sprintf(`(() => { const e = document.querySelector(%q); e.scrollIntoView({block: 'center'}); const r = e.getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height / 2]; })()`, css)
-	op.wait(css)
-	pt, err := chromedp.Run(op.ctx, chromedp.Evaluate[[]float64](js))
-	if err != nil {
-		op.t.Fatalf("find %s: %v", css, err)
-	}
-	if err := chromedp.Do(op.ctx, chromedp.MouseClickXY(pt[0], pt[1])); err != nil {
-		op.t.Fatalf("click %s: %v", css, err)
-	}
-}
-
-func (op operator) typeInto(css, text string) {
-	op.t.Helper()
-	op.click(css)
-	if err := chromedp.Do(op.ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-		_, err := cdp.Call(ctx, tg, input.InsertText, input.InsertTextParams{Text: text})
-		return err
-	})); err != nil {
-		op.t.Fatal(err)
-	}
-}
-
-// press presses a key where the focus is: key down, char, key up.
-func (op operator) press(key string) {
-	op.t.Helper()
-	if err := chromedp.Do(op.ctx, chromedp.KeyEvent(key)); err != nil {
-		op.t.Fatalf("press %q: %v", key, err)
-	}
-}
-
-// opWait bounds the wait for one element: a page that never shows it
-// fails the test instead of hanging it until the package's timeout.
-const opWait = 60 * time.Second
-
-func (op operator) wait(css string) {
-	op.t.Helper()
-	ctx, cancel := context.WithTimeout(op.ctx, opWait)
-	defer cancel()
-	if _, err := chromedp.Run(ctx, chromedp.WaitVisible(chromedp.CSS(css))); err != nil {
-		op.t.Fatalf("wait for %s: %v", css, err)
-	}
-}
 
 // TestRecordCommandVisibleWindow runs `seftbot record` as the operator
 // would: a visible Chromium on a display (Xvfb), driven with real input
@@ -125,7 +40,7 @@ func TestRecordCommandVisibleWindow(t *testing.T) {
 	if _, err := exec.LookPath("chromium"); err != nil {
 		t.Fatal("chromium not installed (apt-get install chromium)")
 	}
-	startXvfb(t)
+	testtool.Xvfb(t)
 	for _, c := range []struct{ markup, site, end string }{
 		{"v1", portal.SiteDownload, "close"}, {"v3", portal.SiteDownload, "enter"}, {"v1", portal.SiteUpload, "enter"},
 	} {
@@ -178,39 +93,39 @@ func TestRecordCommandVisibleWindow(t *testing.T) {
 				t.Error("record's browser is headless; the operator needs a window")
 			}
 			passwordManagerOff(t, tmp)
-			op := operator{t, rec.Context()}
+			op := testtool.Operator{T: t, Ctx: rec.Context()}
 			switch c.markup + c.site {
 			case "v1download":
-				op.typeInto("#username", user)
-				op.typeInto("#password", pass)
-				op.press("\r")
-				op.click("#files tr.file-row .download")
-				op.click("a.next")
-				op.wait("a.prev") // page 2 is shown
+				op.TypeInto("#username", user)
+				op.TypeInto("#password", pass)
+				op.Press("\r")
+				op.Click("#files tr.file-row .download")
+				op.Click("a.next")
+				op.Wait("a.prev") // page 2 is shown
 			case "v3download":
-				op.typeInto("#account-name", user)
-				op.click("#next-step")
-				op.typeInto("#passphrase", pass)
-				op.press("\r")
-				op.click("#notice-read")
-				op.click("#proceed")
-				op.click("#parcels .parcel .collect")
-				op.click("#show-more")
-				op.wait("#parcels .parcel:nth-child(4)") // more rows arrived
+				op.TypeInto("#account-name", user)
+				op.Click("#next-step")
+				op.TypeInto("#passphrase", pass)
+				op.Press("\r")
+				op.Click("#notice-read")
+				op.Click("#proceed")
+				op.Click("#parcels .parcel .collect")
+				op.Click("#show-more")
+				op.Wait("#parcels .parcel:nth-child(4)") // more rows arrived
 			case "v1upload":
-				op.typeInto("#username", user)
-				op.typeInto("#password", pass)
-				op.press("\r")
-				op.wait("#file")
-				if _, err := chromedp.Run(op.ctx, chromedp.SetUploadFiles(chromedp.CSS("#file"), []string{file})); err != nil {
+				op.TypeInto("#username", user)
+				op.TypeInto("#password", pass)
+				op.Press("\r")
+				op.Wait("#file")
+				if _, err := chromedp.Run(op.Ctx, chromedp.SetUploadFiles(chromedp.CSS("#file"), []string{file})); err != nil {
 					t.Fatal(err)
 				}
-				op.click("#upload")
-				op.wait("#received")
+				op.Click("#upload")
+				op.Wait("#received")
 			}
 			switch c.end {
 			case "close":
-				if err := chromedp.Do(op.ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+				if err := chromedp.Do(op.Ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 					_, err := cdp.Call(ctx, tg, page.Close, cdp.Empty{})
 					return err
 				})); err != nil {

@@ -131,7 +131,7 @@ func TestV4IdPHTTP(t *testing.T) {
 		t.Fatalf("state: account %+v, v4 %+v", a, v)
 	}
 	// The v1 form is gone; a forged form is refused and its password counted.
-	if r := c.post("/download/login", url.Values{"password": {"x"}}); r.StatusCode == http.StatusSeeOther || r.StatusCode == http.StatusOK {
+	if r := c.post("/download/login", url.Values{"password": {"x"}}); r.StatusCode != http.StatusNotFound {
 		t.Fatalf("POST /download/login with the IdP: %d", r.StatusCode)
 	}
 	if r := c.abs("POST", away+"/idp/password", url.Values{"csrf": {"forged"}, "passwd": {"x"}}); r.StatusCode != http.StatusForbidden {

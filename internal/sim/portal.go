@@ -63,8 +63,10 @@ func (s *Sim) portalHandler() http.Handler {
 func (s *Sim) classicRoutes(mux *http.ServeMux) {
 	for _, site := range []string{siteUpload, siteDownload} {
 		mux.HandleFunc("POST /"+site+"/change-password", func(w http.ResponseWriter, r *http.Request) { s.passwordChange(w, r, site) })
-		mux.HandleFunc("GET /"+site+"/login", func(w http.ResponseWriter, r *http.Request) { s.loginPage(w, r, site) })
-		mux.HandleFunc("POST /"+site+"/login", func(w http.ResponseWriter, r *http.Request) { s.loginPost(w, r, site) })
+		if site != siteDownload || !s.opts.V4.IdP { // v4's IdP has its own (v4away.go)
+			mux.HandleFunc("GET /"+site+"/login", func(w http.ResponseWriter, r *http.Request) { s.loginPage(w, r, site) })
+			mux.HandleFunc("POST /"+site+"/login", func(w http.ResponseWriter, r *http.Request) { s.loginPost(w, r, site) })
+		}
 		mux.HandleFunc("GET /"+site+"/logout", func(w http.ResponseWriter, r *http.Request) { s.logout(w, r, site) })
 	}
 	for _, p := range []string{"GET /download", "GET /download/{$}"} {

@@ -243,6 +243,9 @@ func (o *Options) normalise() error {
 	default:
 		return fmt.Errorf("markup must be v1, v2, v3 or v4, not %q", o.Markup)
 	}
+	if err := o.V4.awayCheck(o.HTTP); err != nil {
+		return err
+	}
 	if err := o.V4.normalise(o.Markup); err != nil {
 		return err
 	}

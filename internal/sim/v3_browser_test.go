@@ -18,7 +18,7 @@ import (
 // chromium starts a headless Chromium that trusts exactly seftsim's key and
 // saves downloads by GUID into dir; it reports each finished download on
 // the channel.
-func chromium(t *testing.T, s *Sim, dir string) (context.Context, <-chan download) {
+func chromium(t *testing.T, s *Sim, dir string, extra ...chromedp.ExecAllocatorOption) (context.Context, <-chan download) {
 	t.Helper()
 	exe := ""
 	for _, p := range []string{"/usr/lib/chromium/chromium-headless-shell", "/usr/bin/chromium"} {
@@ -37,6 +37,7 @@ func chromium(t *testing.T, s *Sim, dir string) (context.Context, <-chan downloa
 		chromedp.Flag("ignore-certificate-errors-spki-list", s.SPKIPin()),
 		chromedp.UserDataDir(filepath.Join(t.TempDir(), "profile")),
 	)
+	opts = append(opts, extra...)
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(alloc)
 	t.Cleanup(func() { cancel(); cancelAlloc() })

@@ -42,6 +42,12 @@ type V4Options struct {
 	// (which in v4 always have the same size) give each of the two rows the
 	// other's link, until n such links have been used.
 	SwapTwins int
+	// Frame puts the file list in an iframe: "same" (same origin) or
+	// "cross" (another site, out of process in Chromium); "" = no frame.
+	Frame string
+	// IdP signs in through an identity provider on another site
+	// (v4away.go) instead of the v1 form.
+	IdP bool
 }
 
 const (
@@ -89,7 +95,16 @@ type V4State struct {
 	Expired       []string `json:"expired"`       // names listed as expired now
 	Prepare       []string `json:"prepare"`       // names that must be prepared
 	Interstitial  []string `json:"interstitial"`  // names downloaded through the interstitial
+	FrameLoads    int      `json:"frame_loads"`   // list pages served inside the frame
+	FrameTokens   int      `json:"frame_tokens"`  // cross-site frame tokens spent for a cookie
+	FrameRefused  int      `json:"frame_refused"` // spent, expired or unknown frame tokens
+	IdPSignIns    int      `json:"idp_sign_ins"`  // portal sessions made from an IdP code
+	IdPSkipped    int      `json:"idp_skipped"`   // IdP sign-ins answered from an existing IdP session
+	CodesIssued   int      `json:"codes_issued"`  // one-time codes the IdP gave
+	CodesRefused  int      `json:"codes_refused"` // codes (or states) the portal refused
 	Options       struct {
+		Frame             string `json:"frame"` // "", "same" or "cross"
+		IdP               bool   `json:"idp"`
 		InterstitialDelay string `json:"interstitial_delay"`
 		PrepareTime       string `json:"prepare_time"` // "" = 1–3 s at random
 		LinkLifetime      string `json:"link_lifetime"`
@@ -104,6 +119,7 @@ type v4State struct {
 	swapped   map[string]bool    // tokens the swap fault gave to the other twin
 	links     map[string]*v4Link // prepared link -> file
 	rng       *mrand.Rand
+	away      awayState // frame and IdP options (v4away.go)
 }
 
 type v4Prep struct {
@@ -121,7 +137,7 @@ type v4Link struct {
 
 func newV4State(o Options) *v4State {
 	return &v4State{swapsLeft: o.V4.SwapTwins, preps: map[string]*v4Prep{}, links: map[string]*v4Link{}, swapped: map[string]bool{},
-		rng: mrand.New(mrand.NewPCG(uint64(o.Seed), 0x0f4))}
+		away: newAwayState(), rng: mrand.New(mrand.NewPCG(uint64(o.Seed), 0x0f4))}
 }
 
 // Row kinds of v4, by file ID.
@@ -158,6 +174,7 @@ func (s *Sim) v4Routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /download/prepare", s.v4Prepare)
 	mux.HandleFunc("GET /download/prepared", s.v4Prepared)
 	mux.HandleFunc("GET /download/ready/{link}/{name}", s.v4Ready)
+	s.v4AwayRoutes(mux)
 }
 
 type v4Row struct {
@@ -172,16 +189,18 @@ type v4Page struct {
 	Delay        int // ms
 	Empty        bool
 	SignedInUser string
+	Framed       bool   // the list inside the frame: no header of its own
+	Pager        string // the page links' path: files, or list in a frame
 }
 
 var v4Tmpl = template.Must(template.New("v4").Parse(`<!DOCTYPE html>
 <html lang="en">
 <head><meta charset="utf-8"><title>Transfers - SEFT</title></head>
 <body>
-<header><p class="service">Secure Electronic File Transfer</p><a id="sign-out" href="logout">Sign out</a></header>
-<main>
-<h1>Transfers</h1>
-{{if .Empty}}<p class="empty">There are no files available.</p>
+{{if not .Framed}}<header><p class="service">Secure Electronic File Transfer</p><a id="sign-out" href="logout">Sign out</a></header>
+{{end}}<main>
+{{if not .Framed}}<h1>Transfers</h1>
+{{end}}{{if .Empty}}<p class="empty">There are no files available.</p>
 {{else}}<table id="transfers">
  <tr><th>Name</th><th>Bytes</th><th>Status</th><th>Action</th></tr>
 {{range .Rows}} <tr class="transfer" data-kind="{{.Kind}}">
@@ -199,7 +218,7 @@ var v4Tmpl = template.Must(template.New("v4").Parse(`<!DOCTYPE html>
 {{- end}}
  </tr>
 {{end}}</table>
-<p class="pages">{{$cur := .Page}}{{range .Numbers}}{{if eq . $cur}}<b>{{.}}</b> {{else}}<a href="files?page={{.}}">{{.}}</a> {{end}}{{end}}</p>
+<p class="pages">{{$cur := .Page}}{{range .Numbers}}{{if eq . $cur}}<b>{{.}}</b> {{else}}<a href="{{$.Pager}}?page={{.}}">{{.}}</a> {{end}}{{end}}</p>
 {{end}}</main>
 <script>
 document.addEventListener('click', async (ev) => {
@@ -247,6 +266,11 @@ func (s *Sim) v4Files(w http.ResponseWriter, r *http.Request) {
 	if ss == nil {
 		return
 	}
+	framed := s.opts.V4.Frame != ""
+	if framed && r.URL.Path == "/download/files" {
+		s.v4FrameShell(w, r, ss)
+		return
+	}
 	n := 1
 	if v := r.URL.Query().Get("page"); v != "" {
 		var err error
@@ -259,7 +283,11 @@ func (s *Sim) v4Files(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	pages := max(1, (len(s.files)+size-1)/size)
 	n = min(n, pages)
-	p := v4Page{Page: n, Pages: pages, Empty: len(s.files) == 0}
+	p := v4Page{Page: n, Pages: pages, Empty: len(s.files) == 0, Framed: framed, Pager: "files"}
+	if framed {
+		p.Pager = "list"
+		s.v4.st.FrameLoads++
+	}
 	twins := map[int]int{} // file ID -> row index, for the swap fault
 	for _, f := range s.files[min((n-1)*size, len(s.files)):min(n*size, len(s.files))] {
 		row := v4Row{Name: f.Name, Size: f.Size, Kind: s.v4Kind(f.ID)}
@@ -506,6 +534,7 @@ func (s *Sim) v4StateLocked() *V4State {
 		st.Options.PrepareTime = o.PrepareTime.String()
 	}
 	st.Options.LinkLifetime = o.LinkLifetime.String()
+	st.Options.Frame, st.Options.IdP = o.Frame, o.IdP
 	return &st
 }
 

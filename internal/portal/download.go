@@ -448,7 +448,7 @@ func (r *run) clickChunk(ctx context.Context, t *tab, s *sched, c *chunk, inflig
 			var why error
 			switch {
 			case st.Expired || (st.LoginForm && !st.SignedIn):
-				if _, err := r.b.relogin(t, r.sess, gen); err != nil {
+				if _, err := r.b.relogin(t, r.sess, gen, signedOutCause("clicking "+e.String(), st)); err != nil {
 					if !errors.Is(err, errTransient) {
 						return false, err
 					}

@@ -389,7 +389,7 @@ func (r *run) checkPage(t *tab, st pageState, gen int) error {
 	case st.SignedIn:
 		return nil
 	case st.Expired || st.LoginForm:
-		if _, err := r.b.relogin(t, r.sess, gen); err != nil {
+		if _, err := r.b.relogin(t, r.sess, gen, signedOutCause("reading the list", st)); err != nil {
 			return err
 		}
 		return fmt.Errorf("%w: session expired", errTransient)

@@ -27,7 +27,10 @@ type session struct {
 // expires every session cannot loop forever, and Retries failed attempts
 // in a row, so a sign-in that keeps failing ends the run rather than
 // collect password posts.
-func (b *browserRun) relogin(t *tab, s *session, seen int) (int, error) {
+//
+// cause says why (signedOutCause): every extra sign-in in a run is logged
+// with the page and the check that said the session had ended.
+func (b *browserRun) relogin(t *tab, s *session, seen int, cause string) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.gen != seen {
@@ -36,7 +39,7 @@ func (b *browserRun) relogin(t *tab, s *session, seen int) (int, error) {
 	if s.relogins >= b.o.MaxRelogins {
 		return s.gen, fmt.Errorf("%w: the session expired %d times in one run; giving up", ErrPortal, s.relogins+1)
 	}
-	b.o.Log.Warn("session expired, signing in again", "relogin", s.relogins+1, "max", b.o.MaxRelogins, "attempt", s.failed+1)
+	b.o.Log.Warn("session expired, signing in again", "cause", cause, "relogin", s.relogins+1, "max", b.o.MaxRelogins, "attempt", s.failed+1)
 	if d := b.o.Profile.Expired.Dismiss; d != nil {
 		// Close the signed-out dialog as a person would; the sign-in
 		// starts from the login page either way.
@@ -56,6 +59,19 @@ func (b *browserRun) relogin(t *tab, s *session, seen int) (int, error) {
 	s.relogins++
 	s.gen++
 	return s.gen, nil
+}
+
+// signedOutCause says why a run signs in again: where it looked, which of
+// the profile's checks said the session had ended, and on which page.
+func signedOutCause(where string, st pageState) string {
+	check := "the page was not signed in"
+	switch {
+	case st.Expired:
+		check = "the profile's session_expired text or selector matched"
+	case st.LoginForm:
+		check = "the login form was shown without login.outcomes.signed_in"
+	}
+	return fmt.Sprintf("%s: %s, at %s", where, check, redactURL(st.URL))
 }
 
 func (s *session) generation() int {

@@ -127,7 +127,7 @@ func (w *Walker) FetchOne(ctx context.Context, t *browser.Tab, e Entry, dir stri
 		case err != nil:
 			return stop(fmt.Errorf("%w: %w", ErrProfile, err))
 		case d == nil && (st.Expired || (st.LoginForm && !st.SignedIn)):
-			if _, err := r.b.relogin(t, r.sess, gen); err != nil {
+			if _, err := r.b.relogin(t, r.sess, gen, signedOutCause("checking one download", st)); err != nil {
 				if !errors.Is(err, errTransient) {
 					return stop(err)
 				}

@@ -82,7 +82,7 @@ func (b *browserRun) upload(t *tab, abs string) (string, error) {
 		case st.Transient != "":
 			return fmt.Errorf("%w: %s", errTransient, describe(st))
 		case st.Expired || (st.LoginForm && !st.SignedIn):
-			if _, err := b.relogin(t, sess, gen); err != nil && !errors.Is(err, errTransient) {
+			if _, err := b.relogin(t, sess, gen, signedOutCause("uploading", st)); err != nil && !errors.Is(err, errTransient) {
 				final = true
 				return retry.Stop(err)
 			} else if err != nil {

@@ -83,12 +83,12 @@ func Open(o Options) (*Store, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	for _, d := range []string{o.Dir, filepath.Join(o.Dir, "steps"), filepath.Join(o.Dir, "outbox")} {
+	for _, d := range (layout.Cohort{Dir: o.Dir}).Dirs() {
 		if err := privateDir(d); err != nil {
 			return nil, err
 		}
 	}
-	l, err := loadLedger(filepath.Join(o.Dir, "ledger.json"), o.Project)
+	l, err := loadLedger(layout.Cohort{Dir: o.Dir}.Ledger(), o.Project)
 	if err != nil {
 		return nil, err
 	}
@@ -104,9 +104,10 @@ func privateDir(dir string) error {
 	return nil
 }
 
-func (s *Store) ledgerPath() string        { return filepath.Join(s.o.Dir, "ledger.json") }
-func (s *Store) stepPath(id string) string { return filepath.Join(s.o.Dir, "steps", id+".csv") }
-func (s *Store) outboxPath() string        { return filepath.Join(s.o.Dir, "outbox", s.o.Project+".csv") }
+func (s *Store) paths() layout.Cohort      { return layout.Cohort{Dir: s.o.Dir} }
+func (s *Store) ledgerPath() string        { return s.paths().Ledger() }
+func (s *Store) stepPath(id string) string { return s.paths().Step(id) }
+func (s *Store) outboxPath() string        { return s.paths().Upload(s.o.Project) }
 func (s *Store) save() error               { return s.l.save(s.ledgerPath()) }
 func (s *Store) today(now time.Time) int   { return londonDate(now) }
 
@@ -147,7 +148,7 @@ func (s *Store) tidy() {
 			keep[st.ID+".csv"] = true
 		}
 	}
-	for _, d := range []string{s.o.Dir, filepath.Join(s.o.Dir, "steps"), filepath.Join(s.o.Dir, "outbox")} {
+	for _, d := range s.paths().Dirs() {
 		ents, _ := os.ReadDir(d)
 		for _, e := range ents {
 			n := e.Name()

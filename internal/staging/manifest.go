@@ -328,6 +328,13 @@ func Commit(tmp, staging, local string, want int64) (int64, string, error) {
 	return n, hex.EncodeToString(h.Sum(nil)), nil
 }
 
+// Commit is the package's Commit, so that a Manifest is all a download run
+// hands its files to (portal.Keeper): it checks and moves tmp into dir as
+// local, and does not touch the manifest (Add records the file).
+func (m *Manifest) Commit(tmp, dir, local string, want int64) (int64, string, error) {
+	return Commit(tmp, dir, local, want)
+}
+
 // ErrShort marks a download whose size is not the announced one.
 var ErrShort = errors.New("size mismatch")
 

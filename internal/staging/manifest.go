@@ -28,9 +28,6 @@ import (
 // at start and at the end.
 const PartialDir = ".partial"
 
-// ManifestName is the manifest's file name inside the state directory.
-const ManifestName = "manifest.json"
-
 // File is one downloaded file.
 type File struct {
 	Name      string    `json:"name"`       // as the portal gave it

@@ -9,12 +9,24 @@ import (
 	"path/filepath"
 )
 
-// Hook is called at each step of a write ("created", "written", "synced",
-// "renamed", "dir-synced"); crash tests kill the process there.
-var Hook = func(step string) {}
+// Option changes one write; callers that need none pass none.
+type Option func(*options)
+
+type options struct{ atStep func(step string) }
+
+// AtStep has f called at each step of the write ("created", "written",
+// "synced", "renamed", "dir-synced"): the seam where a crash test kills the
+// process. It is an option of the write, not a package variable, so a test
+// hooks only the writes it means to.
+func AtStep(f func(step string)) Option { return func(o *options) { o.atStep = f } }
 
 // Write creates path with mode through write, crash-safely.
-func Write(path string, mode os.FileMode, write func(*os.File) error) error {
+func Write(path string, mode os.FileMode, write func(*os.File) error, opts ...Option) error {
+	o := options{atStep: func(string) {}}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	at := o.atStep
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
@@ -22,7 +34,7 @@ func Write(path string, mode os.FileMode, write func(*os.File) error) error {
 	}
 	tmp := f.Name()
 	defer os.Remove(tmp) // a no-op once renamed
-	Hook("created")
+	at("created")
 	if err := f.Chmod(mode); err != nil {
 		f.Close()
 		return err
@@ -31,7 +43,7 @@ func Write(path string, mode os.FileMode, write func(*os.File) error) error {
 		f.Close()
 		return err
 	}
-	Hook("written")
+	at("written")
 	if err := f.Sync(); err != nil {
 		f.Close()
 		return err
@@ -39,24 +51,24 @@ func Write(path string, mode os.FileMode, write func(*os.File) error) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	Hook("synced")
+	at("synced")
 	if err := os.Rename(tmp, path); err != nil {
 		return err
 	}
-	Hook("renamed")
+	at("renamed")
 	if err := SyncDir(dir); err != nil {
 		return err
 	}
-	Hook("dir-synced")
+	at("dir-synced")
 	return nil
 }
 
 // WriteFile is Write for bytes already in memory.
-func WriteFile(path string, data []byte, mode os.FileMode) error {
+func WriteFile(path string, data []byte, mode os.FileMode, opts ...Option) error {
 	return Write(path, mode, func(f *os.File) error {
 		_, err := f.Write(data)
 		return err
-	})
+	}, opts...)
 }
 
 // SyncDir makes a rename or removal in dir durable.

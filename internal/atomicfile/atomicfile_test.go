@@ -2,6 +2,7 @@ package atomicfile
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -14,9 +15,7 @@ func TestWriteFileReplacesWholeAndPrivately(t *testing.T) {
 		t.Fatal(err)
 	}
 	var steps []string
-	Hook = func(s string) { steps = append(steps, s) }
-	defer func() { Hook = func(string) {} }()
-	if err := WriteFile(p, []byte("new"), 0o640); err != nil {
+	if err := WriteFile(p, []byte("new"), 0o640, AtStep(func(s string) { steps = append(steps, s) })); err != nil {
 		t.Fatal(err)
 	}
 	if b, _ := os.ReadFile(p); string(b) != "new" {
@@ -25,7 +24,7 @@ func TestWriteFileReplacesWholeAndPrivately(t *testing.T) {
 	if st, _ := os.Stat(p); st.Mode().Perm() != 0o640 {
 		t.Errorf("mode %o", st.Mode().Perm())
 	}
-	if len(steps) != 5 || steps[4] != "dir-synced" {
+	if fmt.Sprint(steps) != "[created written synced renamed dir-synced]" {
 		t.Errorf("steps %v", steps)
 	}
 }

@@ -14,10 +14,6 @@ import (
 	"github.com/isaric/seftbot/internal/usererr"
 )
 
-// testHookRecording, set by a test, is handed the recorder once its
-// window is open, to drive it as an operator would.
-var testHookRecording func(*authoring.Recorder)
-
 // recordOptions holds the flags of seftbot record.
 type recordOptions struct {
 	*globalOptions
@@ -79,8 +75,8 @@ func runRecord(cmd *cobra.Command, o *recordOptions) error {
 	if err != nil {
 		return err
 	}
-	if testHookRecording != nil {
-		testHookRecording(rec)
+	if o.recording != nil {
+		o.recording(rec)
 	}
 	if o.site == portal.SiteUpload {
 		fmt.Fprintf(o.stdout, "Recording. In the browser window: sign in, pass any notice, choose one file and send it, and wait until the portal says it was received.\n")

@@ -71,15 +71,13 @@ func TestRecordCommandVisibleWindow(t *testing.T) {
 			}
 
 			recs := make(chan *authoring.Recorder, 1)
-			testHookRecording = func(r *authoring.Recorder) { recs <- r }
-			t.Cleanup(func() { testHookRecording = nil })
 			stdin, enter := io.Pipe()
 			t.Cleanup(func() { enter.Close() })
 			var stdout, stderr bytes.Buffer
 			code := make(chan int, 1)
 			go func() {
-				code <- run(context.Background(), []string{"--env-file", s.EnvFile(), "record", "--site", c.site, "--out", out},
-					stdin, &stdout, &stderr)
+				g := &globalOptions{stdin: stdin, stdout: &stdout, stderr: &stderr, recording: func(r *authoring.Recorder) { recs <- r }}
+				code <- runWith(context.Background(), g, []string{"--env-file", s.EnvFile(), "record", "--site", c.site, "--out", out})
 			}()
 			var rec *authoring.Recorder
 			select {

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/isaric/seftbot/internal/authoring"
 	"github.com/isaric/seftbot/internal/config"
 	"github.com/isaric/seftbot/internal/job"
 	"github.com/isaric/seftbot/internal/layout"
@@ -31,6 +32,10 @@ type globalOptions struct {
 
 	stdin          io.Reader
 	stdout, stderr io.Writer
+	// recording, set by a test (like stdin and stdout), is handed the
+	// recorder of seftbot record once its window is open, to drive it as
+	// an operator would.
+	recording func(*authoring.Recorder)
 
 	src  *config.Source // resolved configuration, set before any verb runs
 	log  *slog.Logger
@@ -54,12 +59,16 @@ func Main() int {
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	g := &globalOptions{stdin: stdin, stdout: stdout, stderr: stderr}
+	return runWith(ctx, &globalOptions{stdin: stdin, stdout: stdout, stderr: stderr}, args)
+}
+
+// runWith is run with the global options (and their test seams) given.
+func runWith(ctx context.Context, g *globalOptions, args []string) int {
 	root := newRootCmd(g)
 	root.SetArgs(args)
-	root.SetIn(stdin)
-	root.SetOut(stdout)
-	root.SetErr(stderr)
+	root.SetIn(g.stdin)
+	root.SetOut(g.stdout)
+	root.SetErr(g.stderr)
 	start := time.Now()
 	g.runID = job.NewRunID(start)
 	cmd, err := root.ExecuteContextC(ctx)

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"github.com/isaric/seftbot/internal/atomicfile"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,7 +31,7 @@ func TestCrashHelper(t *testing.T) {
 		t.Skip("helper process for TestLedgerCrashSafety")
 	}
 	point := os.Getenv("COHORT_CRASH_POINT")
-	atomicfile.Hook = func(p string) {
+	atStep := func(p string) {
 		if p == point {
 			fmt.Println("at " + p)
 			time.Sleep(time.Hour)
@@ -41,7 +40,7 @@ func TestCrashHelper(t *testing.T) {
 	now := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
 	big, small := crashList(20000), crashList(1)
 	for i := 0; ; i++ {
-		s, err := Open(Options{Dir: dir, Project: project, Header: DefaultHeader, Now: func() time.Time { return now }})
+		s, err := Open(Options{Dir: dir, Project: project, Header: DefaultHeader, Now: func() time.Time { return now }, atStep: atStep})
 		if err != nil {
 			fmt.Println("error", err)
 			os.Exit(1)

@@ -151,7 +151,7 @@ func loadLedger(path, project string) (*Ledger, error) {
 // save writes the ledger crash-safely. The held set, which may run to a
 // million entries, is written by hand, one identifier a line: indenting it
 // through encoding/json costs seconds.
-func (l *Ledger) save(path string) error {
+func (l *Ledger) save(path string, opts ...atomicfile.Option) error {
 	l.Schema = ledgerSchema
 	if l.Steps == nil {
 		l.Steps = []*Step{}
@@ -193,5 +193,5 @@ func (l *Ledger) save(path string) error {
 		w.Write(b[i+len(hole):])
 		w.WriteByte('\n')
 		return w.Flush()
-	})
+	}, opts...)
 }

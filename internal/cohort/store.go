@@ -49,6 +49,9 @@ type Options struct {
 	// BeforeCheck, if set, may alter a step's bytes just before the final
 	// check. It exists so tests can prove a broken file never leaves.
 	BeforeCheck func([]byte) []byte
+	// atStep, set by crash tests, is called at each step of every file
+	// the store writes (atomicfile.AtStep), where the test kills it.
+	atStep func(step string)
 }
 
 // Store is the cohort state in one directory. Methods that change it must be
@@ -83,12 +86,12 @@ func Open(o Options) (*Store, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	for _, d := range []string{o.Dir, filepath.Join(o.Dir, "steps"), filepath.Join(o.Dir, "outbox")} {
+	for _, d := range (layout.Cohort{Dir: o.Dir}).Dirs() {
 		if err := privateDir(d); err != nil {
 			return nil, err
 		}
 	}
-	l, err := loadLedger(filepath.Join(o.Dir, "ledger.json"), o.Project)
+	l, err := loadLedger(layout.Cohort{Dir: o.Dir}.Ledger(), o.Project)
 	if err != nil {
 		return nil, err
 	}
@@ -104,11 +107,20 @@ func privateDir(dir string) error {
 	return nil
 }
 
-func (s *Store) ledgerPath() string        { return filepath.Join(s.o.Dir, "ledger.json") }
-func (s *Store) stepPath(id string) string { return filepath.Join(s.o.Dir, "steps", id+".csv") }
-func (s *Store) outboxPath() string        { return filepath.Join(s.o.Dir, "outbox", s.o.Project+".csv") }
-func (s *Store) save() error               { return s.l.save(s.ledgerPath()) }
+func (s *Store) paths() layout.Cohort      { return layout.Cohort{Dir: s.o.Dir} }
+func (s *Store) ledgerPath() string        { return s.paths().Ledger() }
+func (s *Store) stepPath(id string) string { return s.paths().Step(id) }
+func (s *Store) outboxPath() string        { return s.paths().Upload(s.o.Project) }
+func (s *Store) save() error               { return s.l.save(s.ledgerPath(), s.writeOpts()...) }
 func (s *Store) today(now time.Time) int   { return londonDate(now) }
+
+// writeOpts are the options of every file the store writes.
+func (s *Store) writeOpts() []atomicfile.Option {
+	if s.o.atStep == nil {
+		return nil
+	}
+	return []atomicfile.Option{atomicfile.AtStep(s.o.atStep)}
+}
 
 // isOpen says a step still needs something: an upload or a verdict.
 func isOpen(st string) bool {
@@ -147,7 +159,7 @@ func (s *Store) tidy() {
 			keep[st.ID+".csv"] = true
 		}
 	}
-	for _, d := range []string{s.o.Dir, filepath.Join(s.o.Dir, "steps"), filepath.Join(s.o.Dir, "outbox")} {
+	for _, d := range s.paths().Dirs() {
 		ents, _ := os.ReadDir(d)
 		for _, e := range ents {
 			n := e.Name()
@@ -470,7 +482,7 @@ func (s *Store) plan(ctx context.Context, r io.Reader, name, kind string, decide
 			sum, err := s.t.write(f, p.rowSet, p.act)
 			st.SHA256 = sum
 			return err
-		})
+		}, s.writeOpts()...)
 		written = append(written, path)
 		if err != nil {
 			return fail(fmt.Errorf("step %s: %w", st.ID, err))
@@ -745,7 +757,7 @@ func (s *Store) Submit(ctx context.Context, dryRun bool) (*SubmitResult, error) 
 	if err := s.finalCheck(st, b, now); err != nil {
 		return nil, err
 	}
-	if err := atomicfile.Write(s.outboxPath(), 0o600, func(f *os.File) error { _, err := f.Write(b); return err }); err != nil {
+	if err := atomicfile.Write(s.outboxPath(), 0o600, func(f *os.File) error { _, err := f.Write(b); return err }, s.writeOpts()...); err != nil {
 		return nil, err
 	}
 	res.Path, res.Size = s.outboxPath(), len(b)

@@ -69,7 +69,23 @@ func (s State) TokenCache() string  { return filepath.Join(s.Dir, "oauth-token.j
 func (s State) Metrics() string     { return filepath.Join(s.Dir, "metrics.prom") }
 
 // CohortLedger is the cohort store's ledger (inside Cohort).
-func (s State) CohortLedger() string { return filepath.Join(s.Cohort(), "ledger.json") }
+func (s State) CohortLedger() string { return Cohort{Dir: s.Cohort()}.Ledger() }
+
+// Cohort is the cohort store's directory (State.Cohort, or one a test
+// chooses): its ledger, the step files (patient identifiers) and the
+// outbox holding the one file being uploaded.
+type Cohort struct{ Dir string }
+
+func (c Cohort) Ledger() string        { return filepath.Join(c.Dir, "ledger.json") }
+func (c Cohort) Steps() string         { return filepath.Join(c.Dir, "steps") }
+func (c Cohort) Outbox() string        { return filepath.Join(c.Dir, "outbox") }
+func (c Cohort) Step(id string) string { return filepath.Join(c.Steps(), id+".csv") }
+func (c Cohort) Upload(project string) string {
+	return filepath.Join(c.Outbox(), project+".csv")
+}
+
+// Dirs are the directories the store keeps, itself first.
+func (c Cohort) Dirs() []string { return []string{c.Dir, c.Steps(), c.Outbox()} }
 
 // Latch is the login latch of a site ("download" or "upload").
 func (s State) Latch(site string) string {

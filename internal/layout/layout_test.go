@@ -263,3 +263,26 @@ func TestTryLock(t *testing.T) {
 	}
 	again()
 }
+
+// TestCohortNames pins the cohort store's names on disk: a rename here
+// would strand an existing state directory's ledger and open steps.
+func TestCohortNames(t *testing.T) {
+	s := State{Dir: "/s"}
+	c := Cohort{Dir: s.Cohort()}
+	for _, tc := range [][2]string{
+		{s.Cohort(), "/s/cohort"},
+		{s.CohortLedger(), "/s/cohort/ledger.json"},
+		{c.Ledger(), "/s/cohort/ledger.json"},
+		{c.Steps(), "/s/cohort/steps"},
+		{c.Step("S1"), "/s/cohort/steps/S1.csv"},
+		{c.Outbox(), "/s/cohort/outbox"},
+		{c.Upload("NIC-1"), "/s/cohort/outbox/NIC-1.csv"},
+	} {
+		if tc[0] != tc[1] {
+			t.Errorf("got %s, want %s", tc[0], tc[1])
+		}
+	}
+	if d := c.Dirs(); len(d) != 3 || d[0] != "/s/cohort" || d[1] != c.Steps() || d[2] != c.Outbox() {
+		t.Errorf("Dirs = %v", d)
+	}
+}

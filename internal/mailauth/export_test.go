@@ -2,10 +2,10 @@ package mailauth
 
 import "time"
 
-// SetWriteCacheFault makes every cache write fail with err until restored.
-func SetWriteCacheFault(err error) (restore func()) {
-	testHookWriteCache = func() error { return err }
-	return func() { testHookWriteCache = nil }
+// WithCacheFault returns cfg whose every cache write fails with err.
+func WithCacheFault(cfg Config, err error) Config {
+	cfg.cacheFault = func() error { return err }
+	return cfg
 }
 
 // SetCacheLockWait shortens the token cache lock's wait for a test.

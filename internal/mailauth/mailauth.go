@@ -65,6 +65,10 @@ type Config struct {
 	Scopes            []string
 	CAFile            string // extra CA certificates trusted for the endpoints
 	CacheFile         string // the delegated sign-in, 0600 (device flow)
+
+	// cacheFault, set by tests only, fails a cache write as a full or
+	// read-only disk (or a kill) would.
+	cacheFault func() error
 }
 
 // String describes the configuration without the secret.
@@ -333,7 +337,7 @@ func (s *Source) delegated(ctx context.Context, now time.Time) error {
 	if tok.RefreshToken != "" {
 		c.RefreshToken = tok.RefreshToken
 	}
-	if err := writeCache(s.cfg.CacheFile, c); err != nil {
+	if err := writeCache(s.cfg, c); err != nil {
 		return fmt.Errorf("keeping the renewed OAuth sign-in in %s: %w", s.cfg.CacheFile, err)
 	}
 	s.tok, s.renewAt = tok, renewAt
@@ -362,13 +366,10 @@ func readCache(path string) (*cached, error) {
 	return &c, nil
 }
 
-// testHookWriteCache, set by tests only, fails a cache write as a full or
-// read-only disk (or a kill) would.
-var testHookWriteCache func() error
-
-func writeCache(path string, c *cached) error {
-	if testHookWriteCache != nil {
-		if err := testHookWriteCache(); err != nil {
+func writeCache(cfg Config, c *cached) error {
+	path := cfg.CacheFile
+	if cfg.cacheFault != nil {
+		if err := cfg.cacheFault(); err != nil {
 			return err
 		}
 	}
@@ -444,7 +445,7 @@ func Login(ctx context.Context, cfg Config, w io.Writer, now func() time.Time) e
 			"the sign-in gave no refresh token, so seftbot could not keep it"))
 	}
 	t := now()
-	if err := writeCache(cfg.CacheFile, &cached{TokenURL: cfg.TokenURL, ClientID: cfg.ClientID, RefreshToken: tok.RefreshToken,
+	if err := writeCache(cfg, &cached{TokenURL: cfg.TokenURL, ClientID: cfg.ClientID, RefreshToken: tok.RefreshToken,
 		AccessToken: tok.AccessToken, Expiry: tok.Expiry, RenewAt: renewal(t, tok), SignedIn: t.UTC()}); err != nil {
 		return err
 	}

@@ -228,8 +228,7 @@ func TestRotationIsKeptBeforeUse(t *testing.T) {
 	clk.Add(ttl + time.Second)
 
 	// The cache cannot be replaced: the renewed token is not handed out.
-	restore := mailauth.SetWriteCacheFault(errors.New("no space left on device"))
-	src := mailauth.New(cfg, nil, clk.Now)
+	src := mailauth.New(mailauth.WithCacheFault(cfg, errors.New("no space left on device")), nil, clk.Now)
 	tok, err := src.Token(context.Background())
 	if err == nil || tok != "" || !strings.Contains(err.Error(), "keeping the renewed OAuth sign-in") {
 		t.Fatalf("token handed out: %v, err %v: want none and the write named", tok != "", err)
@@ -241,7 +240,6 @@ func TestRotationIsKeptBeforeUse(t *testing.T) {
 	if tok, err := src.Token(context.Background()); err == nil || tok != "" {
 		t.Fatalf("second call: token handed out (%v)", err)
 	}
-	restore()
 
 	// The cache holds the spent refresh token, as after a kill in that instant.
 	_, err = mailauth.New(cfg, nil, clk.Now).Token(context.Background())

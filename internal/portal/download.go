@@ -76,7 +76,7 @@ func Download(ctx context.Context, o Options) (res *DownloadResult, err error) {
 	if err := layout.PrivateDir(o.StateDir); err != nil {
 		return res, fmt.Errorf("state directory: %w", err)
 	}
-	m, err := staging.OpenManifest(o.StateDir, o.StagingDir)
+	m, err := o.keeper()
 	if err != nil {
 		return res, err
 	}
@@ -104,7 +104,7 @@ func Download(ctx context.Context, o Options) (res *DownloadResult, err error) {
 type run struct {
 	b       *browserRun
 	o       *Options
-	m       *staging.Manifest
+	m       Keeper
 	res     *DownloadResult
 	partial string
 	sess    *session
@@ -637,7 +637,7 @@ func (r *run) receive(ctx context.Context, e *entry, d *download, dir string) (F
 	if want <= 0 && received > 0 {
 		want = received
 	}
-	n, sum, err := staging.Commit(tmp, dir, e.local, want)
+	n, sum, err := r.m.Commit(tmp, dir, e.local, want)
 	if err != nil {
 		return File{}, err
 	}

@@ -3,7 +3,6 @@ package portal
 import (
 	"context"
 
-	"github.com/isaric/seftbot/internal/staging"
 	"github.com/isaric/seftbot/internal/usererr"
 )
 
@@ -47,7 +46,7 @@ func List(ctx context.Context, o Options) (*ListResult, error) {
 	if o.StateDir == "" {
 		return res, usererr.Errorf("set SEFTBOT_STATE_DIR", "portal: no state directory for the manifest")
 	}
-	m, err := staging.OpenManifest(o.StateDir, o.StagingDir)
+	m, err := o.keeper()
 	if err != nil {
 		return res, err
 	}

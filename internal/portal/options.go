@@ -49,6 +49,10 @@ type Options struct {
 
 	StagingDir, StateDir string // manifest at StateDir/manifest.json
 	All                  bool   // fetch everything again, ignoring the manifest
+	// Keeper is what Download and List ask what is had and hand each
+	// completed file to; nil is staging's manifest in StateDir over
+	// StagingDir, so callers need not set it.
+	Keeper Keeper
 
 	// CheckOne makes a profile check (Check) also download the first
 	// listed file, into a private directory it wipes afterwards.

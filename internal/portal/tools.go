@@ -85,7 +85,7 @@ type Walker struct{ r *run }
 // Walker makes a walker whose downloads land in partial (the browser's
 // download directory).
 func (b *browserRun) Walker(partial string) *Walker {
-	return &Walker{r: &run{b: b, o: b.o, res: &DownloadResult{}, sess: &session{}, partial: partial}}
+	return &Walker{r: &run{b: b, o: b.o, m: noManifest{}, res: &DownloadResult{}, sess: &session{}, partial: partial}}
 }
 
 // Walk calls onPage with the entries of every page of the listing.

@@ -28,9 +28,6 @@ import (
 // at start and at the end.
 const PartialDir = ".partial"
 
-// ManifestName is the manifest's file name inside the state directory.
-const ManifestName = "manifest.json"
-
 // File is one downloaded file.
 type File struct {
 	Name      string    `json:"name"`       // as the portal gave it
@@ -326,6 +323,13 @@ func Commit(tmp, staging, local string, want int64) (int64, string, error) {
 		return 0, "", fmt.Errorf("%w: %w", ErrLocal, err)
 	}
 	return n, hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// Commit is the package's Commit, so that a Manifest is all a download run
+// hands its files to (portal.Keeper): it checks and moves tmp into dir as
+// local, and does not touch the manifest (Add records the file).
+func (m *Manifest) Commit(tmp, dir, local string, want int64) (int64, string, error) {
+	return Commit(tmp, dir, local, want)
 }
 
 // ErrShort marks a download whose size is not the announced one.

@@ -110,7 +110,7 @@ func TestManifestHasOnlyDeliveredOrStaged(t *testing.T) {
 func TestManifestVersion1ReadAsDelivered(t *testing.T) {
 	state := t.TempDir()
 	doc := `{"version":1,"files":[{"name":"a.csv","local_name":"a.csv","size":3,"sha256":"aa"}]}`
-	if err := os.WriteFile(filepath.Join(state, ManifestName), []byte(doc), 0o600); err != nil {
+	if err := os.WriteFile(layout.State{Dir: state}.Manifest(), []byte(doc), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	m, err := OpenManifest(state, t.TempDir())
@@ -126,7 +126,7 @@ func TestManifestVersion1ReadAsDelivered(t *testing.T) {
 // integrity failure, not a bug and not a portal failure.
 func TestManifestDamagedIsIntegrity(t *testing.T) {
 	state := t.TempDir()
-	if err := os.WriteFile(filepath.Join(state, ManifestName), []byte("{"), 0o600); err != nil {
+	if err := os.WriteFile(layout.State{Dir: state}.Manifest(), []byte("{"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	_, err := OpenManifest(state, "")

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -17,31 +16,7 @@ import (
 // TestHeadfulXvfb runs a visible-window download for real, on a virtual
 // display of its own.
 func TestHeadfulXvfb(t *testing.T) {
-	xvfb := testtool.Need(t, "xvfb; scripts/install-deps.sh installs it", "Xvfb")
-	var display string
-	var cmd *exec.Cmd
-	for n := 90 + os.Getpid()%50; n < 200 && cmd == nil; n++ {
-		if _, err := os.Stat(fmt.Sprintf("/tmp/.X11-unix/X%d", n)); err == nil {
-			continue
-		}
-		display = fmt.Sprintf(":%d", n)
-		cmd = exec.Command(xvfb, display, "-screen", "0", "1280x1024x24", "-nolisten", "tcp")
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	sock := "/tmp/.X11-unix/X" + strings.TrimPrefix(display, ":")
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if _, err := os.Stat(sock); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Xvfb %s did not come up", display)
-		}
-	}
-	t.Setenv("DISPLAY", display)
-	t.Setenv("WAYLAND_DISPLAY", "")
+	testtool.Xvfb(t)
 
 	s := startSim(t, sim.Options{Files: 3})
 	o := simOptions(t, s, SiteDownload)

@@ -17,6 +17,7 @@ import (
 	"github.com/isaric/seftbot/internal/config"
 	"github.com/isaric/seftbot/internal/sim"
 	"github.com/isaric/seftbot/internal/staging"
+	"github.com/isaric/seftbot/internal/testtool"
 )
 
 // startSim starts an in-process seftsim in a temporary directory; small
@@ -190,23 +191,20 @@ func ourBrowsers() []int { return BrowserProcesses(tmpRoot) }
 // browser profile directory was left behind, a few seconds after a run.
 func checkNoLeaks(t *testing.T) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		pids := ourBrowsers()
-		dirs, _ := filepath.Glob(filepath.Join(tmpRoot, "chromedp-runner*"))
-		if len(pids) == 0 && len(dirs) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Errorf("leaked: %d browser processes %v, %d profile dirs %v", len(pids), pids, len(dirs), dirs)
-			for _, p := range pids {
-				_ = syscall.Kill(p, syscall.SIGKILL)
-			}
-			for _, d := range dirs {
-				os.RemoveAll(d)
-			}
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
+	var pids []int
+	var dirs []string
+	if testtool.Poll(5*time.Second, func() bool {
+		pids = ourBrowsers()
+		dirs, _ = filepath.Glob(filepath.Join(tmpRoot, "chromedp-runner*"))
+		return len(pids) == 0 && len(dirs) == 0
+	}) {
+		return
+	}
+	t.Errorf("leaked: %d browser processes %v, %d profile dirs %v", len(pids), pids, len(dirs), dirs)
+	for _, p := range pids {
+		_ = syscall.Kill(p, syscall.SIGKILL)
+	}
+	for _, d := range dirs {
+		os.RemoveAll(d)
 	}
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/isaric/seftbot/internal/sim"
 	"github.com/isaric/seftbot/internal/staging"
+	"github.com/isaric/seftbot/internal/testtool"
 )
 
 var (
@@ -185,13 +186,7 @@ func awaitLog(t *testing.T, cmd *exec.Cmd, done <-chan error, w *logWatch, stder
 // only bounds the failure (a killed browser dies a moment after the kill).
 func awaitNoBrowsers(t *testing.T, limit time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(limit)
-	for len(ourBrowsers()) > 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d browser processes still alive after %s: %v", len(ourBrowsers()), limit, ourBrowsers())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testtool.WaitFor(t, limit, "no browser process of ours alive", func() bool { return len(ourBrowsers()) == 0 })
 }
 
 // TestKill9ThenRerun: kill -9 in the middle of a run leaves no browser

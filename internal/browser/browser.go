@@ -125,9 +125,17 @@ type Options struct {
 
 	Log *slog.Logger
 
-	// PageConfig is page.js's first argument (JSON-encoded once): what the
-	// in-page half reads pages through.
+	// PageConfig is page.js's first argument (JSON-encoded once): the
+	// caller's settings, which only PageScript reads.
 	PageConfig any
+
+	// PageScript is the caller's own in-page ops: a JavaScript function
+	// expression that page.js calls as (PageScript)(E) before each op, in
+	// the same evaluation, so it reaches every document, frame and popup
+	// page.js does. It registers ops with E.register(name, fn) and uses
+	// page.js's helpers in E (E.P is PageConfig); Eval and Await then call
+	// them by name. The engine's own op names cannot be taken.
+	PageScript string
 
 	// ErrFailure and ErrScript are the sentinels the engine's errors wrap,
 	// so a caller's error table keeps working.
@@ -505,7 +513,7 @@ func (t *Tab) Pause() error {
 	return nil
 }
 
-// Eval runs one op of page.js with the page config and decodes its result.
+// Eval runs one op of page.js (its own or one PageScript registered) and decodes its result.
 func (t *Tab) Eval(op string, args any, out any, opts ...chromedp.EvaluateOption) error {
 	raw, err := t.EvalRaw(op, args, t.b.o.StepTimeout, opts...)
 	if err != nil {
@@ -528,7 +536,8 @@ func (t *Tab) EvalRaw(op string, args any, timeout time.Duration, opts ...chrome
 	return chromedp.Run(ctx, chromedp.Evaluate[[]byte](expr, opts...))
 }
 
-// Expr is the JavaScript expression that runs one op of page.js.
+// Expr is the JavaScript expression that runs one op of page.js, with
+// the caller's PageScript.
 func (t *Tab) Expr(op string, args any) (string, error) {
 	t.b.profileOnce.Do(func() { t.b.profileJSON, t.b.profileErr = json.Marshal(t.b.o.PageConfig) })
 	if t.b.profileErr != nil {
@@ -540,7 +549,11 @@ func (t *Tab) Expr(op string, args any) (string, error) {
 		return "", err
 	}
 	opj, _ := json.Marshal(op)
-	return fmt.Sprintf("%s(%s, %s, %s)", strings.TrimSpace(pageJS), p, opj, a), nil
+	caller := "undefined"
+	if c := strings.TrimSpace(t.b.o.PageScript); c != "" {
+		caller = c
+	}
+	return fmt.Sprintf("%s(%s, %s, %s, %s)", strings.TrimSpace(pageJS), p, opj, a, caller), nil
 }
 
 // DrainLoads forgets load events seen so far, before an action whose own

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
+	_ "embed"
 	"encoding/base64"
 	"fmt"
 	"net"
@@ -58,6 +59,13 @@ type browserRun struct {
 	selErr  error
 }
 
+// siteJS is the portal's in-page ops (state, outcome, listing, rowClick,
+// uploadOutcome, ...), which read pages through the profile; the engine
+// runs it with page.js as Options.PageScript.
+//
+//go:embed site.js
+var siteJS string
+
 // startBrowser starts the engine for o's site, after checking the portal's
 // certificate from Go. downloadDir may be "" for runs that download
 // nothing.
@@ -77,6 +85,7 @@ func startBrowser(ctx context.Context, o *Options, downloadDir string) (*browser
 		DebugDir:     o.DebugDir,
 		Log:          o.Log,
 		PageConfig:   o.Profile.forPage(),
+		PageScript:   siteJS,
 		ErrFailure:   ErrPortal,
 		ErrScript:    ErrProfile,
 	})

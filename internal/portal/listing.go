@@ -22,7 +22,7 @@ type listing struct {
 	MoreEvidence string `json:"more_evidence"`
 }
 
-// listingRead is page.js's answer to "listing" and "changed".
+// listingRead is site.js's answer to "listing" and "changed".
 type listingRead struct {
 	Ready   bool      `json:"ready"`
 	State   pageState `json:"state"`

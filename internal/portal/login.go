@@ -12,7 +12,7 @@ import (
 	"github.com/isaric/seftbot/internal/usererr"
 )
 
-// Sign-in outcomes, as page.js classifies the page after the password.
+// Sign-in outcomes, as site.js classifies the page after the password.
 const (
 	outSignedIn        = "signed_in"
 	outRefused         = "refused"

@@ -517,7 +517,7 @@ func (p *Profile) selectors() map[string]Sel {
 	return out
 }
 
-// forPage is the profile as page.js reads it, with what the page needs
+// forPage is the profile as site.js reads it, with what the page needs
 // derived from it: the elements of the login's steps after the password
 // (a notice, terms, "Proceed"), which mark an interstitial page.
 func (p *Profile) forPage() any {

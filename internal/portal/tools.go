@@ -64,7 +64,7 @@ func Navigate(t *browser.Tab, u string) error { return navigate(t, u) }
 // LogName is how a server-supplied name appears in logs and messages.
 func LogName(s string) string { return logName(s) }
 
-// ListingRead is what page.js reads of a listing page.
+// ListingRead is what site.js reads of a listing page.
 type ListingRead = listingRead
 
 // PrepareStaging makes a private staging directory with an empty partial

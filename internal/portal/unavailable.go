@@ -14,7 +14,7 @@ import (
 // list being redrawn), then reported as having no download control, with
 // the profile fields to check; it is not retried with backoff.
 
-// whyNoControl is page.js's answer when a row has no download control.
+// whyNoControl is site.js's answer when a row has no download control.
 const whyNoControl = "no download control in the row"
 
 // errNoControl: the row is listed but offers nothing to click.

@@ -398,7 +398,7 @@
       const rowOf = (el) => {
         for (let x = el; x && x.parentElement && x !== document.body; x = x.parentElement) {
           if (!rowTags.test(x.tagName)) continue;
-          const sibs = Array.from(x.parentElement.children).filter((s) => sig(s) === sig(x));
+          const sibs = Array.from(x.parentElement.children).filter((s) => sig(s) === sig(x) && !headerRow(s));
           if (sibs.length >= 3) return { row: x, parent: x.parentElement, sibs };
         }
         return null;

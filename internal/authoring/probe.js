@@ -497,6 +497,14 @@
       if (f && a.name) first = a.name.attr ? f.getAttribute(a.name.attr) || '' : (a.name.in ? norm(textOf(f.querySelector(a.name.in))) : '');
       return { count: els.length, first, url: location.href };
     }
+    case 'pagerMode': {
+      // What the paging control a.sel (alternatives) does, by its link.
+      for (const s of a.sel || []) {
+        const e = first(s);
+        if (e) return pageMode(e.getAttribute('href'), norm(textOf(e) || e.value));
+      }
+      return '';
+    }
     case 'locators': {
       const e = first(a.sel);
       return e ? locators(e) : [];

@@ -298,7 +298,7 @@ func checkListing(ctx context.Context, b *portal.Session, t *tab, o *Options, re
 		}
 	})
 	if err != nil {
-		return err
+		return pagingFault(ctx, t, o, res, err)
 	}
 	if res.Rows > 0 {
 		st := "ok"
@@ -353,6 +353,26 @@ func checkListing(ctx context.Context, b *portal.Session, t *tab, o *Options, re
 	}
 	res.Lines = append(res.Lines, line)
 	return nil
+}
+
+// pagingFault tells a profile fault from a portal fault when the walk
+// failed: a "navigate" pager whose control loads no new page (a #fragment
+// or script link) never sees the load it waits for, which is the
+// profile's error (exit 11), not the portal's (exit 6).
+func pagingFault(ctx context.Context, t *tab, o *Options, res *CheckResult, err error) error {
+	f := o.Profile.Files
+	if f.More.Mode != MoreNavigate || !errors.Is(err, ErrPortal) || ctx.Err() != nil {
+		return err
+	}
+	pr := &prober{t: t, o: o}
+	var mode string
+	if e := pr.eval("pagerMode", map[string]any{"sel": f.More.Control}, o.StepTimeout, &mode); e != nil || mode == "" || mode == MoreNavigate {
+		return err
+	}
+	res.Lines = append(res.Lines, CheckLine{Field: "files.more.mode", Selector: f.More.Mode, Status: "FAIL",
+		Note: fmt.Sprintf("%s loads no new page (it only changes the #fragment or runs a script): set files.more.mode to %q (%v)", f.More.Control, mode, err)})
+	return usererr.New(fmt.Errorf("%w: files.more.mode is navigate, but %s loads no new page", ErrProfile, f.More.Control),
+		fmt.Sprintf("set files.more.mode to %q (see docs/site-profile.md)", mode))
 }
 
 // matched says whether the check's line for field matched.

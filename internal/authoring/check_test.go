@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -268,5 +271,48 @@ func TestCheckOneInterstitial(t *testing.T) {
 	f := s.Files()[0]
 	if res.One == nil || res.One.Name != f.Name || res.One.SHA256 != f.SHA256 {
 		t.Fatalf("one file: %+v, want %s", res.One, f.Name)
+	}
+}
+
+// TestCheckFragmentNavigate: a profile that says "navigate" for a pager
+// that only changes the #fragment never sees a new page load. That is the
+// profile's fault, not the portal's: the check exits 11 (ErrProfile),
+// never 6 (ErrPortal), and names files.more.mode.
+func TestCheckFragmentNavigate(t *testing.T) {
+	const login = `<!doctype html><html><body><form method="post" action="/login">
+<input id="u" name="u"><input id="p" name="p" type="password"><button>Go</button></form></body></html>`
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = io.WriteString(w, login)
+	})
+	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/files", http.StatusSeeOther)
+	})
+	mux.HandleFunc("/files", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = io.WriteString(w, strings.Replace(tablePage, "<h1>Files</h1>", `<h1>Files</h1><a id="out" href="/">Sign out</a>`, 1))
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	p, err := parseProfile([]byte(`{
+  "login": {"steps": [{"fill": "#u", "with": "{user}"}, {"fill": "#p", "with": "{password}"}, {"click": "text=Go"}],
+            "outcomes": {"signed_in": "#out", "refused": ["Wrong password"]}},
+  "files": {"path": "files", "row": "#list tr:has(td)", "name": {"in": "td:nth-child(1)"}, "size": {"in": "td:nth-child(2)"},
+            "download": "text=Fetch", "more": {"mode": "navigate", "control": "#pg > a[aria-current] + a"}}
+}`), SiteDownload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	o := Options{Site: SiteDownload, URL: srv.URL + "/", User: "u", Password: "pw", Profile: p, Retries: 1,
+		StateDir: filepath.Join(dir, "state"), StagingDir: filepath.Join(dir, "staging"),
+		Log: testLogger(t), StepTimeout: 2 * time.Second}
+	res, err := Check(context.Background(), o)
+	if !errors.Is(err, ErrProfile) || errors.Is(err, ErrPortal) {
+		t.Fatalf("err %v, want ErrProfile and not ErrPortal\n%s", err, printed(res))
+	}
+	if out := printed(res); !strings.Contains(out, "files.more.mode") || !strings.Contains(out, "in_place") {
+		t.Errorf("the check does not name files.more.mode and in_place:\n%s", out)
 	}
 }

@@ -450,6 +450,7 @@ type probeRead struct {
 			Text  string            `json:"text"`
 			Cells []struct {
 				Tag      string            `json:"tag"`
+				Column   string            `json:"column"`
 				Selector string            `json:"selector"`
 				Text     string            `json:"text"`
 				Attrs    map[string]string `json:"attrs"`
@@ -457,13 +458,15 @@ type probeRead struct {
 			} `json:"cells"`
 		} `json:"example"`
 		Name *struct {
-			In    string `json:"in"`
-			Attr  string `json:"attr"`
-			Value string `json:"value"`
+			In     string `json:"in"`
+			Attr   string `json:"attr"`
+			Value  string `json:"value"`
+			Column string `json:"column"`
 		} `json:"name"`
 		Size *struct {
-			In    string `json:"in"`
-			Value string `json:"value"`
+			In     string `json:"in"`
+			Value  string `json:"value"`
+			Column string `json:"column"`
 		} `json:"size"`
 		Downloads []struct {
 			Text     string   `json:"text"`
@@ -477,6 +480,14 @@ type probeRead struct {
 		Disabled bool     `json:"disabled"`
 	} `json:"pagination"`
 	Iframes []map[string]string `json:"iframes"`
+}
+
+// column names a table cell's column by its header, for the report.
+func column(h string) string {
+	if h == "" {
+		return ""
+	}
+	return fmt.Sprintf(", column %q", h)
 }
 
 func quoteAll(ss []string) string {
@@ -535,6 +546,9 @@ func writeProbePage(s *strings.Builder, n int, p ProbePage) {
 		}
 		for _, c := range r.Example.Cells {
 			fmt.Fprintf(s, "        cell <%s> %-24s %q", c.Tag, c.Selector, c.Text)
+			if c.Column != "" {
+				fmt.Fprintf(s, " (column %q)", c.Column)
+			}
 			for k, v := range c.Attrs {
 				fmt.Fprintf(s, " %s=%q", k, v)
 			}
@@ -547,10 +561,10 @@ func writeProbePage(s *strings.Builder, n int, p ProbePage) {
 		case r.Name != nil && r.Name.Attr != "":
 			fmt.Fprintf(s, "      files.name: {\"attr\": %q}   (e.g. %q)\n", r.Name.Attr, r.Name.Value)
 		case r.Name != nil:
-			fmt.Fprintf(s, "      files.name: %q   (e.g. %q)\n", r.Name.In, r.Name.Value)
+			fmt.Fprintf(s, "      files.name: %q   (e.g. %q%s)\n", r.Name.In, r.Name.Value, column(r.Name.Column))
 		}
 		if r.Size != nil {
-			fmt.Fprintf(s, "      files.size: %q   (e.g. %q)\n", r.Size.In, r.Size.Value)
+			fmt.Fprintf(s, "      files.size: %q   (e.g. %q%s)\n", r.Size.In, r.Size.Value, column(r.Size.Column))
 		}
 		for _, d := range r.Downloads {
 			fmt.Fprintf(s, "      control in the row %q: files.download candidates %s\n", d.Text, quoteAll(d.Locators))

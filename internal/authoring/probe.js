@@ -140,6 +140,20 @@
   // classes), the shape of a file list. One entry per selector, however
   // many parents repeat it.
   const rowTags = /^(TR|LI|DIV|ARTICLE|SECTION|DD|A)$/;
+  // headerRow: a table's header (in <thead>, or all <th> cells) is never
+  // a file's row, however like the rows below it.
+  const headerRow = (e) => e.tagName === 'TR' && (!!e.closest('thead') || (e.children.length > 0 && Array.from(e.children).every((c) => c.tagName === 'TH')));
+  // columnOf: the header text over a table cell's column, or ''.
+  function columnOf(c) {
+    const tr = c.parentElement;
+    if (!tr || tr.tagName !== 'TR' || !/^(TD|TH)$/.test(c.tagName)) return '';
+    const table = tr.closest('table');
+    if (!table) return '';
+    const h = Array.from(table.querySelectorAll('tr')).find((r) => r.closest('table') === table && headerRow(r));
+    if (!h || h === tr) return '';
+    const i = Array.from(tr.children).indexOf(c);
+    return h.children[i] ? cut(textOf(h.children[i]), 40) : '';
+  }
   function sig(e) { return e.tagName + '|' + classes(e).sort().join('.') + '|' + (e.getAttribute('role') || ''); }
   function repeated() {
     const groups = [];
@@ -147,12 +161,14 @@
       if (p.children.length < 3) continue;
       const by = new Map();
       for (const c of p.children) {
-        if (!rowTags.test(c.tagName)) continue;
+        if (!rowTags.test(c.tagName) || headerRow(c)) continue;
         const k = sig(c);
         if (!by.has(k)) by.set(k, []);
         by.get(k).push(c);
       }
       for (const els of by.values()) {
+        // Page links ("1 2 3 Next") repeat too, but they are the pager.
+        if (els.every((e) => { const t = norm(textOf(e)); return pageNumber.test(t) || /^(next|next page|previous|prev|first|last|›|»|‹|«|<|>|<<|>>)$/i.test(t); })) continue;
         if (els.length >= 3 && els.some(visible) && els.some((e) => norm(textOf(e)))) groups.push({ parent: p, els });
       }
     }
@@ -182,11 +198,13 @@
     if (ancSel) cands.push(ancSel + ' ' + tag);
     const role = e.getAttribute('role');
     if (role) cands.push('role=' + role);
+    // A selector that also finds the table's header row is kept off it.
+    const noHeader = (s) => (!s.startsWith('role=') && tag === 'tr' && Array.from(document.querySelectorAll(s)).some(headerRow) ? s + ':has(td)' : s);
     for (const s of cands) {
       const n = s.startsWith('role=') ? byRole(s).length : document.querySelectorAll(s).length;
-      if (n >= els.length && n <= els.length * 4 && total) return s;
+      if (n >= els.length && n <= els.length * 4 && total) return noHeader(s);
     }
-    return css(parent) + ' > ' + tag + cls;
+    return noHeader(css(parent) + ' > ' + tag + cls);
   }
   function cellsOf(row) {
     let kids = Array.from(row.children);
@@ -211,10 +229,16 @@
       if (sizeLike.test(norm(textOf(c))) && !/^\d{1,2}$/.test(norm(textOf(c)))) flags.push('size');
       for (const [k, v] of Object.entries(at)) if (k !== 'id' && nameLike.test(v) && !/^(href|src)$/.test(k)) flags.push('file name in attribute ' + k);
       for (const x of inner) for (const [k, v] of Object.entries(attrs(x))) if (/^(title|data-file|data-name|download)$/.test(k) && nameLike.test(v)) flags.push('file name in attribute ' + k + ' of ' + x.tagName.toLowerCase());
-      const loc = rel(c, row);
-      if (!name && flags.includes('file name')) name = { in: loc, value: norm(textOf(c)) };
-      if (!size && flags.includes('size')) size = { in: loc, value: norm(textOf(c)) };
-      cells.push({ tag: c.tagName.toLowerCase(), class: classes(c).join(' ') || undefined, role: c.getAttribute('role') || undefined, selector: loc || undefined, text: t || undefined, attrs: Object.keys(at).length ? at : undefined, flags: flags.length ? flags : undefined });
+      // A cell without a class of its own is found by its column.
+      let loc = rel(c, row);
+      if (c.parentElement && (!loc || !classes(c).length)) {
+        const nth = c.tagName.toLowerCase() + ':nth-child(' + (Array.from(c.parentElement.children).indexOf(c) + 1) + ')';
+        if (row.querySelector(nth) === c) loc = nth;
+      }
+      const column = columnOf(c) || undefined;
+      if (!name && flags.includes('file name')) name = { in: loc, value: norm(textOf(c)), column };
+      if (!size && flags.includes('size')) size = { in: loc, value: norm(textOf(c)), column };
+      cells.push({ tag: c.tagName.toLowerCase(), column, class: classes(c).join(' ') || undefined, role: c.getAttribute('role') || undefined, selector: loc || undefined, text: t || undefined, attrs: Object.keys(at).length ? at : undefined, flags: flags.length ? flags : undefined });
     }
     const controls = Array.from(row.querySelectorAll(clickable)).filter(visible).slice(0, 4)
       .map((e) => ({ tag: e.tagName.toLowerCase(), text: cut(textOf(e) || e.value, 60), locators: locators(e, row), href: e.getAttribute('href') || undefined, download: e.hasAttribute('download') || undefined }));
@@ -227,15 +251,63 @@
   }
 
   const pagerText = /^(next|next page|more|show more|load more|older|newer|previous|prev|›|»|>|>>|\d{1,3})$|next|more|older|load/i;
+  // pageMode: what following href does: a new page, or (an empty or
+  // #fragment-only link) the same page redrawn.
+  function pageMode(href, t) {
+    let same = !href || href === '#' || /^javascript:/i.test(href);
+    if (!same) {
+      try {
+        const u = new URL(href, location.href);
+        same = u.origin + u.pathname + u.search === location.origin + location.pathname + location.search;
+      } catch (x) { /* not a URL: a new page, as before */ }
+    }
+    return !same ? 'navigate' : /more|load/i.test(t) ? 'append' : 'in_place';
+  }
+  const pageNumber = /^(page\s*)?\d{1,4}$/i;
+  // numberedPager finds page links ("1 2 3", "Page 2") with the current
+  // page marked (bold, not a link, aria-current, or a current/active
+  // class), and the selector of the link after the current page: the one
+  // control that pages on from any page, and matches nothing on the last.
+  function numberedPager(rowEls) {
+    const links = Array.from(document.querySelectorAll('a[href]')).filter((e) => visible(e) && pageNumber.test(norm(textOf(e))) && !rowEls.some((r) => r.contains(e)));
+    for (const l of links) {
+      // The item is the link, or its wrapper (<li>) when links are wrapped.
+      const item = (l.parentElement && l.parentElement.children.length === 1 && l.parentElement.parentElement) ? l.parentElement : l;
+      const box = item.parentElement;
+      if (!box) continue;
+      const items = Array.from(box.children);
+      const numbered = items.filter((x) => pageNumber.test(norm(textOf(x))));
+      if (numbered.length < 2) continue;
+      const isLink = (x) => (x.matches('a[href]') ? x : x.querySelector('a[href]'));
+      const cur = numbered.find((x) => x.matches('[aria-current],:has([aria-current])')) ||
+        numbered.find((x) => !isLink(x)) ||
+        numbered.find((x) => /(^|\s)(current|active|selected)(\s|$)/.test(x.className || ''));
+      if (!cur) continue;
+      const tag = cur.tagName.toLowerCase();
+      const k = /(^|\s)(current|active|selected)(\s|$)/.exec(cur.className || '');
+      const curSel = cur.hasAttribute('aria-current') ? tag + '[aria-current]' : k ? tag + '.' + k[2] : tag;
+      const boxSel = css(box);
+      if (!boxSel) continue;
+      const sel = boxSel + ' > ' + curSel + ' + ' + (item === l ? 'a' : item.tagName.toLowerCase() + ' > a');
+      const next = first(sel);
+      const after = items[items.indexOf(cur) + 1];
+      if (!next || !after || isLink(after) !== next) continue;
+      return { sel, box, next, text: norm(textOf(next)) };
+    }
+    return null;
+  }
   function pagination(rowEls) {
     const out = [];
+    const np = numberedPager(rowEls);
+    if (np) out.push({ tag: 'a', text: 'the link after the current page (now ' + np.text + ')', locators: [np.sel], mode: pageMode(np.next.getAttribute('href'), '') });
     for (const e of document.querySelectorAll(clickable + ',[rel=next]')) {
       if (rowEls.some((r) => r.contains(e)) || !visible(e)) continue;
+      if (np && np.box.contains(e) && pageNumber.test(norm(textOf(e)))) continue;
       const t = norm(textOf(e) || e.value || e.getAttribute('aria-label'));
       if (!(e.getAttribute('rel') === 'next' || (t.length <= 30 && pagerText.test(t)))) continue;
       if (/^(sign|log)\s?(in|out)$/i.test(t)) continue;
       const href = e.getAttribute('href');
-      const mode = href && href !== '#' && !/^javascript:/i.test(href) ? 'navigate' : /more|load/i.test(t) ? 'append' : 'in_place';
+      const mode = pageMode(href, t);
       out.push({ tag: e.tagName.toLowerCase(), text: t, locators: locators(e), mode, disabled: !!(e.disabled || e.getAttribute('aria-disabled') === 'true') || undefined });
       if (out.length >= 8) break;
     }
@@ -326,7 +398,7 @@
       const rowOf = (el) => {
         for (let x = el; x && x.parentElement && x !== document.body; x = x.parentElement) {
           if (!rowTags.test(x.tagName)) continue;
-          const sibs = Array.from(x.parentElement.children).filter((s) => sig(s) === sig(x));
+          const sibs = Array.from(x.parentElement.children).filter((s) => sig(s) === sig(x) && !headerRow(s));
           if (sibs.length >= 3) return { row: x, parent: x.parentElement, sibs };
         }
         return null;
@@ -388,6 +460,11 @@
         if (!t || (t.tagName === 'INPUT' && !/^(submit|button|image)$/i.test(t.type))) return;
         if (entered && ev.detail === 0 && (t.form === entered || entered.contains && entered.contains(t))) return;
         flush();
+        const np = numberedPager([]);
+        if (np && np.box.contains(t) && pageNumber.test(norm(textOf(t)))) {
+          send({ kind: 'click', locators: np.next === t ? [np.sel] : locators(t), text: cut(textOf(t), 60) });
+          return;
+        }
         const r = rowOf(t);
         if (r) {
           const g = describeGroup(rowSelector(r.parent, r.sibs), r.sibs);
@@ -419,6 +496,14 @@
       let first = '';
       if (f && a.name) first = a.name.attr ? f.getAttribute(a.name.attr) || '' : (a.name.in ? norm(textOf(f.querySelector(a.name.in))) : '');
       return { count: els.length, first, url: location.href };
+    }
+    case 'pagerMode': {
+      // What the paging control a.sel (alternatives) does, by its link.
+      for (const s of a.sel || []) {
+        const e = first(s);
+        if (e) return pageMode(e.getAttribute('href'), norm(textOf(e) || e.value));
+      }
+      return '';
     }
     case 'locators': {
       const e = first(a.sel);

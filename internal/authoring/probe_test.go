@@ -3,6 +3,9 @@ package authoring
 import (
 	"context"
 	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -149,5 +152,74 @@ func TestProbeMismatch(t *testing.T) {
 	wantAll(t, "report", txt, "profile mismatch", "Account name")
 	if a := s.State().Accounts["download"]; a.PasswordPosts != 0 {
 		t.Errorf("%d password POSTs, want 0", a.PasswordPosts)
+	}
+}
+
+// TestProbeTableV4: v4's table opens with a header row of <th> cells and
+// pages by numbered links with the current page in bold. Probe takes a
+// data row as the example, proposes the name and size cells by their
+// column (labelled by the header) and the link after the current page as
+// a navigate pager.
+func TestProbeTableV4(t *testing.T) {
+	s := startSim(t, sim.Options{Files: 30, PageSize: 10, Markup: "v4"})
+	o := simOptions(t, s, SiteDownload)
+	o.Profile = nil
+	txt, _, err := probeOnce(t, o)
+	if err != nil {
+		t.Fatalf("probe stopped: %v\n%s", err, txt)
+	}
+	wantAll(t, "report", txt, "looks like: file name", "looks like: size",
+		`files.name: ".name"   (e.g. "NIC-402963-P0Y5D_HES_APC_001.csv", column "Name")`, `(column "Bytes")`,
+		`files.size: ".bytes"   (e.g. "15311", column "Bytes")`,
+		`"the link after the current page (now 2)": files.more {"mode": "navigate", "control": "p.pages \u003e b + a"}`)
+	if strings.Contains(txt, `"2": files.more`) {
+		t.Errorf("each numbered link is offered as a pager of its own\n%s", txt)
+	}
+	if strings.Contains(txt, `example row (1 of 10): "Name Bytes`) || strings.Contains(txt, `example row (1 of 11): "Name Bytes`) {
+		t.Errorf("the header row was taken as the example row\n%s", txt)
+	}
+	checkNoLeaks(t)
+}
+
+// tablePage is a list no seftsim markup has: a table without classes whose
+// first row is a header, and page links that only change the #fragment
+// (the page redraws itself), the current page a link marked aria-current.
+const tablePage = `<!doctype html><html><head><title>Files</title></head><body>
+<h1>Files</h1>
+<table id="list">
+ <tr><th>File</th><th>Bytes</th><th>Get</th></tr>
+ <tr><td>alpha_001.csv</td><td>1024</td><td><a href="/f/1">Fetch</a></td></tr>
+ <tr><td>alpha_002.csv</td><td>2048</td><td><a href="/f/2">Fetch</a></td></tr>
+ <tr><td>alpha_003.csv</td><td>4096</td><td><a href="/f/3">Fetch</a></td></tr>
+</table>
+<nav id="pg"><a href="#p1" aria-current="page">1</a> <a href="#p2">2</a> <a href="#p3">3</a> <a href="#p2">Next</a></nav>
+</body></html>`
+
+// TestProbeTableHeaderFragment: the header row is not the example row and
+// not a row of the list; classless cells are proposed by their column
+// (td:nth-child(N)) and labelled by its header; a pager that only changes
+// the #fragment is in_place, not navigate.
+func TestProbeTableHeaderFragment(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = io.WriteString(w, tablePage)
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	o := Options{Site: SiteDownload, URL: srv.URL + "/", User: "u", Password: "pw-never-sent",
+		StateDir: filepath.Join(dir, "state"), StagingDir: filepath.Join(dir, "staging"),
+		Log: testLogger(t), StepTimeout: 10 * time.Second}
+	txt, _, err := probeOnce(t, o)
+	if !errors.Is(err, ErrProfile) { // no sign-in form on this page
+		t.Fatalf("err %v, want ErrProfile (no sign-in form)\n%s", err, txt)
+	}
+	wantAll(t, "report", txt, `3 x <tr>   suggested files.row: "#list tr:has(td)"`,
+		`example row (1 of 3): "alpha_001.csv 1024 Fetch"`,
+		`files.name: "td:nth-child(1)"   (e.g. "alpha_001.csv", column "File")`,
+		`files.size: "td:nth-child(2)"   (e.g. "1024", column "Bytes")`,
+		`"the link after the current page (now 2)": files.more {"mode": "in_place", "control": "#pg \u003e a[aria-current] + a"}`,
+		`"Next": files.more {"mode": "in_place"`)
+	if strings.Contains(txt, `"mode": "navigate"`) {
+		t.Errorf("a #fragment pager is offered as navigate\n%s", txt)
 	}
 }

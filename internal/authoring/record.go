@@ -366,12 +366,20 @@ func (r *Recorder) pagingMode(loc Sel) string {
 		return MoreNavigate
 	}
 	switch {
-	case rn.URL != r.before.url:
+	case noFragment(rn.URL) != noFragment(r.before.url): // a #fragment alone is the same page, redrawn
 		return MoreNavigate
 	case rn.Count > r.before.count && rn.First == r.before.first:
 		return MoreAppend
 	}
 	return MoreInPlace
+}
+
+// noFragment is u without its #fragment.
+func noFragment(u string) string {
+	if i := strings.IndexByte(u, '#'); i >= 0 {
+		return u[:i]
+	}
+	return u
 }
 
 // Stop ends the recording, closes the browser and returns the draft

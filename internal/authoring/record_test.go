@@ -6,7 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -418,4 +421,89 @@ func TestRecorderPasswordManagerOff(t *testing.T) {
 		t.Error("a recording with nothing done gave a complete profile")
 	}
 	checkNoLeaks(t)
+}
+
+// TestRecordNumberedPager: on v4 the operator downloads a file, then
+// clicks page link "2". The link is one of a repeated set, yet it is the
+// pager: the profile pages by the link after the current page (navigate),
+// not "mode": "none", and the check walks every page with it.
+func TestRecordNumberedPager(t *testing.T) {
+	s := startSim(t, sim.Options{Files: 20, PageSize: 4, Markup: "v4"}) // 5 pages: links 2 to 5 repeat
+	o := simOptions(t, s, SiteDownload)
+	rec, err := StartRecord(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	op := testtool.Operator{T: t, Ctx: rec.Context()}
+	op.TypeInto("#username", o.User)
+	op.TypeInto("#password", o.Password)
+	op.Click("#sign-in")
+	op.Click("#transfers tr.transfer .download")
+	op.Click("p.pages a")
+	p, notes, err := rec.Stop()
+	if err != nil {
+		t.Fatalf("%v (notes: %v)", err, notes)
+	}
+	if p.Files == nil || p.Files.More == nil || p.Files.More.Mode != MoreNavigate || len(p.Files.More.Control) != 1 || p.Files.More.Control[0] != "p.pages > b + a" {
+		t.Fatalf("paging not recorded as navigate by the link after the current page: %+v (notes %v)", p.Files.More, notes)
+	}
+	o.Profile = p
+	res, err := Check(context.Background(), o)
+	if err != nil {
+		t.Fatalf("check: %v\n%s", err, printed(res))
+	}
+	if res.Pages != 5 || res.Rows != 20 {
+		t.Errorf("check walked %d rows on %d pages, want 20 on 5\n%s", res.Rows, res.Pages, printed(res))
+	}
+	checkNoLeaks(t)
+}
+
+// TestRecordFragmentPager: a pager whose links only change the #fragment
+// (the page redraws its rows by script) is recorded as in_place, not
+// navigate: a navigate pager there never sees a new page load.
+func TestRecordFragmentPager(t *testing.T) {
+	const pg = `<!doctype html><html><head><title>Files</title></head><body>
+<table id="list">
+ <tr><th>File</th><th>Bytes</th><th>Get</th></tr>
+ <tr><td>alpha_001.csv</td><td>1024</td><td><button type="button" class="get">Get</button></td></tr>
+ <tr><td>alpha_002.csv</td><td>2048</td><td><button type="button" class="get">Get</button></td></tr>
+ <tr><td>alpha_003.csv</td><td>4096</td><td><button type="button" class="get">Get</button></td></tr>
+</table>
+<nav id="pg"><a href="#p1" aria-current="page">1</a> <a href="#p2">2</a> <a href="#p3">3</a></nav>
+<script>
+addEventListener('hashchange', () => {
+  const n = location.hash.slice(2);
+  document.querySelectorAll('#list td:first-child').forEach((td, i) => { td.textContent = 'page' + n + '_00' + (i + 1) + '.csv'; });
+});
+</script>
+</body></html>`
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = io.WriteString(w, pg)
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	o := Options{Site: SiteDownload, URL: srv.URL + "/", User: "u", Password: "pw-never-sent",
+		StateDir: filepath.Join(dir, "state"), StagingDir: filepath.Join(dir, "staging"),
+		Log: testLogger(t), StepTimeout: 10 * time.Second}
+	rec, err := StartRecord(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	op := testtool.Operator{T: t, Ctx: rec.Context()}
+	op.Click("#list tr:nth-child(2) .get")
+	op.Click("#pg a[href='#p2']")
+	p, notes, _ := rec.Stop() // no sign-in was recorded: the profile is incomplete, its files part is what counts
+	if p == nil || p.Files == nil || p.Files.More == nil || p.Files.More.Mode != MoreInPlace {
+		var m any
+		if p != nil && p.Files != nil {
+			m = p.Files.More
+		}
+		t.Fatalf("a #fragment pager not recorded as in_place: %+v (notes %v)", m, notes)
+	}
+	// The header row is not the clicked row's kind: rows and cells come
+	// from the data rows.
+	if p.Files.Row.String() != "#list tr:has(td)" || p.Files.Name.In.String() != "td:nth-child(1)" || p.Files.Size.In.String() != "td:nth-child(2)" {
+		t.Errorf("row %s, name %s, size %s; want #list tr:has(td), td:nth-child(1), td:nth-child(2) (notes %v)", p.Files.Row, p.Files.Name.In, p.Files.Size.In, notes)
+	}
 }

@@ -490,11 +490,16 @@ func column(h string) string {
 	return fmt.Sprintf(", column %q", h)
 }
 
+// quoteAll quotes selectors as JSON strings, as a profile holds them, but
+// without escaping <, > and &, so "p.pages > b + a" reads as written.
 func quoteAll(ss []string) string {
 	var q []string
 	for _, x := range ss {
-		b, _ := json.Marshal(x)
-		q = append(q, string(b))
+		var b strings.Builder
+		e := json.NewEncoder(&b)
+		e.SetEscapeHTML(false)
+		_ = e.Encode(x)
+		q = append(q, strings.TrimSuffix(b.String(), "\n"))
 	}
 	return strings.Join(q, " | ")
 }

@@ -171,7 +171,7 @@ func TestProbeTableV4(t *testing.T) {
 	wantAll(t, "report", txt, "looks like: file name", "looks like: size",
 		`files.name: ".name"   (e.g. "NIC-402963-P0Y5D_HES_APC_001.csv", column "Name")`, `(column "Bytes")`,
 		`files.size: ".bytes"   (e.g. "15311", column "Bytes")`,
-		`"the link after the current page (now 2)": files.more {"mode": "navigate", "control": "p.pages \u003e b + a"}`)
+		`"the link after the current page (now 2)": files.more {"mode": "navigate", "control": "p.pages > b + a"}`)
 	if strings.Contains(txt, `"2": files.more`) {
 		t.Errorf("each numbered link is offered as a pager of its own\n%s", txt)
 	}
@@ -217,7 +217,7 @@ func TestProbeTableHeaderFragment(t *testing.T) {
 		`example row (1 of 3): "alpha_001.csv 1024 Fetch"`,
 		`files.name: "td:nth-child(1)"   (e.g. "alpha_001.csv", column "File")`,
 		`files.size: "td:nth-child(2)"   (e.g. "1024", column "Bytes")`,
-		`"the link after the current page (now 2)": files.more {"mode": "in_place", "control": "#pg \u003e a[aria-current] + a"}`,
+		`"the link after the current page (now 2)": files.more {"mode": "in_place", "control": "#pg > a[aria-current] + a"}`,
 		`"Next": files.more {"mode": "in_place"`)
 	if strings.Contains(txt, `"mode": "navigate"`) {
 		t.Errorf("a #fragment pager is offered as navigate\n%s", txt)

@@ -410,7 +410,9 @@ func writeProbeReport(dir string, o *Options, blind bool, pages []ProbePage, sto
 	var s strings.Builder
 	fmt.Fprintf(&s, "seftbot probe of the %s site %s\n", o.Site, redactURL(o.URL))
 	if blind {
-		s.WriteString("No site profile: the sign-in form was found by its password field.\n")
+		// Whether it was found is the report's last line: a page with no
+		// password field ends the probe there.
+		s.WriteString("No site profile: the sign-in form is looked for by its password field.\n")
 	} else {
 		fmt.Fprintf(&s, "Site profile %q.\n", profile)
 	}

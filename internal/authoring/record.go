@@ -449,10 +449,21 @@ func (r *Recorder) profile() (*Profile, []string, error) {
 	}
 	q, err := parseProfile(b, r.o.Site)
 	if err != nil {
-		return p, notes, fmt.Errorf("%w: the recorded profile is incomplete: %w", ErrProfile, err)
+		return p, notes, draftError{err}
 	}
 	return q, notes, nil
 }
+
+// draftError is a recorded draft the profile loader refuses (a step order
+// that would send an empty password, a missing section). It is a profile
+// error, exit 11, but worded as the draft's fault: the page was not wrong.
+type draftError struct{ err error }
+
+func (e draftError) Error() string {
+	return "the recorded draft cannot be used as it is: " + e.err.Error()
+}
+func (e draftError) Is(target error) bool { return target == ErrProfile }
+func (e draftError) Unwrap() error        { return e.err }
 
 // WriteProfile writes p as JSON, private (0600), atomically.
 func WriteProfile(path string, p *Profile) error {

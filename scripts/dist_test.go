@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/isaric/seftbot/internal/testtool"
 )
 
 // TestDebInstallsIntoCleanRoot builds the .deb as make dist does (for this
@@ -22,12 +24,7 @@ import (
 // the shipped env template, has doctor --offline name only what is still
 // to fill. No container engine is needed.
 func TestDebInstallsIntoCleanRoot(t *testing.T) {
-	if os.Getuid() != 0 {
-		if os.Getenv("CI") != "" {
-			t.Fatal("dpkg --root must set owners: needs root, and CI is set")
-		}
-		t.Skip("dpkg --root must set owners: needs root (CI runs as root)")
-	}
+	testtool.NeedRoot(t, "dpkg --root must set owners (CI runs as root)")
 	for _, tool := range []string{"dpkg", "systemd-sysusers", "chroot", "sha256sum"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Fatalf("%s is needed (Debian's dpkg, systemd and coreutils)", tool)

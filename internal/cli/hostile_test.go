@@ -20,6 +20,7 @@ import (
 
 	"github.com/isaric/seftbot/internal/safeio"
 	"github.com/isaric/seftbot/internal/sim"
+	"github.com/isaric/seftbot/internal/testtool"
 )
 
 // The hostile-input harness: cohort files, settings, state files and
@@ -370,9 +371,8 @@ func fileSize(p string) int64 {
 // in with the device flow; it returns the environment for seftbot.
 func startSimMail(t *testing.T) (*sim.Sim, []string) {
 	t.Helper()
-	if _, err := exec.LookPath("chromium"); err != nil && os.Getenv("CI") == "" {
-		t.Skip("chromium not installed") // seftsim's portal is not used, but sim.Start wants it like simstart
-	}
+	// seftsim's portal is not used, but sim.Start wants Chromium, as simstart does.
+	testtool.Need(t, "scripts/install-deps.sh installs it", "chromium")
 	s, err := sim.Start(context.Background(), sim.Options{Dir: t.TempDir(), Files: 0, SMTPAuth: "xoauth2", OAuthAutoApprove: true})
 	if err != nil {
 		t.Fatal(err)

@@ -3,7 +3,6 @@ package cli
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -292,37 +291,5 @@ func TestRecordDraftRefused(t *testing.T) {
 // are off: the operator's window offers to save no password.
 func passwordManagerOff(t *testing.T, tmp string) {
 	t.Helper()
-	pids := portal.BrowserProcesses(tmp)
-	if len(pids) == 0 {
-		t.Fatal("no browser running")
-	}
-	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pids[0]))
-	var dir string
-	for _, a := range strings.Split(string(b), "\x00") {
-		if d, ok := strings.CutPrefix(a, "--user-data-dir="); ok {
-			dir = d
-		}
-	}
-	raw, err := os.ReadFile(filepath.Join(dir, "Default", "Preferences"))
-	if err != nil {
-		t.Fatalf("the browser's preferences: %v", err)
-	}
-	var p struct {
-		Credentials *bool `json:"credentials_enable_service"`
-		Profile     struct {
-			PasswordManager *bool `json:"password_manager_enabled"`
-		} `json:"profile"`
-		Autofill struct {
-			Profile *bool `json:"profile_enabled"`
-		} `json:"autofill"`
-	}
-	if err := json.Unmarshal(raw, &p); err != nil {
-		t.Fatal(err)
-	}
-	for name, v := range map[string]*bool{"credentials_enable_service": p.Credentials,
-		"profile.password_manager_enabled": p.Profile.PasswordManager, "autofill.profile_enabled": p.Autofill.Profile} {
-		if v == nil || *v {
-			t.Errorf("browser preference %s is not false", name)
-		}
-	}
+	testtool.PasswordManagerOff(t, portal.BrowserProcesses(tmp))
 }

@@ -2,7 +2,6 @@ package portal
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/isaric/seftbot/internal/sim"
+	"github.com/isaric/seftbot/internal/testtool"
 )
 
 // proc is one process, named by its pid and its start time (so a pid the
@@ -201,46 +201,6 @@ func TestNewTabBounded(t *testing.T) {
 	}
 }
 
-// passwordManagerOff fails unless the browser profile of the running
-// browser pids says the password manager and autofill are off: the
-// Preferences Chromium read at start, in its --user-data-dir.
-func passwordManagerOff(t *testing.T, pids []int) {
-	t.Helper()
-	if len(pids) == 0 {
-		t.Fatal("no browser running")
-	}
-	b, _ := os.ReadFile("/proc/" + strconv.Itoa(pids[0]) + "/cmdline")
-	var dir string
-	for _, a := range strings.Split(string(b), "\x00") {
-		if d, ok := strings.CutPrefix(a, "--user-data-dir="); ok {
-			dir = d
-		}
-	}
-	raw, err := os.ReadFile(filepath.Join(dir, "Default", "Preferences"))
-	if err != nil {
-		t.Fatalf("the browser's preferences: %v", err)
-	}
-	var p struct {
-		Credentials *bool `json:"credentials_enable_service"`
-		Profile     struct {
-			PasswordManager *bool `json:"password_manager_enabled"`
-		} `json:"profile"`
-		Autofill struct {
-			Profile    *bool `json:"profile_enabled"`
-			CreditCard *bool `json:"credit_card_enabled"`
-		} `json:"autofill"`
-	}
-	if err := json.Unmarshal(raw, &p); err != nil {
-		t.Fatal(err)
-	}
-	for name, v := range map[string]*bool{"credentials_enable_service": p.Credentials, "profile.password_manager_enabled": p.Profile.PasswordManager,
-		"autofill.profile_enabled": p.Autofill.Profile, "autofill.credit_card_enabled": p.Autofill.CreditCard} {
-		if v == nil || *v {
-			t.Errorf("browser preference %s is not false", name)
-		}
-	}
-}
-
 // TestBrowserPasswordManagerOff: every browser seftbot starts has
 // Chromium's password manager and autofill off (the recorder's:
 // authoring's TestRecorderPasswordManagerOff).
@@ -254,7 +214,7 @@ func TestBrowserPasswordManagerOff(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	passwordManagerOff(t, ourBrowsers())
+	testtool.PasswordManagerOff(t, ourBrowsers())
 	b.Close()
 	checkNoLeaks(t)
 }

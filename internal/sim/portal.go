@@ -335,14 +335,34 @@ func (s *Sim) fetch(w http.ResponseWriter, r *http.Request) {
 		s.renderStatus(w, http.StatusBadRequest, "Bad request", "The form could not be read.")
 		return
 	}
-	tok := r.PostForm.Get("token")
+	s.sendOrGone(w, r, s.spend(ss.tokens, r.PostForm.Get("token")), "This link has expired.")
+}
+
+// spend takes a one-time token, ref or ticket out of a session's map: it
+// works once. It returns the file it stood for, or nil when it was unknown,
+// already spent, or its file is no longer listed.
+func (s *Sim) spend(m map[string]int, key string) *File {
 	s.mu.Lock()
-	id, ok := ss.tokens[tok]
-	delete(ss.tokens, tok)
-	f := s.listedLocked(id)
-	s.mu.Unlock()
-	if !ok || f == nil {
-		s.renderStatus(w, http.StatusGone, "Link expired", "This link has expired.")
+	defer s.mu.Unlock()
+	_, f := s.spendLocked(m, key)
+	return f
+}
+
+// spendLocked is spend for a caller that holds s.mu; it also returns the
+// file ID the key stood for.
+func (s *Sim) spendLocked(m map[string]int, key string) (int, *File) {
+	id, ok := m[key]
+	delete(m, key)
+	if !ok {
+		return 0, nil
+	}
+	return id, s.listedLocked(id)
+}
+
+// sendOrGone sends f, or answers 410 with gone when the link was spent.
+func (s *Sim) sendOrGone(w http.ResponseWriter, r *http.Request, f *File, gone string) {
+	if f == nil {
+		s.renderStatus(w, http.StatusGone, "Link expired", gone)
 		return
 	}
 	s.send(w, r, f)

@@ -356,16 +356,7 @@ func (s *Sim) v3Files(w http.ResponseWriter, r *http.Request) {
 }
 
 // spendRef takes a listed ref out of the session: it works once.
-func (s *Sim) spendRef(ss *session, ref string) *File {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	id, ok := ss.tokens[ref]
-	delete(ss.tokens, ref)
-	if !ok {
-		return nil
-	}
-	return s.listedLocked(id)
-}
+func (s *Sim) spendRef(ss *session, ref string) *File { return s.spend(ss.tokens, ref) }
 
 // v3Ticket swaps a ref for a one-time ticket that POST /download/collect
 // takes: the page's first download route.
@@ -428,17 +419,7 @@ func (s *Sim) v3Collect(w http.ResponseWriter, r *http.Request) {
 		s.renderStatus(w, http.StatusBadRequest, "Bad request", "The form could not be read.")
 		return
 	}
-	t := r.PostForm.Get("ticket")
-	s.mu.Lock()
-	id, ok := ss.tickets[t]
-	delete(ss.tickets, t)
-	f := s.listedLocked(id)
-	s.mu.Unlock()
-	if !ok || f == nil {
-		s.renderStatus(w, http.StatusGone, "Link expired", v3Gone)
-		return
-	}
-	s.send(w, r, f)
+	s.sendOrGone(w, r, s.spend(ss.tickets, r.PostForm.Get("ticket")), v3Gone)
 }
 
 // v3Upload takes the page's multipart fetch; the rules are the same as for

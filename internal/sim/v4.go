@@ -344,16 +344,14 @@ func (s *Sim) v4Interstitial(w http.ResponseWriter, r *http.Request) {
 	}
 	tok := r.PostForm.Get("t")
 	s.mu.Lock()
-	id, ok := ss.tokens[tok]
-	delete(ss.tokens, tok)
-	f := s.listedLocked(id)
+	id, f := s.spendLocked(ss.tokens, tok)
 	var ticket string
 	if s.v4.swapped[tok] {
 		delete(s.v4.swapped, tok)
 		s.v4.swapsLeft = max(0, s.v4.swapsLeft-1)
 		s.v4.st.SwappedSpent++
 	}
-	if ok && f != nil && s.v4Kind(id) == v4KindInterstitial {
+	if f != nil && s.v4Kind(id) == v4KindInterstitial {
 		ticket = rand.Text()
 		ss.tickets[ticket] = id
 		s.v4.st.Interstitials++
@@ -384,17 +382,7 @@ func (s *Sim) v4File(w http.ResponseWriter, r *http.Request) {
 	if ss == nil {
 		return
 	}
-	t := r.PathValue("ticket")
-	s.mu.Lock()
-	id, ok := ss.tickets[t]
-	delete(ss.tickets, t)
-	f := s.listedLocked(id)
-	s.mu.Unlock()
-	if !ok || f == nil {
-		s.renderStatus(w, http.StatusGone, "Link expired", v4Gone)
-		return
-	}
-	s.send(w, r, f)
+	s.sendOrGone(w, r, s.spend(ss.tickets, r.PathValue("ticket")), v4Gone)
 }
 
 // v4Prepare starts preparing a row's file (the Request button's fetch).

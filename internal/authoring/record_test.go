@@ -1,7 +1,6 @@
 package authoring
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -232,24 +230,6 @@ func TestRecordWindowClosed(t *testing.T) {
 	checkNoLeaks(t)
 }
 
-// simLog collects seftsim's log, to find the refusals it logs.
-type simLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *simLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *simLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
 // actions lists what each login step does, "?" marking an optional one.
 func actions(ss []Step) string {
 	var out []string
@@ -282,7 +262,7 @@ func TestRecordKeyboard(t *testing.T) {
 		{"v3-enter-user", "v3", "fill press fill press check? click?", 1},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			var logs simLog
+			var logs testtool.Buffer
 			s := startSim(t, sim.Options{Files: 8, PageSize: 5, Markup: c.markup, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 			o := simOptions(t, s, SiteDownload)
 			acct := func() sim.AccountState { return s.State().Accounts[SiteDownload] }

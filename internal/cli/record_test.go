@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -44,7 +43,7 @@ func TestRecordCommandVisibleWindow(t *testing.T) {
 		{"v1", portal.SiteDownload, "close"}, {"v3", portal.SiteDownload, "enter"}, {"v1", portal.SiteUpload, "enter"},
 	} {
 		t.Run(c.markup+"-"+c.site+"-"+c.end, func(t *testing.T) {
-			var logs simLog
+			var logs testtool.Buffer
 			s, err := sim.Start(context.Background(), sim.Options{Dir: t.TempDir(), Files: 7, PageSize: 3, FileSize: 8 << 10, Markup: c.markup,
 				Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 			if err != nil {
@@ -198,24 +197,6 @@ func TestRecordCommandVisibleWindow(t *testing.T) {
 			}
 		})
 	}
-}
-
-// simLog collects seftsim's log, to find the refusals it logs.
-type simLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *simLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *simLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
 }
 
 // visibleBrowser says whether the Chromium processes of this test run

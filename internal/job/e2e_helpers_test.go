@@ -2,7 +2,6 @@ package job_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -31,7 +30,7 @@ type world struct {
 	t   *testing.T
 	sim *sim.Sim
 	src *config.Source
-	log *syncBuffer
+	log *testtool.Buffer
 }
 
 func newWorld(t *testing.T, opts sim.Options) *world {
@@ -52,7 +51,7 @@ func newWorld(t *testing.T, opts sim.Options) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &world{t: t, sim: s, src: src, log: &syncBuffer{}}
+	return &world{t: t, sim: s, src: src, log: &testtool.Buffer{}}
 }
 
 // options resolves the job's options exactly as `seftbot fetch` does, with
@@ -175,24 +174,6 @@ func extract(t *testing.T, archivePath, passphrase string) (string, map[string]s
 func (w *world) stagingFiles() int {
 	n, _ := (staging.Area{Dir: w.options().StagingDir}).Leftovers()
 	return n
-}
-
-// syncBuffer collects logs from many goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 var buildOnce = sync.OnceValues(func() (string, error) {

@@ -1,16 +1,15 @@
 package portal
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/isaric/seftbot/internal/sim"
+	"github.com/isaric/seftbot/internal/testtool"
 )
 
 // TestReloginLogsCause: every extra sign-in in a run is explained in its
@@ -20,9 +19,8 @@ func TestReloginLogsCause(t *testing.T) {
 	s := startSim(t, sim.Options{Files: 6, Faults: sim.Faults{ExpireAfter: 4}})
 	o := simOptions(t, s, SiteDownload)
 	o.Concurrency = 1
-	var mu sync.Mutex
-	var out bytes.Buffer
-	o.Log = slog.New(slog.NewTextHandler(&lockedWriter{mu: &mu, w: &out}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	var out testtool.Buffer
+	o.Log = slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	res, err := Download(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
@@ -30,9 +28,7 @@ func TestReloginLogsCause(t *testing.T) {
 	if len(res.New) != 6 {
 		t.Fatalf("%d new files, want 6", len(res.New))
 	}
-	mu.Lock()
 	log := out.String()
-	mu.Unlock()
 	var lines []string
 	for _, l := range strings.Split(log, "\n") {
 		if strings.Contains(l, "signing in again") {
@@ -69,13 +65,10 @@ func TestSignInThroughIdP(t *testing.T) {
 	o.Profile = p
 	o.User += "@nhs.example" // the provider's account name is an e-mail address
 	o.Concurrency = 1
-	var mu sync.Mutex
-	var out bytes.Buffer
-	o.Log = slog.New(slog.NewTextHandler(&lockedWriter{mu: &mu, w: &out}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	var out testtool.Buffer
+	o.Log = slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	res, err := Download(context.Background(), o)
-	mu.Lock()
 	log := out.String()
-	mu.Unlock()
 	if err != nil {
 		t.Fatalf("%v\n%s", err, log)
 	}

@@ -42,6 +42,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.V4.PrepareTime, "v4-prepare-time", 0, "v4: how long preparing a file takes (default 1-3s at random)")
 	fs.DurationVar(&o.V4.LinkLifetime, "v4-link-lifetime", 0, "v4: how long a prepared one-time link works (default 1m)")
 	fs.IntVar(&o.V4.SwapTwins, "v4-swap-twins", 0, "v4 fault: the next n listings swap the links of files 1 and 2, which have the same size")
+	fs.IntVar(&o.V4.SpoilLinks, "v4-spoil-links", 0, "v4 fault: the next n prepared links are answered as expired when used")
 	fs.StringVar(&o.V4.Frame, "v4-frame", "", "v4: the file list inside an iframe: same (same origin) or cross (another site, on host localhost)")
 	fs.BoolVar(&o.V4.IdP, "v4-idp", false, "v4: sign in through an identity provider on another site (host localhost): e-mail, password, stay signed in?, cookie banner")
 	fs.BoolVar(&o.HostileNames, "hostile-names", false, "also offer files with hostile names (../x.csv, a/b.csv, ...)")

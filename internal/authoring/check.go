@@ -285,7 +285,21 @@ func checkListing(ctx context.Context, b *portal.Session, t *tab, o *Options, re
 		if len(entries) > 0 {
 			sel("files.name.in", f.Name.In, 0, true, "")
 			sel("files.size.in", f.Size.In, 0, true, "")
-			sel("files.download", f.Download, 0, true, "")
+			if len(f.DownloadSteps) == 0 {
+				sel("files.download", f.Download, 0, true, "")
+			}
+			for i, s := range f.DownloadSteps {
+				// The first row shows one stage of its steps: a control
+				// that comes once the file is prepared is not there yet.
+				sel(fmt.Sprintf("files.download[%d]", i), s.Target(), 0, false, "not in the first row now: a control that shows once a file is prepared, or in rows of another kind")
+			}
+			if len(f.DownloadSteps) > 0 {
+				st, note := "ok", "a step's control is in the first row"
+				if !matchedPrefix(res, "files.download[") {
+					st, note = "FAIL", "no step of files.download matches in the first row"
+				}
+				res.Lines = append(res.Lines, CheckLine{Field: "files.download", Selector: fmt.Sprintf("%d steps in the row", len(f.DownloadSteps)), Status: st, Note: note})
+			}
 		}
 		if len(entries) == 0 {
 			var st pageState
@@ -376,6 +390,16 @@ func pagingFault(ctx context.Context, t *tab, o *Options, res *CheckResult, err 
 }
 
 // matched says whether the check's line for field matched.
+// matchedPrefix reports whether a line whose field starts with prefix is ok.
+func matchedPrefix(res *CheckResult, prefix string) bool {
+	for _, l := range res.Lines {
+		if strings.HasPrefix(l.Field, prefix) && l.Status == "ok" {
+			return true
+		}
+	}
+	return false
+}
+
 func matched(res *CheckResult, field string) bool {
 	for _, l := range res.Lines {
 		if l.Field == field {

@@ -274,6 +274,33 @@ func TestCheckOneInterstitial(t *testing.T) {
 	}
 }
 
+// TestCheckOnePrepared: with files.download as row steps, a first row
+// that must be prepared shows only its Request control: the check passes
+// on it, and --one requests the file, waits for its link in the row and
+// downloads it.
+func TestCheckOnePrepared(t *testing.T) {
+	s := startSim(t, sim.Options{Files: 2, Markup: "v4", V4: sim.V4Options{PrepareEvery: 1, PrepareTime: 300 * time.Millisecond}})
+	p, err := LoadProfile("../portal/testdata/profile-v4-prepare.json", SiteDownload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := simOptions(t, s, SiteDownload)
+	o.Profile = p
+	o.CheckOne = true
+	res, err := Check(context.Background(), o)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, printed(res))
+	}
+	f := s.Files()[0]
+	if res.One == nil || res.One.Name != f.Name || res.One.SHA256 != f.SHA256 {
+		t.Fatalf("one file: %+v, want %s\n%s", res.One, f.Name, printed(res))
+	}
+	wantAll(t, "check", printed(res), "ok    files.download[0]", "n/a   files.download[1]", "ok    files.download ")
+	if v := s.State().V4; v.Prepares != 1 || v.LinksSpent != 1 {
+		t.Errorf("prepares %d, links spent %d; want 1 and 1", v.Prepares, v.LinksSpent)
+	}
+}
+
 // TestCheckFragmentNavigate: a profile that says "navigate" for a pager
 // that only changes the #fragment never sees a new page load. That is the
 // profile's fault, not the portal's: the check exits 11 (ErrProfile),

@@ -416,19 +416,30 @@ func (r *run) clickChunk(ctx context.Context, t *tab, s *sched, c *chunk, inflig
 			s.add(&chunk{entries: rest})
 		}
 	}
+	requested := map[*entry]bool{} // rows asked to prepare on this page load (rowsteps.go)
 	for len(rest) > 0 {
 		e := rest[0]
 		if err := t.Pause(); err != nil {
 			return false, err
 		}
-		select {
-		case inflight <- struct{}{}:
-		case <-ctx.Done():
-			return false, ctx.Err()
+		var (
+			d   *download
+			st  pageState
+			err error
+		)
+		if len(r.o.Profile.Files.DownloadSteps) > 0 {
+			err = r.prepare(t, rest, requested)
 		}
-		d, st, err := r.click(t, e)
-		if err != nil || d == nil {
-			<-inflight
+		if err == nil {
+			select {
+			case inflight <- struct{}{}:
+			case <-ctx.Done():
+				return false, ctx.Err()
+			}
+			d, st, err = r.click(t, e)
+			if err != nil || d == nil {
+				<-inflight
+			}
 		}
 		switch {
 		case err != nil && (errors.Is(err, errTabDead) || t.IsDead()):
@@ -519,7 +530,7 @@ func (r *run) click(t *tab, e *entry) (*download, pageState, error) {
 		Alt    int       `json:"alt"`
 		Before pageState `json:"before"`
 	}
-	if err := t.Await("rowClick", map[string]any{"name": e.name, "nth": e.pageNth}, r.o.StepTimeout, &c, asUserGesture); err != nil {
+	if err := t.Await("rowClick", map[string]any{"name": e.name, "nth": e.pageNth, "sel": f.Download}, r.o.StepTimeout, &c, asUserGesture); err != nil {
 		return nil, st, err
 	}
 	if !c.OK && c.Why == whyNoControl {
@@ -528,7 +539,11 @@ func (r *run) click(t *tab, e *entry) (*download, pageState, error) {
 	if !c.OK {
 		return nil, st, fmt.Errorf("%s cannot be clicked on %s: %s", e, redactURL(e.at.url), c.Why)
 	}
-	r.b.NoteAlt("files.download", f.Download, c.Alt)
+	field := "files.download"
+	if n := len(f.DownloadSteps); n > 0 {
+		field = fmt.Sprintf("files.download[%d]", n-1)
+	}
+	r.b.NoteAlt(field, f.Download, c.Alt)
 	timer := time.NewTimer(r.o.StepTimeout)
 	defer timer.Stop()
 	// The page is looked at while waiting, for what a script shows in

@@ -86,10 +86,18 @@ type Files struct {
 	Path string `json:"path,omitempty"` // first page of the listing, relative to the site URL
 	// Row matches one file entry; Name, Size and Download are looked up
 	// inside the row.
-	Row      Sel   `json:"row"`
-	Name     Field `json:"name"`
-	Size     Field `json:"size,omitempty"`
-	Download Sel   `json:"download"`
+	Row  Sel   `json:"row"`
+	Name Field `json:"name"`
+	Size Field `json:"size,omitempty"`
+	// Download is the row's download control. In a profile it may instead
+	// be a list of steps inside the row (DownloadSteps): e.g. click
+	// "Request", wait for a link, click it. Then Download is the last
+	// step's click, the one that starts the file.
+	Download      Sel    `json:"download"`
+	DownloadSteps []Step `json:"-"`
+	// PrepareTimeout bounds each wait among the download steps: how long
+	// a file may take to be prepared (default 5m).
+	PrepareTimeout Duration `json:"prepare_timeout,omitempty"`
 	// AfterClick runs after each download click: an in-page "Are you
 	// sure?" to confirm (optional steps), or {"dialog": "accept"} for a
 	// confirm() dialog.
@@ -112,6 +120,50 @@ type Files struct {
 	// not give: never clicked, not a failure, reported.
 	Unavailable     Sel      `json:"unavailable,omitempty"`
 	UnavailableText []string `json:"unavailable_text,omitempty"`
+}
+
+// UnmarshalJSON reads files, whose download is a selector or a list of
+// steps (row steps); unknown fields are refused as everywhere else.
+func (f *Files) UnmarshalJSON(b []byte) error {
+	type plain Files
+	aux := struct {
+		*plain
+		Download json.RawMessage `json:"download"`
+	}{plain: (*plain)(f)}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&aux); err != nil {
+		return err
+	}
+	raw := bytes.TrimSpace(aux.Download)
+	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+		return nil
+	}
+	if raw[0] == '[' && bytes.HasPrefix(bytes.TrimSpace(raw[1:]), []byte("{")) {
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&f.DownloadSteps); err != nil {
+			return fmt.Errorf("files.download: %w", err)
+		}
+		if n := len(f.DownloadSteps); n > 0 {
+			f.Download = f.DownloadSteps[n-1].Click
+		}
+		return nil
+	}
+	return f.Download.UnmarshalJSON(raw)
+}
+
+// MarshalJSON writes download back as it was given: steps or a selector.
+func (f Files) MarshalJSON() ([]byte, error) {
+	type plain Files
+	var dl any = f.Download
+	if len(f.DownloadSteps) > 0 {
+		dl = f.DownloadSteps
+	}
+	return json.Marshal(struct {
+		plain
+		Download any `json:"download"`
+	}{plain(f), dl})
 }
 
 // Pagination modes.
@@ -353,7 +405,16 @@ func (p *Profile) validate(site string) error {
 		}
 		field("files.name", f.Name)
 		field("files.size", f.Size)
-		sel("files.download", f.Download, true)
+		if len(f.DownloadSteps) > 0 {
+			for _, e := range checkRowSteps(f.DownloadSteps) {
+				bad("%s", e)
+			}
+		} else {
+			sel("files.download", f.Download, true)
+		}
+		if f.PrepareTimeout < 0 {
+			bad("files.prepare_timeout: must not be negative")
+		}
 		for i, s := range f.AfterClick {
 			if err := checkStep(s, fmt.Sprintf("files.after_click[%d]", i), stepsAfterClick); err != nil {
 				bad("%v", err)
@@ -502,7 +563,11 @@ func (p *Profile) selectors() map[string]Sel {
 		add("files.row", f.Row)
 		add("files.name", f.Name.In)
 		add("files.size", f.Size.In)
-		add("files.download", f.Download)
+		if len(f.DownloadSteps) > 0 {
+			steps("files.download", f.DownloadSteps)
+		} else {
+			add("files.download", f.Download)
+		}
 		steps("files.after_click", f.AfterClick)
 		steps("files.interstitial", f.Interstitial)
 		add("files.unavailable", f.Unavailable)

@@ -1,6 +1,7 @@
 package portal
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -115,5 +116,50 @@ func TestProfileSendsBeforeFill(t *testing.T) {
   "files": {"row": ".r", "name": ".n", "download": "text=Get"}}`), 0o600)
 	if _, err := LoadProfile(f, SiteDownload); err != nil {
 		t.Fatalf("first format: %v", err)
+	}
+}
+
+// TestDownloadSteps: files.download may be steps inside the row. They
+// load, write back as steps, and a list that cannot start a file, or does
+// what a row step must not, is refused naming the step.
+func TestDownloadSteps(t *testing.T) {
+	withDownload := func(dl string) string {
+		return strings.Replace(downloadOnly, `"download": "text=Get"`, `"download": `+dl, 1)
+	}
+	p, err := parseProfile([]byte(withDownload(`[{"click": "text=Request", "optional": true}, {"wait_for": "a.get"}, {"click": "a.get"}]`)), SiteDownload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := p.Files
+	if len(f.DownloadSteps) != 3 || f.Download.String() != "a.get" {
+		t.Fatalf("steps %+v, download %v; want 3 steps ending in a.get", f.DownloadSteps, f.Download)
+	}
+	if rp := planRowSteps(f.DownloadSteps); len(rp.request) != 1 || len(rp.collect) != 1 || rp.first != 1 {
+		t.Errorf("plan %+v; want request [click], collect [wait] from step 1", rp)
+	}
+	b, err := json.Marshal(f)
+	if err != nil || !strings.Contains(string(b), `"download":[{"click":["text=Request"],"optional":true},{"wait_for":["a.get"]},{"click":["a.get"]}]`) {
+		t.Errorf("written back as %s (%v)", b, err)
+	}
+	var again Files
+	if err := json.Unmarshal(b, &again); err != nil || len(again.DownloadSteps) != 3 {
+		t.Errorf("read back: %v, %d steps", err, len(again.DownloadSteps))
+	}
+	if p, err := parseProfile([]byte(downloadOnly), SiteDownload); err != nil || len(p.Files.DownloadSteps) != 0 || p.Files.Download.String() != "text=Get" {
+		t.Errorf("a plain selector: %v", err)
+	}
+	for dl, want := range map[string]string{
+		`[{"click": "a.get"}, {"wait_for": "a.done"}]`:                          "files.download[1]: the last download step must be a click",
+		`[{"click": "a.get", "optional": true}]`:                                "files.download[0]: the last download step must be a click that is not optional",
+		`[{"fill": "#x", "with": "{user}"}, {"click": "a.get"}]`:                "files.download[0]: a download step clicks or waits inside the row, it does not fill",
+		`[{"fill": "#x", "with": "{password}"}, {"click": "a.get"}]`:            "files.download[0]: {password} belongs in login.steps",
+		`[{"wait_url": "ready"}, {"click": "a.get"}]`:                           "files.download[0]: wait_url has no meaning inside a row",
+		`[{"wait_for": "a.get", "clik": "x"}, {"click": "a.get"}]`:              `unknown field "clik"`,
+		`[{"wait_for": "a.get"}, {"click": "a.get"}], "prepare_timeout": "-1s"`: "bad duration",
+	} {
+		_, err := parseProfile([]byte(withDownload(dl)), SiteDownload)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", dl, err, want)
+		}
 	}
 }

@@ -168,13 +168,44 @@
     return waitFor(() => {
       const r = rowFor(a.name, a.nth);
       if (!r) return { ok: false, why: 'row not found' };
-      const { els, alt } = all(F.download, r);
+      const { els, alt } = all(a.sel || F.download, r);
       const e = els[0];
       if (!e) return { ok: false, why: 'no download control in the row', alt };
       const w = why(e, 'click');
       if (w) return { ok: false, why: w, alt };
       e.click();
       return { ok: true, alt, before };
+    }, a.ms);
+  });
+  E.register('rowStep', (a) => {
+    // One of files.download's steps, inside the row named a.name (the
+    // a.nth-th of that name), found again on every look so that a list
+    // redrawn meanwhile does not lose it: click a.click, or wait for
+    // a.wait_for (visible) and a.wait_text. A text of a.stop in the row
+    // (an expired link, a failure) ends the wait at once.
+    const stop = arr(a.stop).filter((x) => x).map(low);
+    return waitFor(() => {
+      const r = rowFor(a.name, a.nth);
+      if (!r) return { ok: false, why: 'row not found' };
+      const t = low(textOf(r));
+      const said = stop.find((x) => t.includes(x));
+      if (said) return { ok: true, stopped: said };
+      if (a.click) {
+        const { els, alt } = all(a.click, r);
+        if (!els.length) return { ok: false, why: 'not found in the row', alt };
+        const w = why(els[0], 'click');
+        if (w) return { ok: false, why: w, alt };
+        els[0].click();
+        return { ok: true, alt };
+      }
+      let ok = true, alt = -1;
+      if (a.wait_for && arr(a.wait_for).length) {
+        const m = all(a.wait_for, r, visible);
+        ok = m.els.length > 0;
+        alt = m.alt;
+      }
+      if (a.wait_text && a.wait_text.length) ok = ok && arr(a.wait_text).some((x) => t.includes(low(x)));
+      return { ok, alt, why: ok ? '' : 'not shown in the row yet' };
     }, a.ms);
   });
   E.register('unavailable', (a) => {

@@ -117,7 +117,21 @@ func (w *Walker) FetchOne(ctx context.Context, t *browser.Tab, e Entry, dir stri
 		if err := r.show(t, e.e.at); err != nil {
 			return stop(err)
 		}
-		d, st, err := r.click(t, e.e)
+		var (
+			d   *download
+			st  pageState
+			err error
+		)
+		if len(r.o.Profile.Files.DownloadSteps) > 0 {
+			err = r.prepare(t, []*entry{e.e}, map[*entry]bool{})
+			if errors.Is(err, errPrepare) || errors.Is(err, errRowSays) {
+				r.screens.set(t, nil) // the row starts again on a fresh listing
+				return err            // the portal was slow or failed: another attempt
+			}
+		}
+		if err == nil {
+			d, st, err = r.click(t, e.e)
+		}
 		var why error
 		switch {
 		case err != nil && (errors.Is(err, errTabDead) || t.IsDead()):

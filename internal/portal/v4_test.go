@@ -233,3 +233,96 @@ func slicesContains(ss []string, s string) bool {
 	}
 	return false
 }
+
+func v4PrepareOptions(t *testing.T, s *sim.Sim) Options {
+	t.Helper()
+	o := v4Options(t, s)
+	p, err := LoadProfile("testdata/profile-v4-prepare.json", SiteDownload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Profile = p
+	return o
+}
+
+// TestPreparedRows: rows that must be requested, prepared and then fetched
+// through a one-time link that appears in the row, beside rows that open
+// an interstitial page and rows listed as expired. files.download's steps
+// run inside each row; preparations overlap (seftsim saw two files being
+// prepared at once with one tab); every downloadable file arrives
+// byte-exact, with one sign-in and one Request per prepared row.
+func TestPreparedRows(t *testing.T) {
+	s := startSim(t, sim.Options{Files: 10, PageSize: 5, Markup: "v4",
+		V4: sim.V4Options{InterstitialDelay: 100 * time.Millisecond, PrepareEvery: 2, ExpiredEvery: 5, PrepareTime: time.Second}})
+	o := v4PrepareOptions(t, s)
+	o.Concurrency = 1
+	var logs bytes.Buffer
+	o.Log = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	res, err := Download(context.Background(), o)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, logs.String())
+	}
+	st := s.State()
+	// Files 1–10: 5 and 10 expired; 2, 4, 6, 8 prepared; 1, 3, 7, 9 interstitial.
+	if n := checkStaging(t, s, o); n != 8 || len(res.New) != 8 || len(res.Unavailable) != 2 {
+		t.Fatalf("staging %d, new %d, unavailable %v; want 8, 8, 2", n, len(res.New), res.Unavailable)
+	}
+	if a := st.Accounts["download"]; a.Logins != 1 || a.PasswordPosts != 1 {
+		t.Errorf("%d sign-ins, %d password POSTs; want 1 and 1", a.Logins, a.PasswordPosts)
+	}
+	if v := st.V4; v.Prepares != 4 || v.LinksSpent != 4 || v.LinksRefused != 0 || v.Interstitials != 4 {
+		t.Errorf("prepares %d, links spent %d, refused %d, interstitials %d; want 4, 4, 0, 4", v.Prepares, v.LinksSpent, v.LinksRefused, v.Interstitials)
+	}
+	if v := st.V4; v.MaxPreparing < 2 {
+		t.Errorf("at most %d file prepared at a time: the preparations did not overlap", v.MaxPreparing)
+	}
+	checkNoLeaks(t)
+}
+
+// TestPreparedLinkSpoiled: a prepared link that turns out expired when
+// used sends its row back to the first of files.download's steps, on a
+// fresh listing: the file is requested again and arrives.
+func TestPreparedLinkSpoiled(t *testing.T) {
+	s := startSim(t, sim.Options{Files: 2, Markup: "v4",
+		V4: sim.V4Options{PrepareEvery: 1, PrepareTime: 200 * time.Millisecond, SpoilLinks: 1}})
+	o := v4PrepareOptions(t, s)
+	o.Concurrency = 1
+	var logs bytes.Buffer
+	o.Log = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	res, err := Download(context.Background(), o)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, logs.String())
+	}
+	if n := checkStaging(t, s, o); n != 2 || len(res.New) != 2 {
+		t.Fatalf("staging %d, new %d; want 2", n, len(res.New))
+	}
+	v := s.State().V4
+	if v.LinksSpoiled != 1 || v.LinksSpent != 2 || v.Prepares < 3 {
+		t.Errorf("spoiled %d, spent %d, prepares %d; want 1, 2 and at least 3 (the spoiled row requested again)", v.LinksSpoiled, v.LinksSpent, v.Prepares)
+	}
+	if !strings.Contains(logs.String(), "one-time link expired") {
+		t.Errorf("the log does not say the link expired:\n%s", logs.String())
+	}
+}
+
+// TestPrepareTimeout: a file whose preparation outlasts
+// files.prepare_timeout is not waited for without end: each attempt gives
+// up at the timeout, and the error names the profile field.
+func TestPrepareTimeout(t *testing.T) {
+	s := startSim(t, sim.Options{Files: 1, Markup: "v4", V4: sim.V4Options{PrepareEvery: 1, PrepareTime: time.Minute}})
+	o := v4PrepareOptions(t, s)
+	o.Profile.Files.PrepareTimeout = Duration(300 * time.Millisecond)
+	o.Retries = 2
+	var logs bytes.Buffer
+	o.Log = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	res, err := Download(context.Background(), o)
+	if err == nil || len(res.Failed) != 1 || len(res.New) != 0 {
+		t.Fatalf("err %v, new %d, failed %v; want the one file failed", err, len(res.New), res.Failed)
+	}
+	if l := logs.String(); !strings.Contains(l, "files.prepare_timeout") || !strings.Contains(l, "files.download[1]") {
+		t.Errorf("the log does not name files.download[1] and files.prepare_timeout:\n%s", l)
+	}
+	if v := s.State().V4; v.Prepares != 2 || v.LinksSpent != 0 {
+		t.Errorf("prepares %d, links spent %d; want 2 (one per attempt) and 0", v.Prepares, v.LinksSpent)
+	}
+}

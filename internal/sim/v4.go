@@ -42,6 +42,9 @@ type V4Options struct {
 	// (which in v4 always have the same size) give each of the two rows the
 	// other's link, until n such links have been used.
 	SwapTwins int
+	// SpoilLinks is a fault: the next n prepared links are answered as
+	// expired when used, as a link that outlived its lifetime would be.
+	SpoilLinks int
 	// Frame puts the file list in an iframe: "same" (same origin) or
 	// "cross" (another site, out of process in Chromium); "" = no frame.
 	Frame string
@@ -77,8 +80,8 @@ func (o *V4Options) normalise(markup string) error {
 		return fmt.Errorf("prepare time must be between 0 and %s, not %s", maxDelay, o.PrepareTime)
 	case o.LinkLifetime < 0:
 		return fmt.Errorf("link lifetime must be positive, not %s", o.LinkLifetime)
-	case o.PrepareEvery < 0 || o.ExpiredEvery < 0 || o.SwapTwins < 0:
-		return fmt.Errorf("v4: prepare-every, expired-every and swap-twins must not be negative")
+	case o.PrepareEvery < 0 || o.ExpiredEvery < 0 || o.SwapTwins < 0 || o.SpoilLinks < 0:
+		return fmt.Errorf("v4: prepare-every, expired-every, swap-twins and spoil-links must not be negative")
 	}
 	return nil
 }
@@ -89,6 +92,8 @@ type V4State struct {
 	Prepares      int      `json:"prepares"`      // Request presses accepted
 	LinksSpent    int      `json:"links_spent"`   // prepared links used (once each)
 	LinksRefused  int      `json:"links_refused"` // spent, expired or unknown links asked for
+	LinksSpoiled  int      `json:"links_spoiled"` // links the SpoilLinks fault refused
+	MaxPreparing  int      `json:"max_preparing"` // most files being prepared at one time
 	Swapped       int      `json:"swapped"`       // listings whose twin links were swapped
 	SwappedSpent  int      `json:"swapped_spent"` // swapped links used
 	SwapsLeft     int      `json:"swaps_left"`    // what is left of the SwapTwins fault
@@ -115,6 +120,7 @@ type V4State struct {
 type v4State struct {
 	st        V4State
 	swapsLeft int
+	spoilLeft int
 	preps     map[string]*v4Prep // listing ref -> preparation
 	swapped   map[string]bool    // tokens the swap fault gave to the other twin
 	links     map[string]*v4Link // prepared link -> file
@@ -136,7 +142,7 @@ type v4Link struct {
 }
 
 func newV4State(o Options) *v4State {
-	return &v4State{swapsLeft: o.V4.SwapTwins, preps: map[string]*v4Prep{}, links: map[string]*v4Link{}, swapped: map[string]bool{},
+	return &v4State{swapsLeft: o.V4.SwapTwins, spoilLeft: o.V4.SpoilLinks, preps: map[string]*v4Prep{}, links: map[string]*v4Link{}, swapped: map[string]bool{},
 		away: newAwayState(), rng: mrand.New(mrand.NewPCG(uint64(o.Seed), 0x0f4))}
 }
 
@@ -409,8 +415,16 @@ func (s *Sim) v4Prepare(w http.ResponseWriter, r *http.Request) {
 	if d == 0 {
 		d = time.Second + time.Duration(s.v4.rng.Int64N(int64(2*time.Second)))
 	}
-	s.v4.preps[ref] = &v4Prep{session: ss.id, file: id, ready: time.Now().Add(d)}
+	now := time.Now()
+	s.v4.preps[ref] = &v4Prep{session: ss.id, file: id, ready: now.Add(d)}
 	s.v4.st.Prepares++
+	preparing := 0
+	for _, p := range s.v4.preps {
+		if p.ready.After(now) {
+			preparing++
+		}
+	}
+	s.v4.st.MaxPreparing = max(s.v4.st.MaxPreparing, preparing)
 	writeJSON(w, http.StatusAccepted, map[string]string{"state": "preparing"})
 }
 
@@ -472,6 +486,11 @@ func (s *Sim) v4Ready(w http.ResponseWriter, r *http.Request) {
 	var f *File
 	if l != nil && l.session == ss.id && s.nowLocked().Before(l.until) {
 		f = s.listedLocked(l.file)
+	}
+	if f != nil && s.v4.spoilLeft > 0 {
+		s.v4.spoilLeft--
+		s.v4.st.LinksSpoiled++
+		f = nil
 	}
 	if f == nil {
 		s.v4.st.LinksRefused++

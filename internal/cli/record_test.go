@@ -49,7 +49,12 @@ func TestRecordCommandVisibleWindow(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			t.Cleanup(func() { s.Close() })
+			t.Cleanup(func() {
+				s.Close()
+				if t.Failed() {
+					t.Logf("seftsim's log:\n%s", logs.String())
+				}
+			})
 			env := s.Env()
 			key := "SEFTBOT_" + strings.ToUpper(c.site) + "_"
 			user, pass := env[key+"USER"], env[key+"PASSWORD"]

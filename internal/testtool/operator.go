@@ -30,21 +30,57 @@ func (op Operator) Wait(css string) {
 	ctx, cancel := context.WithTimeout(op.Ctx, OperatorWait)
 	defer cancel()
 	if _, err := chromedp.Run(ctx, chromedp.WaitVisible(chromedp.CSS(css))); err != nil {
-		op.T.Fatalf("wait for %s: %v", css, err)
+		op.T.Fatalf("wait for %s: %v (the tab shows %s)", css, err, op.where())
 	}
 }
 
-// Click waits for css to be visible and clicks its centre with the mouse.
+// where says which page the tab shows and where the focus is, for a
+// failed wait: never field values.
+func (op Operator) where() string {
+	ctx, cancel := context.WithTimeout(op.Ctx, 5*time.Second)
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.pathname + " (" + document.readyState + "), focus on " + (document.activeElement ? document.activeElement.tagName + "#" + document.activeElement.id : "nothing") + ", inputs " + [...document.querySelectorAll("input")].map((i) => i.id + ":" + i.value.length).join(" ") + ", loaded " + Math.round(performance.now()) + " ms ago by " + (performance.getEntriesByType("navigation")[0] || {}).type + ", history " + history.length + ", referrer " + document.referrer`))
+	if err != nil {
+		return "nothing readable: " + err.Error()
+	}
+	return s
+}
+
+// Click waits for css to be visible on a page that has finished loading
+// and clicks its centre with the mouse. A field the click did not focus
+// (the layout moved between finding the point and clicking it, as a page
+// still loading its style does) is clicked again, as a person would.
 func (op Operator) Click(css string) {
 	op.T.Helper()
-	op.Wait(css)
-	js := fmt.Sprintf(`(() => { const e = document.querySelector(%q); e.scrollIntoView({block: 'center'}); const r = e.getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height / 2]; })()`, css)
-	pt, err := chromedp.Run(op.Ctx, chromedp.Evaluate[[]float64](js))
-	if err != nil {
-		op.T.Fatalf("find %s: %v", css, err)
-	}
-	if err := chromedp.Do(op.Ctx, chromedp.MouseClickXY(pt[0], pt[1])); err != nil {
-		op.T.Fatalf("click %s: %v", css, err)
+	for try := 1; ; try++ {
+		op.Wait(css)
+		ctx, cancel := context.WithTimeout(op.Ctx, OperatorWait)
+		_, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.readyState === "complete"`, chromedp.WithPollingTimeout(OperatorWait)))
+		cancel()
+		if err != nil {
+			op.T.Fatalf("page with %s never finished loading: %v (the tab shows %s)", css, err, op.where())
+		}
+		js := fmt.Sprintf(`(() => { const e = document.querySelector(%q); e.scrollIntoView({block: 'center'}); const r = e.getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height / 2, e.matches("input,textarea,select") ? 1 : 0]; })()`, css)
+		pt, err := chromedp.Run(op.Ctx, chromedp.Evaluate[[]float64](js))
+		if err != nil {
+			op.T.Fatalf("find %s: %v", css, err)
+		}
+		if err := chromedp.Do(op.Ctx, chromedp.MouseClickXY(pt[0], pt[1])); err != nil {
+			op.T.Fatalf("click %s: %v", css, err)
+		}
+		if pt[2] == 0 {
+			return
+		}
+		ctx, cancel = context.WithTimeout(op.Ctx, 5*time.Second)
+		_, err = chromedp.Run(ctx, chromedp.Poll[bool](fmt.Sprintf(`document.activeElement === document.querySelector(%q)`, css), chromedp.WithPollingTimeout(2*time.Second)))
+		cancel()
+		if err == nil {
+			return
+		}
+		if try == 5 {
+			op.T.Fatalf("clicking %s did not put the cursor in it, 5 times (the tab shows %s)", css, op.where())
+		}
+		op.T.Logf("clicking %s did not put the cursor in it (the tab shows %s); clicking again", css, op.where())
 	}
 }
 

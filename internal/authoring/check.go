@@ -186,7 +186,11 @@ func Check(ctx context.Context, o Options) (*CheckResult, error) {
 		if s.Empty() {
 			return
 		}
-		c := countOn(t, s, row)
+		var frame Sel
+		if p.Files != nil && strings.HasPrefix(field, "files.") && field != "files.frame" {
+			frame = p.Files.Frame // the list's selectors are looked up in its frame
+		}
+		c := countIn(t, frame, s, row)
 		l := CheckLine{Field: field, Selector: s.String(), Count: c.Count, Text: c.Text, Page: pathOf(c.URL), Status: "ok"}
 		switch {
 		case c.Count == 0 && required:
@@ -271,7 +275,7 @@ func checkListing(ctx context.Context, b *portal.Session, t *tab, o *Options, re
 				sizes++
 			}
 		}
-		if c := countOn(t, f.More.Control, -1); c.Count > 0 {
+		if c := countIn(t, f.Frame, f.More.Control, -1); c.Count > 0 {
 			moreSeen++
 			if moreSeen == 1 {
 				sel("files.more.control", f.More.Control, -1, true, "")
@@ -281,6 +285,7 @@ func checkListing(ctx context.Context, b *portal.Session, t *tab, o *Options, re
 			return
 		}
 		first = false
+		sel("files.frame", f.Frame, -1, true, "")
 		sel("files.row", f.Row, -1, len(entries) > 0, "no rows: the list is empty")
 		if len(entries) > 0 {
 			sel("files.name.in", f.Name.In, 0, true, "")
@@ -428,7 +433,10 @@ type counted struct {
 }
 
 // countOn counts a target's elements in the page, or in its row'th row.
-func countOn(t *tab, s Sel, row int) counted {
+func countOn(t *tab, s Sel, row int) counted { return countIn(t, nil, s, row) }
+
+// countIn is countOn in the document of frame (nil: the page).
+func countIn(t *tab, frame Sel, s Sel, row int) counted {
 	var c counted
 	if s.Empty() {
 		return c
@@ -437,7 +445,7 @@ func countOn(t *tab, s Sel, row int) counted {
 	if row >= 0 {
 		args["row"] = row
 	}
-	if err := t.Eval("count", args, &c); err != nil {
+	if err := t.EvalIn(frame, "count", args, &c); err != nil {
 		return counted{}
 	}
 	return c

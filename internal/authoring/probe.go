@@ -30,7 +30,22 @@ type ProbePage struct {
 	Screenshot string          `json:"screenshot,omitempty"`
 	Quiet      bool            `json:"quiet"` // the page went quiet before it was read
 	Page       json.RawMessage `json:"page"`
+	// Frames are what each iframe of the page holds, read in the frame's
+	// own document (of any origin).
+	Frames []ProbeFrame `json:"frames,omitempty"`
 }
+
+// ProbeFrame is one iframe's contents. Selector finds the <iframe> in the
+// page: a list inside is "files.frame": Selector, with the frame's
+// locators as they are; a step's target inside is
+// "frame=Selector >> LOCATOR".
+type ProbeFrame struct {
+	Selector string          `json:"selector"`
+	Page     json.RawMessage `json:"page"`
+}
+
+// maxProbeFrames bounds how many frames of one page are read.
+const maxProbeFrames = 8
 
 // ProbeStop says where a probe stopped and why, in plain words.
 type ProbeStop struct {
@@ -119,10 +134,10 @@ func Probe(ctx context.Context, o Options, outDir string) (report string, err er
 		return "", fmt.Errorf("%w: open the listing: %w", ErrPortal, err)
 	}
 	var l portal.ListingRead
-	_ = t.Await("listing", map[string]any{}, o.StepTimeout, &l) // rows drawn by script arrive late
+	_ = portal.AwaitList(t, p, "listing", map[string]any{}, o.StepTimeout, &l) // rows drawn by script arrive late
 	pr.snap("files-page-1")
 	for i := 2; i <= 3 && p.Files.More.Mode != MoreNone; i++ {
-		at, err := b.Locate(t, "files.more.control", p.Files.More.Control, "click", o.StepTimeout)
+		at, err := b.Locate(t, "files.more.control", p.InList(p.Files.More.Control), "click", o.StepTimeout)
 		if err != nil || !at.OK {
 			break
 		}
@@ -135,7 +150,7 @@ func Probe(ctx context.Context, o Options, outDir string) (report string, err er
 				break
 			}
 		}
-		_ = t.Await("changed", map[string]any{"sig": l.Sig, "count": len(l.Listing.Rows)}, o.StepTimeout, &l)
+		_ = portal.AwaitList(t, p, "changed", map[string]any{"sig": l.Sig, "count": len(l.Listing.Rows)}, o.StepTimeout, &l)
 		pr.snap(fmt.Sprintf("files-page-%d", i))
 	}
 	return "", nil
@@ -269,7 +284,7 @@ func (pr *prober) snap(step string) {
 		pr.o.Log.Warn("probe: page not readable", "step", step, "err", err)
 		return
 	}
-	pp := ProbePage{Step: step, Quiet: q, Page: redactProbe(raw)}
+	pp := ProbePage{Step: step, Quiet: q, Page: redactProbe(raw), Frames: pr.frames(raw)}
 	sctx, cancel := contextStep(pr.t)
 	defer cancel()
 	if png, err := chromedp.Run(sctx, chromedp.CaptureScreenshot()); err == nil {
@@ -277,6 +292,63 @@ func (pr *prober) snap(step string) {
 		_ = os.WriteFile(filepath.Join(pr.dir, pp.Screenshot), png, 0o600)
 	}
 	pr.pages = append(pr.pages, pp)
+}
+
+// frames reads each iframe of a page (its report raw) in the frame's own
+// document, with a selector for the <iframe> element.
+func (pr *prober) frames(raw json.RawMessage) []ProbeFrame {
+	var pg probeRead
+	if json.Unmarshal(raw, &pg) != nil {
+		return nil
+	}
+	var out []ProbeFrame
+	for i, f := range pg.Iframes {
+		if i == maxProbeFrames {
+			break
+		}
+		sel := iframeSel(f, i)
+		expr := fmt.Sprintf("(%s)(%q, {})", strings.TrimSpace(probeJS), "report")
+		fr, err := pr.t.EvalExprIn(Sel{sel}, expr, pr.o.StepTimeout, chromedp.EvalAwaitPromise)
+		if err != nil {
+			pr.o.Log.Warn("probe: frame not readable", "frame", sel, "err", err)
+			continue
+		}
+		out = append(out, ProbeFrame{Selector: sel, Page: framePaging(redactProbe(fr))})
+	}
+	return out
+}
+
+// framePaging: a link that loads the next page inside a frame leaves the
+// page around it as it is, so for the run the rows change in place.
+func framePaging(raw json.RawMessage) json.RawMessage {
+	var pg map[string]any
+	if json.Unmarshal(raw, &pg) != nil {
+		return raw
+	}
+	ps, _ := pg["pagination"].([]any)
+	for _, x := range ps {
+		if m, ok := x.(map[string]any); ok && m["mode"] == MoreNavigate {
+			m["mode"] = MoreInPlace
+		}
+	}
+	b, err := json.Marshal(pg)
+	if err != nil {
+		return raw
+	}
+	return b
+}
+
+// iframeSel is a selector for the i-th iframe of a page, by what it has.
+func iframeSel(f map[string]string, i int) string {
+	switch {
+	case f["id"] != "":
+		return "#" + f["id"]
+	case f["title"] != "":
+		return fmt.Sprintf("iframe[title=%q]", f["title"])
+	case f["name"] != "":
+		return fmt.Sprintf("iframe[name=%q]", f["name"])
+	}
+	return fmt.Sprintf("xpath=(//iframe|//frame)[%d]", i+1)
 }
 
 // loginForm is probe.js's reading of a sign-in form.
@@ -589,9 +661,19 @@ func writeProbePage(s *strings.Builder, n int, p ProbePage) {
 	}
 	for i, f := range pg.Iframes {
 		if i == 0 {
-			s.WriteString("  iframes (a profile's selectors do not reach inside them):\n")
+			s.WriteString("  iframes (their contents follow the page):\n")
 		}
 		fmt.Fprintf(s, "    %v\n", f)
+	}
+	for _, f := range p.Frames {
+		fmt.Fprintf(s, "\n  -- inside the iframe %q: a list here is \"files.frame\": %q, with the locators below as they are; a step's target here is \"frame=%s >> LOCATOR\"\n", f.Selector, f.Selector, f.Selector)
+		var inner strings.Builder
+		writeProbePage(&inner, 0, ProbePage{Step: "frame", Quiet: true, Page: f.Page})
+		for _, line := range strings.Split(strings.TrimLeft(inner.String(), "\n"), "\n") {
+			if line != "" {
+				s.WriteString("  " + line + "\n")
+			}
+		}
 	}
 }
 

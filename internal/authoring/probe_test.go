@@ -226,3 +226,38 @@ func TestProbeTableHeaderFragment(t *testing.T) {
 		t.Errorf("a #fragment pager is offered as navigate\n%s", txt)
 	}
 }
+
+// TestProbeFrames: on a portal whose list sits in an iframe of another
+// site, probe (with no profile) reads the frame in its own document and
+// reports its rows, name, size and controls, with the selector that
+// reaches the frame; probe --check with files.frame passes on it.
+func TestProbeFrames(t *testing.T) {
+	s := startSim(t, sim.Options{Files: 6, PageSize: 3, Markup: "v4", V4: sim.V4Options{Frame: "cross"}})
+	o := simOptions(t, s, SiteDownload)
+	o.Profile = nil
+	txt, _, err := probeOnce(t, o)
+	if err != nil {
+		t.Fatalf("probe stopped: %v\n%s", err, txt)
+	}
+	wantAll(t, "report", txt, `inside the iframe "#transfers-frame": a list here is "files.frame": "#transfers-frame"`,
+		`frame=#transfers-frame >> LOCATOR`, `files.name: ".name"`, `files.size: ".bytes"`, `suggested files.row:`,
+		`files.more {"mode": "in_place", "control": "p.pages > b + a"}`)
+
+	p, err := LoadProfile("../portal/testdata/profile-v4.json", SiteDownload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Files.Frame = Sel{"#transfers-frame"}
+	p.Files.More = &More{Mode: MoreInPlace, Control: Sel{".pages b + a"}}
+	o.Profile = p
+	o.CheckOne = true
+	res, err := Check(context.Background(), o)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, printed(res))
+	}
+	if res.Rows != 6 || res.One == nil || res.One.Name != s.Files()[0].Name {
+		t.Fatalf("rows %d, one %+v; want 6 and the first file\n%s", res.Rows, res.One, printed(res))
+	}
+	wantAll(t, "check", printed(res), "ok    files.frame", "ok    files.row")
+	checkNoLeaks(t)
+}

@@ -204,6 +204,11 @@ func Start(ctx context.Context, opt Options) (*Browser, error) {
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-quic", true),
 		chromedp.Flag("no-first-run", true),
+		// Every site in a process of its own, as desktop Chrome does:
+		// chromium-headless-shell would otherwise keep a frame of another
+		// site in the page's process, and a run would take another path
+		// through frames than the visible debug browser (frames.go).
+		chromedp.Flag("site-per-process", true),
 		// The sandbox cannot work as root; everywhere else it stays on.
 		chromedp.Flag("no-sandbox", os.Geteuid() == 0),
 		chromedp.WindowSize(1280, 1024),
@@ -338,6 +343,7 @@ type Tab struct {
 	console  []string
 	requests []string
 	reqs     map[network.RequestID]string
+	frames   map[cdp.FrameID]*frameCtx // frames ops ran in (frames.go)
 }
 
 // NewTab opens a tab; first reuses the browser's first tab.
@@ -464,6 +470,7 @@ func (t *Tab) IsDead() bool {
 
 // Close closes the tab (the browser's first tab stays open).
 func (t *Tab) Close() {
+	t.closeFrames()
 	t.kill(nil)
 	if t.ctx != t.b.root {
 		t.cancel()

@@ -21,6 +21,7 @@ import (
 //	role=button[name="Save"]   an element of that ARIA role (explicit or implicit) with that accessible name
 //	xpath=//div[@id='x']       XPath, evaluated from the document or the row
 //	css=#files tr or #files tr CSS
+//	frame=#list >> text=Download   INNER (any of the above) inside the iframe that IFRAME finds, of any origin
 type Sel []string
 
 // UnmarshalJSON takes a string or a list of strings.
@@ -70,6 +71,19 @@ func (s Sel) Check() error {
 	}
 	for _, x := range s {
 		x = strings.TrimSpace(x)
+		if strings.HasPrefix(x, "frame=") {
+			frame, inner, ok := cutFrame(x)
+			if !ok {
+				return fmt.Errorf("%q: write frame=IFRAME >> INNER, e.g. frame=#list >> text=Download", x)
+			}
+			if strings.HasPrefix(frame, "frame=") || strings.HasPrefix(inner, "frame=") {
+				return fmt.Errorf("%q: one frame level only", x)
+			}
+			if err := (Sel{frame, inner}).Check(); err != nil {
+				return fmt.Errorf("%q: %w", x, err)
+			}
+			continue
+		}
 		prefix, rest, ok := strings.Cut(x, "=")
 		if !ok || strings.ContainsAny(prefix, " .#[:>") {
 			continue // plain CSS
@@ -88,7 +102,7 @@ func (s Sel) Check() error {
 				return fmt.Errorf("%q: nothing after %s=", x, prefix)
 			}
 		default:
-			return fmt.Errorf("%q: unknown selector kind %q (text=, label=, role=, xpath=, css=)", x, prefix)
+			return fmt.Errorf("%q: unknown selector kind %q (text=, label=, role=, xpath=, css=, frame=)", x, prefix)
 		}
 	}
 	return nil

@@ -68,6 +68,20 @@
   function one(sel, root) {
     root = root || document;
     if (!sel) return [];
+    if (sel.startsWith('frame=')) {
+      // frame=IFRAME >> INNER: INNER inside the iframe's document. Only a
+      // frame of this origin is readable here; the engine runs ops in any
+      // other frame's own document (frames.go).
+      const i = sel.indexOf(' >> ');
+      if (i < 0) throw new SyntaxError('bad frame selector ' + sel + ': frame=IFRAME >> INNER');
+      const out = [];
+      for (const f of one(sel.slice(6, i).trim(), root)) {
+        let d = null;
+        try { d = f.contentDocument; } catch (err) { d = null; }
+        if (d) out.push(...one(sel.slice(i + 4).trim(), d));
+      }
+      return out;
+    }
     if (sel.startsWith('text=')) {
       const want = low(sel.slice(5));
       const c = root.querySelectorAll('button,a,input[type=submit],input[type=button],[role=button],[role=link],[role=tab],[role=menuitem],summary');
@@ -128,7 +142,7 @@
     e.scrollIntoView({ block: 'center', inline: 'center' });
     const r = e.getBoundingClientRect();
     const x = r.left + r.width / 2, y = r.top + r.height / 2;
-    const top = document.elementFromPoint(x, y);
+    const top = e.ownerDocument.elementFromPoint(x, y);
     if (top && top !== e && !e.contains(top) && !(top.tagName === 'LABEL' && top.control === e)) {
       if (!(e.labels && Array.from(e.labels).some((l) => l.contains(top)))) return 'covered by ' + top.tagName.toLowerCase();
     }
@@ -172,9 +186,23 @@
       to = setTimeout(() => finish(tick() || v0), Math.max(0, ms || 0));
     });
   }
+  // frameBox is where the content of an iframe element starts in its
+  // document's viewport.
+  function frameBox(f) {
+    const r = f.getBoundingClientRect(), cs = getComputedStyle(f);
+    return { x: r.left + f.clientLeft + parseFloat(cs.paddingLeft || 0), y: r.top + f.clientTop + parseFloat(cs.paddingTop || 0) };
+  }
+  // point is where to click e, in the top viewport of this evaluation: an
+  // element inside same-origin frames is offset by each frame's box.
   function point(e) {
     const r = e.getBoundingClientRect();
-    return { x: r.left + r.width / 2, y: r.top + r.height / 2 };
+    let x = r.left + r.width / 2, y = r.top + r.height / 2;
+    for (let w = e.ownerDocument.defaultView; w && w !== window && w.frameElement; w = w.parent) {
+      const b = frameBox(w.frameElement);
+      x += b.x;
+      y += b.y;
+    }
+    return { x, y };
   }
   // locate waits for target to be ready for need (click, fill, attached,
   // visible) and answers where to click it.
@@ -192,7 +220,7 @@
   }
 
   // The engine's own ops; a caller may not register these names.
-  const own = ['locate', 'waitCond', 'act', 'validate', 'find', 'text', 'redactedHTML', 'probe'];
+  const own = ['locate', 'waitCond', 'act', 'validate', 'find', 'text', 'redactedHTML', 'probe', 'frameOffset'];
   const ops = {};
   if (caller) {
     caller({
@@ -256,6 +284,10 @@
     }
     case 'find':
       return first(a.sel);
+    case 'frameOffset': {
+      const f = first(a.sel);
+      return f ? Object.assign({ ok: true }, frameBox(f)) : { ok: false };
+    }
     case 'text': {
       const e = first(a.sel);
       return { found: !!e, text: e ? norm(textOf(e)).slice(0, 4000) : '' };

@@ -127,6 +127,9 @@ func (b *Browser) RunStep(t *Tab, field string, s Step, v Vars) (ran bool, err e
 		return false, err
 	}
 	act := s.Action()
+	// A target inside a frame (frame=IFRAME >> INNER) is looked for, and
+	// acted on, in the frame's own document, whatever its origin.
+	frame, _ := SplitFrame(s.Target())
 	switch act {
 	case "dialog":
 		t.ArmDialog(s.Dialog) // the next click's dialog is answered as it opens
@@ -135,7 +138,10 @@ func (b *Browser) RunStep(t *Tab, field string, s Step, v Vars) (ran bool, err e
 		var r struct {
 			OK bool `json:"ok"`
 		}
-		if err := t.Await("waitCond", map[string]any{"sel": s.WaitFor, "text": s.WaitText, "url": s.WaitURL}, wait, &r); err != nil {
+		// A wait for an element in a frame waits in the frame, for its
+		// text and URL too.
+		_, in := SplitFrame(s.WaitFor)
+		if err := t.await(frame, "waitCond", map[string]any{"sel": in, "text": s.WaitText, "url": s.WaitURL}, wait, &r); err != nil {
 			return false, err
 		}
 		if !r.OK && !s.Optional {
@@ -148,7 +154,7 @@ func (b *Browser) RunStep(t *Tab, field string, s Step, v Vars) (ran bool, err e
 	var at Located
 	if target != nil {
 		var err error
-		if at, err = b.Locate(t, field, target, need, wait); err != nil {
+		if at, err = b.locateIn(t, frame, field, target, need, wait); err != nil {
 			return false, err
 		}
 		if !at.OK {
@@ -158,6 +164,7 @@ func (b *Browser) RunStep(t *Tab, field string, s Step, v Vars) (ran bool, err e
 			return false, fmt.Errorf("%w: %s: %s %s (%d found) after %s", ErrStepTarget, field, target, at.Why, at.Count, wait)
 		}
 		target = Sel{target[at.Alt]}
+		_, target = SplitFrame(target)
 	}
 	switch act {
 	case "fill":
@@ -168,7 +175,7 @@ func (b *Browser) RunStep(t *Tab, field string, s Step, v Vars) (ran bool, err e
 		case "{password}":
 			text = v.Password
 		}
-		return true, t.Fill(target, text)
+		return true, t.fillIn(frame, target, text)
 	case "click":
 		return true, t.Step(chromedp.MouseClickXY(at.X, at.Y))
 	case "check", "select":
@@ -176,7 +183,7 @@ func (b *Browser) RunStep(t *Tab, field string, s Step, v Vars) (ran bool, err e
 			OK  bool   `json:"ok"`
 			Why string `json:"why"`
 		}
-		if err := t.Eval("act", map[string]any{"sel": target, "do": act, "value": s.With}, &r, AsUserGesture); err != nil {
+		if err := t.EvalIn(frame, "act", map[string]any{"sel": target, "do": act, "value": s.With}, &r, AsUserGesture); err != nil {
 			return false, err
 		}
 		if !r.OK {
@@ -185,12 +192,15 @@ func (b *Browser) RunStep(t *Tab, field string, s Step, v Vars) (ran bool, err e
 		return true, nil
 	case "press":
 		if target != nil {
-			if err := t.Eval("act", map[string]any{"sel": target, "do": "focus"}, nil); err != nil {
+			if err := t.EvalIn(frame, "act", map[string]any{"sel": target, "do": "focus"}, nil); err != nil {
 				return false, err
 			}
 		}
 		return true, t.Step(chromedp.KeyEvent(keys[strings.ToLower(s.Press)]))
 	case "file":
+		if !frame.Empty() {
+			return false, fmt.Errorf("%w: %s: a file input inside a frame is not supported; open the frame's own page as upload.path", ErrStepTarget, field)
+		}
 		expr, err := t.Expr("find", map[string]any{"sel": target})
 		if err != nil {
 			return false, err
@@ -228,9 +238,24 @@ type Located struct {
 // "fill", "visible" or "attached"). When an alternative after the first was
 // used, the run notes the drift.
 func (b *Browser) Locate(t *Tab, field string, target Sel, need string, wait time.Duration) (Located, error) {
+	frame, _ := SplitFrame(target)
+	return b.locateIn(t, frame, field, target, need, wait)
+}
+
+// locateIn is Locate for a target in frame (nil: the top page): the point
+// it answers is in the top page's viewport, where a mouse click lands.
+func (b *Browser) locateIn(t *Tab, frame Sel, field string, target Sel, need string, wait time.Duration) (Located, error) {
 	var at Located
-	if err := t.Await("locate", map[string]any{"sel": target, "need": need}, wait, &at); err != nil {
+	_, in := SplitFrame(target)
+	if err := t.await(frame, "locate", map[string]any{"sel": in, "need": need}, wait, &at); err != nil {
 		return at, err
+	}
+	if at.OK && !frame.Empty() && need != "attached" {
+		x, y, err := t.FrameOffset(frame)
+		if err != nil {
+			return at, err
+		}
+		at.X, at.Y = at.X+x, at.Y+y
 	}
 	if at.OK {
 		b.NoteAlt(field, target, at.Alt)
@@ -274,10 +299,15 @@ func (b *Browser) Drift() map[string]string {
 // Fill focuses and empties a field and types text into it. The text may be
 // a password: it goes to the browser only, never to a log.
 func (t *Tab) Fill(target Sel, text string) error {
+	frame, in := SplitFrame(target)
+	return t.fillIn(frame, in, text)
+}
+
+func (t *Tab) fillIn(frame, target Sel, text string) error {
 	var r struct {
 		OK bool `json:"ok"`
 	}
-	if err := t.Eval("act", map[string]any{"sel": target, "do": "focusClear"}, &r); err != nil {
+	if err := t.EvalIn(frame, "act", map[string]any{"sel": target, "do": "focusClear"}, &r); err != nil {
 		return err
 	}
 	if !r.OK {
@@ -297,6 +327,10 @@ const awaitSlice = 2 * time.Second
 // passed, across page loads (an evaluation cut short by a navigation is
 // simply run again in the new page). out receives the last report.
 func (t *Tab) Await(op string, args map[string]any, total time.Duration, out any, opts ...chromedp.EvaluateOption) error {
+	return t.await(nil, op, args, total, out, opts...)
+}
+
+func (t *Tab) await(frame Sel, op string, args map[string]any, total time.Duration, out any, opts ...chromedp.EvaluateOption) error {
 	deadline := time.Now().Add(total)
 	var lastErr error
 	for {
@@ -306,7 +340,7 @@ func (t *Tab) Await(op string, args map[string]any, total time.Duration, out any
 			slice = 0
 		}
 		args["ms"] = slice.Milliseconds()
-		raw, err := t.EvalRaw(op, args, slice+t.b.o.StepTimeout, append(opts, chromedp.EvalAwaitPromise)...)
+		raw, err := t.evalRawIn(frame, op, args, slice+t.b.o.StepTimeout, append(opts, chromedp.EvalAwaitPromise)...)
 		switch {
 		case err == nil:
 			var probe struct {
@@ -326,7 +360,7 @@ func (t *Tab) Await(op string, args map[string]any, total time.Duration, out any
 			return ErrTabDead
 		case t.ctx.Err() != nil:
 			return t.ctx.Err()
-		case IsNavigationErr(err):
+		case IsNavigationErr(err) || (!frame.Empty() && isFrameWait(err)):
 			lastErr = err
 			// The page is being replaced: wait for it, briefly.
 			select {

@@ -530,7 +530,7 @@ func (r *run) click(t *tab, e *entry) (*download, pageState, error) {
 		Alt    int       `json:"alt"`
 		Before pageState `json:"before"`
 	}
-	if err := t.Await("rowClick", map[string]any{"name": e.name, "nth": e.pageNth, "sel": f.Download}, r.o.StepTimeout, &c, asUserGesture); err != nil {
+	if err := t.AwaitIn(f.Frame, "rowClick", map[string]any{"name": e.name, "nth": e.pageNth, "sel": f.Download}, r.o.StepTimeout, &c, asUserGesture); err != nil {
 		return nil, st, err
 	}
 	if !c.OK && c.Why == whyNoControl {
@@ -569,7 +569,7 @@ func (r *run) click(t *tab, e *entry) (*download, pageState, error) {
 				}
 			}
 			steps = nil
-			st, err := readState(t)
+			st, err := listState(t, r.o.Profile)
 			if err != nil && !browser.IsNavigationErr(err) {
 				return nil, st, err
 			}

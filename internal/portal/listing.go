@@ -180,7 +180,7 @@ func (r *run) nextPage(t *tab, cur where, l *listing) (where, *listing, error) {
 // more uses the "more" control once, by the profile's mode.
 func (r *run) more(t *tab, cur where, l *listing, gen int) (where, *listing, bool, error) {
 	m := r.o.Profile.Files.More
-	at, err := r.b.Locate(t, "files.more.control", m.Control, "click", r.o.StepTimeout)
+	at, err := r.b.Locate(t, "files.more.control", r.o.Profile.InList(m.Control), "click", r.o.StepTimeout)
 	if err != nil {
 		return cur, nil, true, err
 	}
@@ -209,7 +209,7 @@ func (r *run) more(t *tab, cur where, l *listing, gen int) (where, *listing, boo
 	}
 	// What the page said before the click (an error left in a row by an
 	// earlier download) is not an answer to it.
-	before, err := readState(t)
+	before, err := listState(t, r.o.Profile)
 	if err != nil {
 		return cur, nil, true, err
 	}
@@ -217,7 +217,7 @@ func (r *run) more(t *tab, cur where, l *listing, gen int) (where, *listing, boo
 		return cur, nil, true, err
 	}
 	var p listingRead
-	if err := t.Await("changed", map[string]any{"sig": sig, "count": count, "before": before}, r.o.StepTimeout, &p); err != nil {
+	if err := AwaitList(t, r.o.Profile, "changed", map[string]any{"sig": sig, "count": count, "before": before}, r.o.StepTimeout, &p); err != nil {
 		return cur, nil, true, err
 	}
 	if before.Transient != "" {
@@ -359,7 +359,7 @@ func (r *run) openOnce(t *tab, at where) (l *listing, again bool, err error) {
 // the failure is transient and the caller may try again.
 func (r *run) readPage(t *tab, gen int) (url string, l *listing, retry bool, err error) {
 	var p listingRead
-	if err := t.Await("listing", map[string]any{}, r.o.StepTimeout, &p); err != nil {
+	if err := AwaitList(t, r.o.Profile, "listing", map[string]any{}, r.o.StepTimeout, &p); err != nil {
 		if errors.Is(err, ErrProfile) {
 			return "", nil, false, err
 		}

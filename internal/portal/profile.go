@@ -84,6 +84,9 @@ type Expired struct {
 // Files is the listing of the download site.
 type Files struct {
 	Path string `json:"path,omitempty"` // first page of the listing, relative to the site URL
+	// Frame is the <iframe> whose document holds the list, of any origin;
+	// every other selector of files is then looked up inside it.
+	Frame Sel `json:"frame,omitempty"`
 	// Row matches one file entry; Name, Size and Download are looked up
 	// inside the row.
 	Row  Sel   `json:"row"`
@@ -392,6 +395,9 @@ func (p *Profile) validate(site string) error {
 	case p.Files != nil:
 		f := p.Files
 		sel("files.row", f.Row, true)
+		if err := checkFrame(f.Frame); err != nil {
+			bad("%v", err)
+		}
 		if f.Name.Empty() {
 			bad("files.name: missing")
 		}
@@ -560,6 +566,7 @@ func (p *Profile) selectors() map[string]Sel {
 	add("login.outcomes.signed_in", p.Login.Outcomes.SignedIn)
 	add("session_expired.dismiss", p.Expired.Dismiss)
 	if f := p.Files; f != nil {
+		add("files.frame", f.Frame)
 		add("files.row", f.Row)
 		add("files.name", f.Name.In)
 		add("files.size", f.Size.In)

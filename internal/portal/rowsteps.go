@@ -114,7 +114,7 @@ func (r *run) rowSteps(t *tab, e *entry, steps []Step, first int) error {
 			Alt     int    `json:"alt"`
 			Stopped string `json:"stopped"`
 		}
-		if err := t.Await("rowStep", args, wait, &res, asUserGesture); err != nil {
+		if err := t.AwaitIn(r.o.Profile.Files.Frame, "rowStep", args, wait, &res, asUserGesture); err != nil {
 			return err
 		}
 		switch {

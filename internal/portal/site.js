@@ -138,6 +138,12 @@
   }, a.ms));
   // Wait until the rows, the empty-list text or another page is shown.
   E.register('listing', (a) => waitFor((q) => { const v = listing(q); v.ok = v.ready; return v; }, a.ms));
+  // The list in a frame: wait until the frame is shown, or the page says
+  // why not (signed out, an error).
+  E.register('listFrame', (a) => waitFor((q) => {
+    const s = state(), frame = !!visibleFirst(F.frame);
+    return { ok: frame || !!s.transient || !!s.linkExpired || ((s.loginForm || s.expired || s.interstitial) && q >= settleMs), frame, state: s };
+  }, a.ms));
   // After a pager click: wait until the rows differ from sig (in place) or
   // grew past count (append), or the control is gone.
   E.register('changed', (a) => waitFor((q) => {

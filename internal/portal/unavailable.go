@@ -30,7 +30,7 @@ func (r *run) markUnavailable(t *tab, page []*entry) error {
 		Name string `json:"name"`
 		Nth  int    `json:"nth"`
 	}
-	if err := t.Eval("unavailable", map[string]any{}, &marked); err != nil {
+	if err := t.EvalIn(r.o.Profile.Files.Frame, "unavailable", map[string]any{}, &marked); err != nil {
 		return fmt.Errorf("reading files.unavailable on the listing: %w", err)
 	}
 	is := map[string]bool{}

@@ -326,3 +326,64 @@ func TestPrepareTimeout(t *testing.T) {
 		t.Errorf("prepares %d, links spent %d; want 2 (one per attempt) and 0", v.Prepares, v.LinksSpent)
 	}
 }
+
+// TestListInFrame: the file list sits in an iframe, on the portal's origin
+// or on another site (a frame Chrome runs in a process of its own).
+// files.frame names the iframe; rows, names, the download controls (an
+// interstitial tab and prepared links opened from inside the frame) and
+// the pager (which loads the frame's next page: in_place) are all read in
+// the frame. Every file arrives byte-exact, with one sign-in.
+func TestListInFrame(t *testing.T) {
+	for _, mode := range []string{"same", "cross"} {
+		t.Run(mode, func(t *testing.T) {
+			s := startSim(t, sim.Options{Files: 7, PageSize: 3, Markup: "v4",
+				V4: sim.V4Options{Frame: mode, InterstitialDelay: 100 * time.Millisecond, PrepareEvery: 3, PrepareTime: 200 * time.Millisecond}})
+			o := v4PrepareOptions(t, s)
+			o.Profile.Files.Frame = Sel{"#transfers-frame"}
+			o.Profile.Files.More = &More{Mode: MoreInPlace, Control: Sel{".pages b + a"}}
+			o.Concurrency = 2
+			var logs bytes.Buffer
+			o.Log = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+			res, err := Download(context.Background(), o)
+			if err != nil {
+				t.Fatalf("%v\n%s", err, logs.String())
+			}
+			if n := checkStaging(t, s, o); n != 7 || len(res.New) != 7 {
+				t.Fatalf("staging %d, new %d; want 7", n, len(res.New))
+			}
+			st := s.State()
+			if a := st.Accounts["download"]; a.Logins != 1 || a.PasswordPosts != 1 {
+				t.Errorf("%d sign-ins, %d password POSTs; want 1 and 1", a.Logins, a.PasswordPosts)
+			}
+			if st.V4.FrameLoads == 0 || st.V4.Prepares != 2 {
+				t.Errorf("frame loads %d, prepares %d; want some and 2", st.V4.FrameLoads, st.V4.Prepares)
+			}
+			attached := strings.Contains(logs.String(), "attached to its target")
+			if want := mode == "cross"; attached != want {
+				t.Errorf("attached to the frame's own target: %v, want %v", attached, want)
+			}
+			checkNoLeaks(t)
+		})
+	}
+}
+
+// TestFramePopupWatched: a Download inside a frame of another site opens
+// the interstitial tab; that tab is known as the frame's (its opener is
+// the frame's own target), so its page is watched and files.interstitial
+// runs on it, well before the page's own long delay.
+func TestFramePopupWatched(t *testing.T) {
+	s := startSim(t, sim.Options{Files: 1, Markup: "v4", V4: sim.V4Options{Frame: "cross", InterstitialDelay: 50 * time.Second}})
+	o := v4Options(t, s)
+	o.Profile.Files.Frame = Sel{"#transfers-frame"}
+	o.Profile.Files.DownloadStartTimeout = Duration(20 * time.Second)
+	o.Profile.Files.Interstitial = []Step{{Click: Sel{"text=start it now"}}}
+	o.StepTimeout = 10 * time.Second
+	start := time.Now()
+	res, err := Download(context.Background(), o)
+	if err != nil || len(res.New) != 1 {
+		t.Fatalf("err %v, new %d; want the one file", err, len(res.New))
+	}
+	if d := time.Since(start); d > 30*time.Second {
+		t.Errorf("took %s: the page's own delay, not the step, started the file", d)
+	}
+}

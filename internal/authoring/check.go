@@ -380,21 +380,24 @@ func checkListing(ctx context.Context, b *portal.Session, t *tab, o *Options, re
 // profile's error (exit 11), not the portal's (exit 6).
 func pagingFault(ctx context.Context, t *tab, o *Options, res *CheckResult, err error) error {
 	f := o.Profile.Files
-	if f.More.Mode != MoreNavigate || !errors.Is(err, ErrPortal) || ctx.Err() != nil {
+	if f.More.Mode == MoreNone || !f.Frame.Empty() || !errors.Is(err, ErrPortal) || ctx.Err() != nil {
 		return err
 	}
 	pr := &prober{t: t, o: o}
 	var mode string
-	if e := pr.eval("pagerMode", map[string]any{"sel": f.More.Control}, o.StepTimeout, &mode); e != nil || mode == "" || mode == MoreNavigate {
-		return err
+	if e := pr.eval("pagerMode", map[string]any{"sel": f.More.Control}, o.StepTimeout, &mode); e != nil || mode == "" || (mode == MoreNavigate) == (f.More.Mode == MoreNavigate) {
+		return err // the control looks like what the profile says: the portal failed
+	}
+	what := "loads no new page (it only changes the #fragment or runs a script)"
+	if mode == MoreNavigate {
+		what = "is a link to another page, so the rows of this one never change"
 	}
 	res.Lines = append(res.Lines, CheckLine{Field: "files.more.mode", Selector: f.More.Mode, Status: "FAIL",
-		Note: fmt.Sprintf("%s loads no new page (it only changes the #fragment or runs a script): set files.more.mode to %q (%v)", f.More.Control, mode, err)})
-	return usererr.New(fmt.Errorf("%w: files.more.mode is navigate, but %s loads no new page", ErrProfile, f.More.Control),
+		Note: fmt.Sprintf("%s %s: set files.more.mode to %q (%v)", f.More.Control, what, mode, err)})
+	return usererr.New(fmt.Errorf("%w: files.more.mode is %s, but %s %s", ErrProfile, f.More.Mode, f.More.Control, what),
 		fmt.Sprintf("set files.more.mode to %q (see docs/site-profile.md)", mode))
 }
 
-// matched says whether the check's line for field matched.
 // matchedPrefix reports whether a line whose field starts with prefix is ok.
 func matchedPrefix(res *CheckResult, prefix string) bool {
 	for _, l := range res.Lines {
@@ -405,6 +408,7 @@ func matchedPrefix(res *CheckResult, prefix string) bool {
 	return false
 }
 
+// matched says whether the check's line for field matched.
 func matched(res *CheckResult, field string) bool {
 	for _, l := range res.Lines {
 		if l.Field == field {

@@ -120,6 +120,9 @@
     if (sel.startsWith('text=')) return byText(sel.slice(5), root)[0] || null;
     if (sel.startsWith('label=')) return byLabel(sel.slice(6), root)[0] || null;
     if (sel.startsWith('role=')) return byRole(sel, root)[0] || null;
+    if (sel.startsWith('xpath=')) {
+      try { return document.evaluate(sel.slice(6), root || document, null, XPathResult.FIRST_ORDERED_NODE_TYPE, null).singleNodeValue; } catch (x) { return null; }
+    }
     try { return (root || document).querySelector(sel); } catch (x) { return null; }
   }
 
@@ -282,7 +285,11 @@
       const cur = numbered.find((x) => x.matches('[aria-current],:has([aria-current])')) ||
         numbered.find((x) => !isLink(x)) ||
         numbered.find((x) => /(^|\s)(current|active|selected)(\s|$)/.test(x.className || ''));
-      if (!cur) continue;
+      if (!cur) {
+        const bare = bareCurrent(box);
+        if (bare) return bare;
+        continue;
+      }
       const tag = cur.tagName.toLowerCase();
       const k = /(^|\s)(current|active|selected)(\s|$)/.exec(cur.className || '');
       const curSel = cur.hasAttribute('aria-current') ? tag + '[aria-current]' : k ? tag + '.' + k[2] : tag;
@@ -295,6 +302,20 @@
       return { sel, box, next, text: norm(textOf(next)) };
     }
     return null;
+  }
+  // bareCurrent finds the pager whose current page is bare text between
+  // the links ("1 <a>2</a> <a>3</a>"): CSS cannot select the link after a
+  // text, so the control is an XPath, the link whose nearest sibling
+  // before it is a number in plain text.
+  function bareCurrent(box) {
+    let boxX = '';
+    if (box.id) boxX = '//*[@id="' + box.id + '"]';
+    else if (box.classList && box.classList.length) boxX = '//' + box.tagName.toLowerCase() + '[contains(concat(" ", normalize-space(@class), " "), " ' + box.classList[0] + ' ")]';
+    if (!boxX) return null;
+    const sel = 'xpath=' + boxX + '/a[preceding-sibling::node()[1][self::text()][translate(normalize-space(), "0123456789", "") = "" and normalize-space() != ""]]';
+    const next = first(sel);
+    if (!next || !pageNumber.test(norm(textOf(next)))) return null;
+    return { sel, box, next, text: norm(textOf(next)) };
   }
   function pagination(rowEls) {
     const out = [];

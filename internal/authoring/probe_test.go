@@ -3,11 +3,13 @@ package authoring
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -260,4 +262,66 @@ func TestProbeFrames(t *testing.T) {
 	}
 	wantAll(t, "check", printed(res), "ok    files.frame", "ok    files.row")
 	checkNoLeaks(t)
+}
+
+// TestProbeBareCurrentPage: numbered page links whose current page is a
+// bare number between them ("1 2 3", the 1 not a link and in no element
+// of its own). CSS cannot select the link after a text, so probe offers an
+// XPath control, and a profile with it walks every page and stops on the
+// last.
+func TestProbeBareCurrentPage(t *testing.T) {
+	page := func(n int) string {
+		var rows, pager strings.Builder
+		for i := 1; i <= 3; i++ {
+			fmt.Fprintf(&rows, "<tr><td>f%d_%d.csv</td><td>%d</td><td><a href=\"/f/%d/%d\">Fetch</a></td></tr>\n", n, i, 1000*n+i, n, i)
+		}
+		for p := 1; p <= 3; p++ {
+			if p == n {
+				fmt.Fprintf(&pager, "%d ", p)
+			} else {
+				fmt.Fprintf(&pager, "<a href=\"/files?page=%d\">%d</a> ", p, p)
+			}
+		}
+		return fmt.Sprintf(`<!doctype html><html><head><title>Files</title></head><body><a id="out" href="/">Sign out</a>
+<table id="list"><tr><th>File</th><th>Bytes</th><th>Get</th></tr>
+%s</table><p class="pages">%s</p></body></html>`, rows.String(), pager.String())
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/files", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		n, _ := strconv.Atoi(r.URL.Query().Get("page"))
+		_, _ = io.WriteString(w, page(max(n, 1)))
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = io.WriteString(w, `<!doctype html><html><body><form method="post" action="/login">
+<input id="u" name="u"><input id="p" name="p" type="password"><button>Go</button></form></body></html>`)
+	})
+	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/files", http.StatusSeeOther)
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	dir := t.TempDir()
+	o := Options{Site: SiteDownload, URL: srv.URL + "/files", User: "u", Password: "pw-never-sent",
+		StateDir: filepath.Join(dir, "state"), StagingDir: filepath.Join(dir, "staging"),
+		Log: testLogger(t), StepTimeout: 10 * time.Second}
+	txt, _, _ := probeOnce(t, o) // no sign-in form: the report still reads the page
+	const control = `xpath=//p[contains(concat(\" \", normalize-space(@class), \" \"), \" pages \")]/a[preceding-sibling::node()[1][self::text()][translate(normalize-space(), \"0123456789\", \"\") = \"\" and normalize-space() != \"\"]]`
+	wantAll(t, "report", txt, `"the link after the current page (now 2)": files.more {"mode": "navigate", "control": "`+control+`"}`)
+
+	p, err := parseProfile([]byte(`{
+  "login": {"steps": [{"fill": "#u", "with": "{user}"}, {"fill": "#p", "with": "{password}"}, {"click": "text=Go"}],
+            "outcomes": {"signed_in": "#out", "refused": ["Wrong password"]}},
+  "files": {"path": "files", "row": "#list tr:has(td)", "name": {"in": "td:nth-child(1)"}, "size": {"in": "td:nth-child(2)"},
+            "download": "text=Fetch", "more": {"mode": "navigate", "control": "`+control+`"}}
+}`), SiteDownload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.URL, o.Profile = srv.URL+"/", p
+	res, err := Check(context.Background(), o)
+	if err != nil || res.Pages != 3 || res.Rows != 9 {
+		t.Fatalf("err %v, %d pages, %d rows; want 3 and 9\n%s", err, res.Pages, res.Rows, printed(res))
+	}
 }

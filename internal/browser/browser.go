@@ -344,6 +344,33 @@ type Tab struct {
 	requests []string
 	reqs     map[network.RequestID]string
 	frames   map[cdp.FrameID]*frameCtx // frames ops ran in (frames.go)
+	// navOrigins are the origins the tab's pages (and their redirects)
+	// came from since TakeNavOrigins was last called.
+	navOrigins []string
+}
+
+// maxNavOrigins bounds what TakeNavOrigins keeps between two calls.
+const maxNavOrigins = 64
+
+// TakeNavOrigins returns the origins the tab's top-level pages, and every
+// redirect on the way to them, came from since the last call: a page that
+// passed through another site (a single sign-on renewing a session) shows
+// it here although the page it ended on is the portal's own.
+func (t *Tab) TakeNavOrigins() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	o := t.navOrigins
+	t.navOrigins = nil
+	return o
+}
+
+// Origin is scheme://host[:port] of u, or "" for a URL without a host.
+func Origin(u string) string {
+	p, err := url.Parse(u)
+	if err != nil || p.Host == "" {
+		return ""
+	}
+	return p.Scheme + "://" + p.Host
 }
 
 // NewTab opens a tab; first reuses the browser's first tab.
@@ -420,6 +447,9 @@ func (t *Tab) handle(ev any) {
 	case *network.EventRequestWillBeSent:
 		t.mu.Lock()
 		t.reqs[e.RequestID] = e.Request.Method + " " + RedactURL(e.Request.URL)
+		if e.Type == network.ResourceTypeDocument && e.FrameID == t.frame && len(t.navOrigins) < maxNavOrigins {
+			t.navOrigins = append(t.navOrigins, Origin(e.Request.URL))
+		}
 		t.mu.Unlock()
 	case *network.EventResponseReceived:
 		t.mu.Lock()

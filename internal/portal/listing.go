@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/isaric/seftbot/internal/retry"
@@ -189,6 +191,7 @@ func (r *run) more(t *tab, cur where, l *listing, gen int) (where, *listing, boo
 	}
 	if m.Mode == MoreNavigate {
 		t.DrainLoads()
+		t.TakeNavOrigins()
 		if err := t.Step(mouseClick(at)); err != nil {
 			return cur, nil, true, err
 		}
@@ -196,6 +199,11 @@ func (r *run) more(t *tab, cur where, l *listing, gen int) (where, *listing, boo
 			return cur, nil, true, err
 		}
 		u, nl, retry, err := r.readPage(t, gen)
+		if err == nil && r.noteDetour(t.TakeNavOrigins(), u) && sameRows(l, nl) {
+			// Renewed on the way, and back on the page it left (a
+			// portal's default page after a sign-on): not the next page.
+			return cur, nil, true, fmt.Errorf("%w: the session was renewed on the way to the next page, which showed the same rows; showing it again", errTransient)
+		}
 		return where{url: u}, nl, retry, err
 	}
 	sig, count := "", 0
@@ -329,13 +337,19 @@ func (r *run) openListing(t *tab, at where) (*listing, error) {
 func (r *run) openOnce(t *tab, at where) (l *listing, again bool, err error) {
 	gen := r.sess.generation()
 	r.screens.set(t, nil)
+	t.TakeNavOrigins()
 	if err := navigate(t, at.url); err != nil {
 		if t.IsDead() {
 			return nil, false, errTabDead
 		}
 		return nil, true, err
 	}
-	_, l, again, err = r.readPage(t, gen)
+	u, l, again, err := r.readPage(t, gen)
+	if err == nil && r.noteDetour(t.TakeNavOrigins(), at.url) && !samePage(u, at.url) {
+		// Signed in again elsewhere, and sent to another page (the
+		// portal's default after a sign-on): load the one asked for.
+		return nil, true, fmt.Errorf("%w: the session was renewed on the way to %s, which ended on %s; loading it again", errTransient, redactURL(at.url), redactURL(u))
+	}
 	for i := 0; err == nil && i < at.clicks; i++ {
 		var nl *listing
 		_, nl, again, err = r.more(t, where{url: at.url, clicks: i}, l, gen)
@@ -352,6 +366,27 @@ func (r *run) openOnce(t *tab, at where) (l *listing, again bool, err error) {
 		r.screens.set(t, &shown{at: at, l: l, gen: gen})
 	}
 	return l, false, err
+}
+
+// sameRows reports whether two readings of the list show the same rows.
+func sameRows(a, b *listing) bool {
+	if a == nil || b == nil || len(a.Rows) != len(b.Rows) {
+		return false
+	}
+	for i := range a.Rows {
+		if a.Rows[i] != b.Rows[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// samePage reports whether u is the page want (its path and query; the
+// fragment aside).
+func samePage(u, want string) bool {
+	a, err1 := url.Parse(u)
+	b, err2 := url.Parse(want)
+	return err1 == nil && err2 == nil && a.Host == b.Host && strings.TrimSuffix(a.Path, "/") == strings.TrimSuffix(b.Path, "/") && a.RawQuery == b.RawQuery
 }
 
 // readPage waits until the page shows the listing (rows, or the empty-list

@@ -3,8 +3,10 @@ package portal
 import (
 	"context"
 	"log/slog"
+	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -84,11 +86,58 @@ func TestSignInThroughIdP(t *testing.T) {
 		t.Errorf("%d sign-ins through the IdP, %d with its form skipped; want the session to end once and the form skipped then\n%s", v.IdPSignIns, v.IdPSkipped, log)
 	}
 	// The portal's redirects renewed the session through the provider by
-	// themselves; a sign-in seftbot makes itself says why.
+	// themselves (inside a download's tab here); a sign-in seftbot makes
+	// itself says why.
 	for _, l := range strings.Split(log, "\n") {
 		if strings.Contains(l, "signing in again") && !strings.Contains(l, "cause=") {
 			t.Errorf("re-login without its cause: %s", l)
 		}
 	}
 	checkNoLeaks(t)
+}
+
+// TestSingleSignOnRenewalLogged: the portal's session ends while the
+// identity provider's lives on; the next page of the list comes back
+// signed in through the provider's redirects alone, with no password and
+// no sign-in of seftbot's. That renewal is logged with its cause (the page
+// and the site it passed through), as seftbot's own re-logins are.
+func TestSingleSignOnRenewalLogged(t *testing.T) {
+	s := startSim(t, sim.Options{Files: 2, PageSize: 1, Markup: "v4", V4: sim.V4Options{IdP: true, InterstitialDelay: 100 * time.Millisecond}})
+	p, err := LoadProfile("testdata/profile-v4-idp.json", SiteDownload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := simOptions(t, s, SiteDownload)
+	o.Profile = p
+	o.User += "@nhs.example"
+	o.Concurrency = 1
+	var once sync.Once
+	o.afterClick = func(*tab) {
+		// After the first click: the portal's idle timeout passes, the
+		// provider's session (a day) does not.
+		once.Do(func() {
+			if _, err := s.AdvanceClock(20 * time.Minute); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	var out testtool.Buffer
+	o.Log = slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	res, err := Download(context.Background(), o)
+	log := out.String()
+	if err != nil || len(res.New) != 2 {
+		t.Fatalf("err %v, new %d (%+v); want 2\n%s", err, len(res.New), res.New, log)
+	}
+	v := s.State().V4
+	if v.IdPSignIns != 2 || v.IdPSkipped != 1 || s.State().Accounts["download"].PasswordPosts != 1 {
+		t.Fatalf("IdP sign-ins %d, skipped forms %d; want 2 and 1, one password POST\n%s", v.IdPSignIns, v.IdPSkipped, log)
+	}
+	u, err := url.Parse(s.PortalURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	idp := "https://localhost:" + u.Port()
+	if !strings.Contains(log, "single sign-on") || !strings.Contains(log, "via="+idp) || !strings.Contains(log, "cause=\"opening ") {
+		t.Errorf("the renewal through %s is not logged with its cause:\n%s", idp, log)
+	}
 }

@@ -3,9 +3,12 @@ package portal
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/isaric/seftbot/internal/browser"
 	"github.com/isaric/seftbot/internal/retry"
 )
 
@@ -104,3 +107,24 @@ func (o *Options) pagePolicy() retry.Policy {
 // once is a single attempt: a step inside an operation that its caller's
 // loop retries as a whole.
 var once = retry.Policy{Attempts: 1}
+
+// noteDetour logs a page of the portal, read signed in, that came (came:
+// the origins of its redirects) through another site: the portal's session had ended and a single sign-on (an identity
+// provider whose own session was still alive) made a new one by
+// redirects alone, with no password and no sign-in of seftbot's. It is a
+// sign-in all the same, so it is named with its cause, like ours. It
+// reports whether there was such a detour.
+func (r *run) noteDetour(came []string, page string) bool {
+	site := browser.Origin(r.o.URL)
+	var via []string
+	for _, o := range came {
+		if o != "" && o != site && !slices.Contains(via, o) {
+			via = append(via, o)
+		}
+	}
+	if len(via) > 0 {
+		r.o.Log.Warn("the portal renewed its session through another site, without a password (single sign-on)",
+			"cause", "opening "+redactURL(page)+" redirected through "+strings.Join(via, ", "), "via", strings.Join(via, ", "))
+	}
+	return len(via) > 0
+}

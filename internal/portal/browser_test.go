@@ -149,14 +149,21 @@ func TestBrowserGoneOnReturn(t *testing.T) {
 
 // isZygote reports whether pid is a Chromium zygote (the process that forks
 // renderers; its command line does not name the profile).
+func isRenderer(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	return err == nil && strings.Contains(string(b), "--type=renderer")
+}
+
 func isZygote(pid int) bool {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
 	return err == nil && strings.Contains(string(b), "--type=zygote")
 }
 
 // TestNewTabBounded: a tab the browser cannot open (its zygotes stopped,
-// so no renderer can start) is an error within the step timeout, not a
-// run that waits for ever.
+// so no renderer can start, and its renderers stopped, since with every
+// site in its own process Chromium keeps a spare renderer a new tab would
+// take) is an error within the step timeout, not a run that waits for
+// ever.
 func TestNewTabBounded(t *testing.T) {
 	s := startSim(t, sim.Options{Files: 1})
 	o := simOptions(t, s, SiteDownload)
@@ -174,7 +181,7 @@ func TestNewTabBounded(t *testing.T) {
 	}
 	var stopped []proc
 	for _, p := range browserTree() {
-		if isZygote(p.pid) && syscall.Kill(p.pid, syscall.SIGSTOP) == nil {
+		if (isZygote(p.pid) || isRenderer(p.pid)) && syscall.Kill(p.pid, syscall.SIGSTOP) == nil {
 			stopped = append(stopped, p)
 		}
 	}

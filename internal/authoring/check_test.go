@@ -3,6 +3,7 @@ package authoring
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -257,30 +258,14 @@ func TestCheckBlamesSendingStep(t *testing.T) {
 // run: the file that a new tab starts 2 s later is the check's one file.
 func TestCheckOneInterstitial(t *testing.T) {
 	s := startSim(t, sim.Options{Files: 2, Markup: "v4"})
-	p, err := LoadProfile("../portal/testdata/profile-v4.json", SiteDownload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	o := simOptions(t, s, SiteDownload)
-	o.Profile = p
-	o.CheckOne = true
-	res, err := Check(context.Background(), o)
-	if err != nil {
-		t.Fatalf("%v\n%s", err, printed(res))
-	}
-	f := s.Files()[0]
-	if res.One == nil || res.One.Name != f.Name || res.One.SHA256 != f.SHA256 {
-		t.Fatalf("one file: %+v, want %s", res.One, f.Name)
-	}
+	checkOneFile(t, s, "../portal/testdata/profile-v4.json")
 }
 
-// TestCheckOnePrepared: with files.download as row steps, a first row
-// that must be prepared shows only its Request control: the check passes
-// on it, and --one requests the file, waits for its link in the row and
-// downloads it.
-func TestCheckOnePrepared(t *testing.T) {
-	s := startSim(t, sim.Options{Files: 2, Markup: "v4", V4: sim.V4Options{PrepareEvery: 1, PrepareTime: 300 * time.Millisecond}})
-	p, err := LoadProfile("../portal/testdata/profile-v4-prepare.json", SiteDownload)
+// checkOneFile runs probe --check --one with the profile at path and
+// requires the portal's first file, byte-exact.
+func checkOneFile(t *testing.T, s *sim.Sim, path string) *CheckResult {
+	t.Helper()
+	p, err := LoadProfile(path, SiteDownload)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -295,10 +280,59 @@ func TestCheckOnePrepared(t *testing.T) {
 	if res.One == nil || res.One.Name != f.Name || res.One.SHA256 != f.SHA256 {
 		t.Fatalf("one file: %+v, want %s\n%s", res.One, f.Name, printed(res))
 	}
+	return res
+}
+
+// TestCheckOnePrepared: with files.download as row steps, a first row
+// that must be prepared shows only its Request control: the check passes
+// on it, and --one requests the file, waits for its link in the row and
+// downloads it.
+func TestCheckOnePrepared(t *testing.T) {
+	s := startSim(t, sim.Options{Files: 2, Markup: "v4", V4: sim.V4Options{PrepareEvery: 1, PrepareTime: 300 * time.Millisecond}})
+	res := checkOneFile(t, s, "../portal/testdata/profile-v4-prepare.json")
 	wantAll(t, "check", printed(res), "ok    files.download[0]", "n/a   files.download[1]", "ok    files.download ")
 	if v := s.State().V4; v.Prepares != 1 || v.LinksSpent != 1 {
 		t.Errorf("prepares %d, links spent %d; want 1 and 1", v.Prepares, v.LinksSpent)
 	}
+}
+
+// tableSite serves a portal nobody wrote: a sign-in form at /, which
+// leads to /files, whose ?page=N is page(N) (N is 1 without it).
+func tableSite(t *testing.T, page func(n int) string) *httptest.Server {
+	t.Helper()
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = io.WriteString(w, `<!doctype html><html><body><form method="post" action="/login">
+<input id="u" name="u"><input id="p" name="p" type="password"><button>Go</button></form></body></html>`)
+	})
+	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/files", http.StatusSeeOther)
+	})
+	mux.HandleFunc("/files", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		n, _ := strconv.Atoi(r.URL.Query().Get("page"))
+		_, _ = io.WriteString(w, page(max(n, 1)))
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// tableProfile reads tableSite's pages, with control as a navigate pager.
+func tableProfile(t *testing.T, control string) *Profile {
+	t.Helper()
+	c, _ := json.Marshal(control)
+	p, err := parseProfile([]byte(`{
+  "login": {"steps": [{"fill": "#u", "with": "{user}"}, {"fill": "#p", "with": "{password}"}, {"click": "text=Go"}],
+            "outcomes": {"signed_in": "#out", "refused": ["Wrong password"]}},
+  "files": {"path": "files", "row": "#list tr:has(td)", "name": {"in": "td:nth-child(1)"}, "size": {"in": "td:nth-child(2)"},
+            "download": "text=Fetch", "more": {"mode": "navigate", "control": `+string(c)+`}}
+}`), SiteDownload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // TestCheckFragmentNavigate: a profile that says "navigate" for a pager
@@ -306,31 +340,10 @@ func TestCheckOnePrepared(t *testing.T) {
 // profile's fault, not the portal's: the check exits 11 (ErrProfile),
 // never 6 (ErrPortal), and names files.more.mode.
 func TestCheckFragmentNavigate(t *testing.T) {
-	const login = `<!doctype html><html><body><form method="post" action="/login">
-<input id="u" name="u"><input id="p" name="p" type="password"><button>Go</button></form></body></html>`
-	mux := http.NewServeMux()
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		_, _ = io.WriteString(w, login)
+	srv := tableSite(t, func(int) string {
+		return strings.Replace(tablePage, "<h1>Files</h1>", `<h1>Files</h1><a id="out" href="/">Sign out</a>`, 1)
 	})
-	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, "/files", http.StatusSeeOther)
-	})
-	mux.HandleFunc("/files", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		_, _ = io.WriteString(w, strings.Replace(tablePage, "<h1>Files</h1>", `<h1>Files</h1><a id="out" href="/">Sign out</a>`, 1))
-	})
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
-	p, err := parseProfile([]byte(`{
-  "login": {"steps": [{"fill": "#u", "with": "{user}"}, {"fill": "#p", "with": "{password}"}, {"click": "text=Go"}],
-            "outcomes": {"signed_in": "#out", "refused": ["Wrong password"]}},
-  "files": {"path": "files", "row": "#list tr:has(td)", "name": {"in": "td:nth-child(1)"}, "size": {"in": "td:nth-child(2)"},
-            "download": "text=Fetch", "more": {"mode": "navigate", "control": "#pg > a[aria-current] + a"}}
-}`), SiteDownload)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := tableProfile(t, "#pg > a[aria-current] + a")
 	dir := t.TempDir()
 	o := Options{Site: SiteDownload, URL: srv.URL + "/", User: "u", Password: "pw", Profile: p, Retries: 1,
 		StateDir: filepath.Join(dir, "state"), StagingDir: filepath.Join(dir, "staging"),

@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -286,22 +285,7 @@ func TestProbeBareCurrentPage(t *testing.T) {
 <table id="list"><tr><th>File</th><th>Bytes</th><th>Get</th></tr>
 %s</table><p class="pages">%s</p></body></html>`, rows.String(), pager.String())
 	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("/files", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		n, _ := strconv.Atoi(r.URL.Query().Get("page"))
-		_, _ = io.WriteString(w, page(max(n, 1)))
-	})
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		_, _ = io.WriteString(w, `<!doctype html><html><body><form method="post" action="/login">
-<input id="u" name="u"><input id="p" name="p" type="password"><button>Go</button></form></body></html>`)
-	})
-	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, "/files", http.StatusSeeOther)
-	})
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
+	srv := tableSite(t, page)
 	dir := t.TempDir()
 	o := Options{Site: SiteDownload, URL: srv.URL + "/files", User: "u", Password: "pw-never-sent",
 		StateDir: filepath.Join(dir, "state"), StagingDir: filepath.Join(dir, "staging"),
@@ -310,15 +294,7 @@ func TestProbeBareCurrentPage(t *testing.T) {
 	const control = `xpath=//p[contains(concat(\" \", normalize-space(@class), \" \"), \" pages \")]/a[preceding-sibling::node()[1][self::text()][translate(normalize-space(), \"0123456789\", \"\") = \"\" and normalize-space() != \"\"]]`
 	wantAll(t, "report", txt, `"the link after the current page (now 2)": files.more {"mode": "navigate", "control": "`+control+`"}`)
 
-	p, err := parseProfile([]byte(`{
-  "login": {"steps": [{"fill": "#u", "with": "{user}"}, {"fill": "#p", "with": "{password}"}, {"click": "text=Go"}],
-            "outcomes": {"signed_in": "#out", "refused": ["Wrong password"]}},
-  "files": {"path": "files", "row": "#list tr:has(td)", "name": {"in": "td:nth-child(1)"}, "size": {"in": "td:nth-child(2)"},
-            "download": "text=Fetch", "more": {"mode": "navigate", "control": "`+control+`"}}
-}`), SiteDownload)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := tableProfile(t, strings.ReplaceAll(control, `\"`, `"`))
 	o.URL, o.Profile = srv.URL+"/", p
 	res, err := Check(context.Background(), o)
 	if err != nil || res.Pages != 3 || res.Rows != 9 {

@@ -437,8 +437,12 @@ func (r *run) checkPage(t *tab, st pageState, gen int) error {
 // checkListing tells an empty listing from a page the profile cannot read.
 func (r *run) checkListing(st pageState, l *listing) error {
 	if len(l.Rows) == 0 && st.Empty == "" {
+		where := redactURL(st.URL)
+		if f := r.o.Profile.Files.Frame; !f.Empty() {
+			where = fmt.Sprintf("%s, in the frame %s (files.frame)", where, f)
+		}
 		return fmt.Errorf("%w: no file rows (%s) and no empty-listing text on %s after %s; run seftbot probe",
-			ErrProfile, r.o.Profile.Files.Row, redactURL(st.URL), r.o.StepTimeout)
+			ErrProfile, r.o.Profile.Files.Row, where, r.o.StepTimeout)
 	}
 	return nil
 }

@@ -131,6 +131,9 @@ func (b *browserRun) loginOnce(t *tab) error {
 	}
 	v := stepVars{User: b.o.User, Password: b.o.Password}
 	for i := max(r.Which, 0); i < send; i++ {
+		if err := b.wouldSendEmpty(t, steps, i); err != nil {
+			return err
+		}
 		if _, err := b.RunStep(t, fmt.Sprintf("login.steps[%d]", i), steps[i], v); err != nil {
 			return b.stepErr(err)
 		}
@@ -219,6 +222,47 @@ func (b *browserRun) afterSignIn(t *tab, rest []Step) error {
 	}
 	return fmt.Errorf("%w: after signing in, the page shows no %s (%s); run seftbot probe",
 		ErrProfile, b.o.Profile.Login.Outcomes.SignedIn, describe(r.State))
+}
+
+// wouldSendEmpty refuses step i, a key press or click ahead of the
+// {password} fill, when the page shows the password field already and the
+// step would submit its form: a one-page form whose Enter in the user
+// name field (or whose submit button) goes before the password is typed
+// sends an empty password, a failure counted towards locking the account.
+// The loader cannot tell a one-page form from a two-step one; the page
+// can.
+func (b *browserRun) wouldSendEmpty(t *tab, steps []Step, i int) error {
+	s := steps[i]
+	if s.Press == "" && s.Click.Empty() {
+		return nil
+	}
+	fill := -1
+	for j := i + 1; j < len(steps); j++ {
+		if steps[j].With == "{password}" && !steps[j].Fill.Empty() {
+			fill = j
+			break
+		}
+	}
+	if fill < 0 {
+		return nil
+	}
+	var r struct {
+		Risky bool `json:"risky"`
+	}
+	args := map[string]any{"password": steps[fill].Fill}
+	if s.Press != "" {
+		args["in"] = s.In
+	} else {
+		args["click"] = s.Click
+	}
+	if err := t.Eval("submitsEmptyPassword", args, &r); err != nil {
+		return fmt.Errorf("%w: read login page: %w", errTransient, err)
+	}
+	if !r.Risky {
+		return nil
+	}
+	return usererr.New(fmt.Errorf("%w: login.steps[%d] (%s) would send the form that shows the password field before login.steps[%d] (%s) fills it: an empty password, a failed sign-in counted towards locking the account; nothing was sent",
+		ErrProfile, i, s.Describe(), fill, steps[fill].Describe()), "put the key press or click after the {password} fill in the site profile")
 }
 
 // stepErr classifies a failed step before the password was sent.

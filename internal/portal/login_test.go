@@ -135,3 +135,38 @@ func TestLockedAccountLatched(t *testing.T) {
 		t.Fatalf("err %v latch %+v; want a locked latch", err, l)
 	}
 }
+
+// TestEnterBeforePasswordOnOnePageForm: a profile that presses Enter in
+// the user name field before the password is typed loads (on a two-step
+// sign-in that Enter only leads on), but on a one-page form it would send
+// an empty password. The page shows the password field in the same form,
+// so the step is refused before it runs: no password POST, no failed
+// sign-in, no latch, a profile error naming both steps.
+func TestEnterBeforePasswordOnOnePageForm(t *testing.T) {
+	s := startSim(t, sim.Options{Files: 1})
+	for _, c := range []struct{ name, step string }{
+		{"enter", `{"press": "Enter", "in": "label=User name"}`},
+		{"submit-click", `{"click": "text=Sign in"}`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p, err := ParseProfile([]byte(strings.Replace(defaultProfileJSON, `{"fill": "label=Password", "with": "{password}"},`,
+				c.step+`, {"fill": "label=Password", "with": "{password}"},`, 1)), SiteDownload)
+			if err != nil {
+				t.Fatalf("the profile does not load: %v", err)
+			}
+			o := simOptions(t, s, SiteDownload)
+			o.Profile = p
+			_, err = Download(context.Background(), o)
+			if !errors.Is(err, ErrProfile) || !strings.Contains(err.Error(), "login.steps[1]") || !strings.Contains(err.Error(), "login.steps[2]") || !strings.Contains(err.Error(), "empty password") {
+				t.Fatalf("err %v, want a profile error naming login.steps[1] and [2]", err)
+			}
+			a := s.State().Accounts[SiteDownload]
+			if a.PasswordPosts != 0 || a.FailedLogins != 0 {
+				t.Errorf("%d password POSTs, %d failed sign-ins; want none", a.PasswordPosts, a.FailedLogins)
+			}
+			if l, _ := ReadLatch(o.StateDir, SiteDownload); l != nil {
+				t.Errorf("latched: %+v", l)
+			}
+		})
+	}
+}

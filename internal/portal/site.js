@@ -166,6 +166,21 @@
       return { ok: false, outcome: '' };
     }, a.ms);
   });
+  // Before a key press or click that comes ahead of the {password} fill:
+  // would it submit the form that already shows the (empty) password
+  // field? Enter in a field of that form does, and so does a click on its
+  // submit button.
+  E.register('submitsEmptyPassword', (a) => {
+    const pw = visibleFirst(a.password);
+    if (!pw || !pw.form) return { risky: false };
+    if (a.click) {
+      const e = first(a.click);
+      const submit = e && ((e.tagName === 'BUTTON' && (e.getAttribute('type') || 'submit').toLowerCase() === 'submit') || (e.tagName === 'INPUT' && /^(submit|image)$/i.test(e.type)));
+      return { risky: !!(submit && e.form === pw.form) };
+    }
+    const e = a.in && arr(a.in).length ? first(a.in) : document.activeElement;
+    return { risky: !!(e && (e === pw || e.form === pw.form)) };
+  });
   E.register('rowClick', (a) => {
     // Find and click a row's download control in one round trip (the
     // evaluation runs as a user gesture); wait for it if the row is

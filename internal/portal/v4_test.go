@@ -3,6 +3,7 @@ package portal
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"testing"
@@ -385,5 +386,22 @@ func TestFramePopupWatched(t *testing.T) {
 	}
 	if d := time.Since(start); d > 30*time.Second {
 		t.Errorf("took %s: the page's own delay, not the step, started the file", d)
+	}
+}
+
+// TestFrameMissing: a profile whose files.frame the signed-in page does
+// not have is a profile mismatch naming files.frame, found within the step
+// timeout, with no retries against the portal.
+func TestFrameMissing(t *testing.T) {
+	s := startSim(t, sim.Options{Files: 2, Markup: "v4"}) // the list in the page itself
+	o := v4Options(t, s)
+	o.Profile.Files.Frame = Sel{"#transfers-frame"}
+	o.StepTimeout = 3 * time.Second
+	_, err := Download(context.Background(), o)
+	if !errors.Is(err, ErrProfile) || !strings.Contains(err.Error(), "files.frame") {
+		t.Fatalf("err %v, want a profile mismatch naming files.frame", err)
+	}
+	if st := s.State(); st.Downloads != 0 || st.Accounts["download"].PasswordPosts != 1 {
+		t.Errorf("%d downloads, %d password POSTs; want 0 and 1", st.Downloads, st.Accounts["download"].PasswordPosts)
 	}
 }

@@ -1,0 +1,92 @@
+package portal
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// redrawPage is a list nobody at seftsim wrote: each row must be requested;
+// a moment later the whole table is drawn again from scratch, in the
+// other order, the requested row now holding its link. An element held
+// from before the redraw is gone, and a row's place has changed: only its
+// name finds it again.
+const redrawPage = `<!doctype html><html><head><title>Files</title></head><body><a id="out" href="/">Sign out</a>
+<table id="list"></table>
+<script>
+const files = [{name: 'alpha_001.csv', size: 11}, {name: 'beta_002.csv', size: 11}, {name: 'gamma_003.csv', size: 11}];
+const ready = {};
+let flip = false;
+function draw() {
+  const rows = flip ? files.slice().reverse() : files;
+  document.getElementById('list').innerHTML = '<tr><th>Name</th><th>Bytes</th><th></th></tr>' + rows.map((f) =>
+    '<tr class="file"><td class="name">' + f.name + '</td><td>' + f.size + '</td><td>' +
+    (ready[f.name] ? '<a href="/get/' + f.name + '">Download</a>' : '<button type="button" class="req" data-name="' + f.name + '">Request</button>') +
+    '</td></tr>').join('');
+}
+document.addEventListener('click', (ev) => {
+  const b = ev.target.closest('button.req');
+  if (!b) return;
+  b.disabled = true;
+  setTimeout(() => { ready[b.dataset.name] = true; flip = !flip; draw(); }, 300);
+});
+draw();
+</script></body></html>`
+
+// TestRowStepsRedrawnList: files.download as steps (Request, wait for the
+// link, click it) on a list drawn again, reordered, while files are
+// prepared. Every step finds its row again by name: each file arrives
+// under its own name, with its own bytes.
+func TestRowStepsRedrawnList(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = io.WriteString(w, `<!doctype html><html><body><form method="post" action="/login">
+<input id="u" name="u"><input id="p" name="p" type="password"><button>Go</button></form></body></html>`)
+	})
+	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/files", http.StatusSeeOther)
+	})
+	mux.HandleFunc("/files", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = io.WriteString(w, redrawPage)
+	})
+	mux.HandleFunc("/get/{name}", func(w http.ResponseWriter, r *http.Request) {
+		name := r.PathValue("name")
+		w.Header().Set("Content-Type", "text/csv")
+		w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
+		_, _ = fmt.Fprintf(w, "%-10.10s\n", name) // 11 bytes, each file its own
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	p, err := ParseProfile([]byte(`{
+  "login": {"steps": [{"fill": "#u", "with": "{user}"}, {"fill": "#p", "with": "{password}"}, {"click": "text=Go"}],
+            "outcomes": {"signed_in": "#out", "refused": ["Wrong password"]}},
+  "files": {"path": "files", "row": "#list tr.file", "name": ".name", "size": "td:nth-child(2)",
+            "download": [{"click": "text=Request", "optional": true}, {"wait_for": "text=Download"}, {"click": "text=Download"}]}
+}`), SiteDownload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	o := Options{Site: SiteDownload, URL: srv.URL + "/", User: "u", Password: "pw", Profile: p, Retries: 2, Concurrency: 1,
+		StateDir: filepath.Join(dir, "state"), StagingDir: filepath.Join(dir, "staging"), Log: testLogger(t), StepTimeout: 10 * time.Second}
+	res, err := Download(context.Background(), o)
+	if err != nil || len(res.New) != 3 {
+		t.Fatalf("err %v, new %d; want 3", err, len(res.New))
+	}
+	for _, f := range res.New {
+		b, err := os.ReadFile(filepath.Join(o.StagingDir, f.LocalName))
+		if err != nil || strings.TrimSpace(string(b)) != f.Name[:10] {
+			t.Errorf("%s holds %q (%v): another row's file", f.Name, b, err)
+		}
+	}
+	checkNoLeaks(t)
+}

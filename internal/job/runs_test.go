@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -115,6 +116,27 @@ func TestOversizedRecordIsSkippedUnread(t *testing.T) {
 	}
 	if n > 2<<20 {
 		t.Errorf("reading the records allocated %d bytes: the oversized line was held", n)
+	}
+}
+
+// TestOversizedRecordWarnedOnce: a run reads its records more than once
+// (status reads them, then the check of its own record): the oversized
+// line is warned of once, not once per reading.
+func TestOversizedRecordWarnedOnce(t *testing.T) {
+	st := newState(t)
+	huge := `{"verb":"cohort add","run_id":"huge","error":"` + strings.Repeat("x", 2*MaxRecordBytes) + `"}`
+	writeLines(t, st.runsPath(), recordLine(t, "before"), huge)
+	var logs strings.Builder
+	old := slog.Default()
+	slog.SetDefault(slog.New(slog.NewTextHandler(&logs, nil)))
+	defer slog.SetDefault(old)
+	for range 3 {
+		if _, err := st.Records(10); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := strings.Count(logs.String(), "too large to read"); n != 1 {
+		t.Errorf("%d warnings, want 1:\n%s", n, logs.String())
 	}
 }
 

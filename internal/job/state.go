@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"sync"
 	"syscall"
 	"time"
 	"unicode/utf8"
@@ -365,6 +366,11 @@ func (s State) Recorded(id string) (bool, error) {
 	return false, nil
 }
 
+// warnedOversized holds the run-record files whose oversized records this
+// process has warned of: a run reads its records more than once (status,
+// then its own record), and one warning says it.
+var warnedOversized sync.Map
+
 // Records returns the last n run records (at most MaxRecords), oldest
 // first, read backwards from the end of runs.jsonl and then runs.jsonl.1,
 // so its cost does not grow with the files. A torn last line (a crash
@@ -400,8 +406,10 @@ func (s State) Records(n int) ([]Record, error) {
 			return nil, err
 		}
 		if skipped > 0 {
-			slog.Default().Warn("skipped run records too large to read", "file", path, "records", skipped,
-				"bound_bytes", MaxRecordBytes)
+			if _, said := warnedOversized.LoadOrStore(path, true); !said {
+				slog.Default().Warn("skipped run records too large to read", "file", path, "records", skipped,
+					"bound_bytes", MaxRecordBytes)
+			}
 		}
 	}
 	slices.Reverse(out)

@@ -214,6 +214,38 @@ func (t *Tab) EvalExprIn(frame Sel, expr string, timeout time.Duration, opts ...
 	return raw, err
 }
 
+// setFileIn sets the file input that sel finds in frame's document to the
+// file at path (DOM.setFileInputFiles on the element, in the frame's own
+// target when it has one).
+func (t *Tab) setFileIn(frame, sel Sel, path string) error {
+	expr, err := t.Expr("find", map[string]any{"sel": sel})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(t.alive, t.b.o.StepTimeout)
+	defer cancel()
+	fc, err := t.frameOf(ctx, frame)
+	if err != nil {
+		return err
+	}
+	rctx, rcancel := context.WithTimeout(fc.ctx, t.b.o.StepTimeout)
+	defer rcancel()
+	stop := context.AfterFunc(ctx, rcancel)
+	defer stop()
+	return chromedp.Do(rctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		r, err := cdp.Call(ctx, tg, runtime.Evaluate, runtime.EvaluateParams{Expression: expr, ContextID: fc.contextID, ObjectGroup: frameWorld})
+		if err != nil {
+			return err
+		}
+		defer cdp.Call(ctx, tg, runtime.ReleaseObjectGroup, runtime.ReleaseObjectGroupParams{ObjectGroup: frameWorld})
+		if r.ExceptionDetails != nil || r.Result == nil || r.Result.ObjectID == "" {
+			return fmt.Errorf("%w: no file input %s in the frame %s", ErrStepTarget, sel, frame)
+		}
+		_, err = cdp.Call(ctx, tg, dom.SetFileInputFiles, dom.SetFileInputFilesParams{Files: []string{path}, ObjectID: r.Result.ObjectID})
+		return err
+	}))
+}
+
 // FrameOffset is where the top-left of the iframe's content lies in the
 // top page's viewport: a point page.js reports inside the frame plus this
 // is where a mouse click lands on it.

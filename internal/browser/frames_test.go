@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +18,8 @@ import (
 // when Go is clicked (by a real mouse click at the button's centre).
 const framedForm = `<!doctype html><title>inner</title><body style="margin:40px">
 <label>Name <input id="n"></label> <button id="go" onclick="document.getElementById('done').textContent = 'Done: ' + document.getElementById('n').value">Go</button>
-<p id="done"></p>`
+<p id="done"></p>
+<label>File <input type="file" id="up"></label>`
 
 // TestStepsInFrames: steps whose targets read frame=IFRAME >> INNER fill,
 // click and wait inside an iframe of the same origin, of another origin of
@@ -53,13 +56,18 @@ func TestStepsInFrames(t *testing.T) {
 				t.Fatal(err)
 			}
 			b := tab.Browser()
+			file := filepath.Join(t.TempDir(), "cohort.csv")
+			if err := os.WriteFile(file, []byte("x\r\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
 			for i, s := range []Step{
 				{WaitFor: Sel{"frame=#f >> #go"}},
 				{Fill: Sel{"frame=#f >> label=Name"}, With: "{user}"},
 				{Click: Sel{"frame=#f >> text=Go"}},
 				{WaitText: []string{"Done: ada"}, WaitFor: Sel{"frame=#f >> #done"}},
+				{File: Sel{"frame=#f >> label=File"}},
 			} {
-				if _, err := b.RunStep(tab, fmt.Sprintf("steps[%d]", i), s, Vars{User: "ada"}); err != nil {
+				if _, err := b.RunStep(tab, fmt.Sprintf("steps[%d]", i), s, Vars{User: "ada", File: file}); err != nil {
 					t.Fatalf("step %d (%s): %v", i, s.Describe(), err)
 				}
 			}
@@ -71,6 +79,10 @@ func TestStepsInFrames(t *testing.T) {
 			}
 			if attached := strings.Contains(logs.String(), "attached to its target"); attached != (c.name == "cross-site") {
 				t.Errorf("attached to the frame's own target: %v; only a frame of another site runs in a process of its own", attached)
+			}
+			chosen, err := tab.EvalExprIn(Sel{"#f"}, `(() => { const f = document.getElementById("up").files; return f.length ? f[0].name : ""; })()`, 10*time.Second)
+			if err != nil || string(chosen) != `"cohort.csv"` {
+				t.Errorf("the frame's file input holds %s (%v), want cohort.csv", chosen, err)
 			}
 			var top struct {
 				Found bool `json:"found"`

@@ -199,7 +199,7 @@ func (b *Browser) RunStep(t *Tab, field string, s Step, v Vars) (ran bool, err e
 		return true, t.Step(chromedp.KeyEvent(keys[strings.ToLower(s.Press)]))
 	case "file":
 		if !frame.Empty() {
-			return false, fmt.Errorf("%w: %s: a file input inside a frame is not supported; open the frame's own page as upload.path", ErrStepTarget, field)
+			return true, t.setFileIn(frame, target, v.File)
 		}
 		expr, err := t.Expr("find", map[string]any{"sel": target})
 		if err != nil {

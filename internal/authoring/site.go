@@ -2,25 +2,27 @@
 // probe (read an unknown portal), record (a person signs in and downloads
 // once, the profile is written from it) and check (every selector of a
 // profile tried against the live site). They run on the engine
-// (internal/browser) and the profile format and sign-in of internal/portal.
+// (internal/browser), the profile format of internal/profile and the
+// sign-in and listing of internal/portal.
 package authoring
 
 import (
 	"github.com/isaric/seftbot/internal/browser"
 	"github.com/isaric/seftbot/internal/portal"
+	"github.com/isaric/seftbot/internal/profile"
 )
 
 // The words of the engine and the site, as the tools use them.
 type (
 	Options    = portal.Options
-	Profile    = portal.Profile
-	Login      = portal.Login
-	Outcomes   = portal.Outcomes
-	Files      = portal.Files
-	More       = portal.More
-	Field      = portal.Field
-	UploadForm = portal.UploadForm
-	Duration   = portal.Duration
+	Profile    = profile.Profile
+	Login      = profile.Login
+	Outcomes   = profile.Outcomes
+	Files      = profile.Files
+	More       = profile.More
+	Field      = profile.Field
+	UploadForm = profile.UploadForm
+	Duration   = profile.Duration
 	Sel        = browser.Sel
 	Step       = browser.Step
 	tab        = browser.Tab
@@ -30,13 +32,13 @@ type (
 )
 
 const (
-	SiteDownload = portal.SiteDownload
-	SiteUpload   = portal.SiteUpload
+	SiteDownload = profile.SiteDownload
+	SiteUpload   = profile.SiteUpload
 
-	MoreNavigate = portal.MoreNavigate
-	MoreInPlace  = portal.MoreInPlace
-	MoreAppend   = portal.MoreAppend
-	MoreNone     = portal.MoreNone
+	MoreNavigate = profile.MoreNavigate
+	MoreInPlace  = profile.MoreInPlace
+	MoreAppend   = profile.MoreAppend
+	MoreNone     = profile.MoreNone
 
 	LatchRefused         = portal.LatchRefused
 	LatchLocked          = portal.LatchLocked
@@ -57,6 +59,6 @@ var (
 	ErrLatched       = portal.ErrLatched
 	ErrLoginRejected = portal.ErrLoginRejected
 	ErrLoginUnknown  = portal.ErrLoginUnknown
-	DefaultProfile   = portal.DefaultProfile
-	parseProfile     = portal.ParseProfile
+	DefaultProfile   = profile.Default
+	parseProfile     = profile.Parse
 )

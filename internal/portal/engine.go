@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/url"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -84,7 +83,7 @@ func startBrowser(ctx context.Context, o *Options, downloadDir string) (*browser
 		Debug:        o.Debug,
 		DebugDir:     o.DebugDir,
 		Log:          o.Log,
-		PageConfig:   o.Profile.forPage(),
+		PageConfig:   o.Profile.ForPage(),
 		PageScript:   siteJS,
 		ErrFailure:   ErrPortal,
 		ErrScript:    ErrProfile,
@@ -216,66 +215,4 @@ func (b *browserRun) driftWarnings() []string {
 	}
 	slices.Sort(out)
 	return out
-}
-
-// Where a list of steps is used, which decides what it may hold.
-const (
-	stepsLogin = iota
-	stepsUpload
-	stepsAfterClick
-)
-
-// checkStep reports a step that cannot work where it is used.
-func checkStep(s Step, field string, where int) error {
-	act := s.Action()
-	switch {
-	case act == "":
-		return fmt.Errorf("%s: no action (fill, click, check, select, press, file, wait_for, wait_text, wait_url or dialog)", field)
-	case strings.Contains(act, "+"):
-		return fmt.Errorf("%s: one action per step, not %s", field, act)
-	case act == "file" && where != stepsUpload:
-		return fmt.Errorf("%s: a file step belongs in upload.steps", field)
-	case s.With == "{password}" && where != stepsLogin:
-		return fmt.Errorf("%s: {password} belongs in login.steps", field)
-	case s.With != "" && act != "fill" && act != "select":
-		return fmt.Errorf("%s: with goes with fill or select", field)
-	case (act == "fill" || act == "select") && s.With == "":
-		return fmt.Errorf("%s: %s needs with", field, act)
-	case act == "press" && !browser.KnownKey(s.Press):
-		return fmt.Errorf("%s: press %q: use Enter, Tab, Escape or Space", field, s.Press)
-	case act == "dialog" && s.Dialog != "accept" && s.Dialog != "dismiss":
-		return fmt.Errorf("%s: dialog is accept or dismiss", field)
-	case strings.HasPrefix(s.With, "{") && s.With != "{user}" && s.With != "{password}":
-		return fmt.Errorf("%s: unknown placeholder %s ({user} or {password})", field, s.With)
-	}
-	if t := s.Target(); t != nil {
-		if err := t.Check(); err != nil {
-			return fmt.Errorf("%s: %w", field, err)
-		}
-	}
-	return nil
-}
-
-// secretStep is the index of the step that sends the password (login) or
-// the file (upload): the one marked sends_secret, else the first click or
-// key press after the last {password} fill or file step. -1 if none.
-func secretStep(steps []Step) int {
-	last := -1
-	for i, s := range steps {
-		if s.SendsSecret {
-			return i
-		}
-		if s.With == "{password}" || !s.File.Empty() {
-			last = i
-		}
-	}
-	if last < 0 {
-		return -1
-	}
-	for i := last + 1; i < len(steps); i++ {
-		if a := steps[i].Action(); a == "click" || a == "press" {
-			return i
-		}
-	}
-	return -1
 }

@@ -26,7 +26,7 @@ const DefaultDownloadStartTimeout = 60 * time.Second
 
 // downloadStartTimeout is the profile's files.download_start_timeout, or
 // the default.
-func (f *Files) downloadStartTimeout() time.Duration {
+func downloadStartTimeout(f *Files) time.Duration {
 	if f.DownloadStartTimeout > 0 {
 		return time.Duration(f.DownloadStartTimeout)
 	}
@@ -91,7 +91,7 @@ func (r *run) afterPage(t *tab, e *entry, began <-chan *download, popup target.I
 		return nil, st, t.Ctx().Err()
 	}
 	f := r.o.Profile.Files
-	limit := f.downloadStartTimeout()
+	limit := downloadStartTimeout(f)
 	r.o.Log.Debug("a page, not yet a download: watching it", "file", e.String(), "page", redactURL(st.URL), "for", limit)
 	deadline := time.NewTimer(limit)
 	defer deadline.Stop()

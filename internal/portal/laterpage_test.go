@@ -52,7 +52,7 @@ func TestPageDrawnAfterLoad(t *testing.T) {
 	})
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
-	p, err := parseProfile([]byte(laterPageProfile), SiteDownload)
+	p, err := ParseProfile([]byte(laterPageProfile), SiteDownload)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,8 +3,6 @@ package portal
 import (
 	"cmp"
 	"errors"
-	"fmt"
-	"strings"
 	"time"
 
 	"github.com/isaric/seftbot/internal/browser"
@@ -18,35 +16,12 @@ import (
 // in is read from the top page, with the frame's own texts (an expired
 // session, an error) added: a portal shows either in either place.
 
-// listFrame is the frame that holds the list; nil when the list is in the
-// page itself.
-func (p *Profile) listFrame() Sel {
-	if p.Files == nil {
-		return nil
-	}
-	return p.Files.Frame
-}
-
-// InList is s looked up in the list's frame (every alternative prefixed
-// with frame=IFRAME >> ), or s itself when the list is in the page.
-func (p *Profile) InList(s Sel) Sel {
-	f := p.listFrame()
-	if f.Empty() || s.Empty() {
-		return s
-	}
-	out := make(Sel, len(s))
-	for i, x := range s {
-		out[i] = "frame=" + f[0] + " >> " + x
-	}
-	return out
-}
-
 // AwaitList runs a listing op of site.js ("listing", "changed") where the
 // list is. With files.frame it first waits for the frame (or for the top
 // page to say why there is none: signed out, an error), then reads the list
 // in the frame and merges the top page's state into what it read.
 func AwaitList(t *tab, p *Profile, op string, args map[string]any, total time.Duration, out *ListingRead) error {
-	f := p.listFrame()
+	f := p.ListFrame()
 	if f.Empty() {
 		return t.Await(op, args, total, out)
 	}
@@ -95,7 +70,7 @@ func mergeState(top, fr pageState) pageState {
 // listState reads the state of the page and of the list's frame, if any.
 func listState(t *tab, p *Profile) (pageState, error) {
 	top, err := readState(t)
-	f := p.listFrame()
+	f := p.ListFrame()
 	if err != nil || f.Empty() {
 		return top, err
 	}
@@ -107,21 +82,4 @@ func listState(t *tab, p *Profile) (pageState, error) {
 		return top, err
 	}
 	return mergeState(top, fr), nil
-}
-
-// checkFrame names a frame selector that cannot work.
-func checkFrame(f Sel) error {
-	if f.Empty() {
-		return nil
-	}
-	if len(f) != 1 {
-		return errors.New("files.frame: one selector, not alternatives")
-	}
-	if err := f.Check(); err != nil {
-		return fmt.Errorf("files.frame: %w", err)
-	}
-	if strings.HasPrefix(strings.TrimSpace(f[0]), "frame=") {
-		return errors.New("files.frame: the selector of the <iframe> element itself, without frame=")
-	}
-	return nil
 }

@@ -50,7 +50,7 @@ func TestListingMoreEvidence(t *testing.T) {
 	mux.HandleFunc("/files", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(page)) })
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
-	p, err := parseProfile([]byte(evidenceProfile), SiteDownload)
+	p, err := ParseProfile([]byte(evidenceProfile), SiteDownload)
 	if err != nil {
 		t.Fatal(err)
 	}

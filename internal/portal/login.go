@@ -67,7 +67,7 @@ func (b *browserRun) signIn(t *tab, p retry.Policy) error {
 func (b *browserRun) checkSelectors(t *tab) error {
 	b.selOnce.Do(func() {
 		var bad map[string]string
-		if err := t.Eval("validate", map[string]any{"sels": b.o.Profile.selectors()}, &bad); err != nil {
+		if err := t.Eval("validate", map[string]any{"sels": b.o.Profile.Selectors()}, &bad); err != nil {
 			b.selErr = fmt.Errorf("%w: check the profile's selectors: %w", errTransient, err)
 			return
 		}

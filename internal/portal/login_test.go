@@ -2,6 +2,7 @@ package portal
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -149,9 +150,18 @@ func TestEnterBeforePasswordOnOnePageForm(t *testing.T) {
 		{"submit-click", `{"click": "text=Sign in"}`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			p, err := ParseProfile([]byte(strings.Replace(defaultProfileJSON, `{"fill": "label=Password", "with": "{password}"},`,
-				c.step+`, {"fill": "label=Password", "with": "{password}"},`, 1)), SiteDownload)
+			// The built-in profile with the step put before the password fill.
+			p := DefaultProfile()
+			var st Step
+			if err := json.Unmarshal([]byte(c.step), &st); err != nil {
+				t.Fatal(err)
+			}
+			p.Login.Steps = append([]Step{p.Login.Steps[0], st}, p.Login.Steps[1:]...)
+			b, err := json.Marshal(p)
 			if err != nil {
+				t.Fatal(err)
+			}
+			if p, err = ParseProfile(b, SiteDownload); err != nil {
 				t.Fatalf("the profile does not load: %v", err)
 			}
 			o := simOptions(t, s, SiteDownload)

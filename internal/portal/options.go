@@ -17,12 +17,6 @@ import (
 	"github.com/isaric/seftbot/internal/usererr"
 )
 
-// Sites.
-const (
-	SiteDownload = "download"
-	SiteUpload   = "upload"
-)
-
 // DefaultConcurrency is the number of tabs that download at once. Measured on
 // 2 cores with chromium-headless-shell, 160 x 1 MB (scripts/bench-download.sh):
 // against seftsim on loopback, 1 to 3 tabs all take 4.4-4.7 s (4 tabs 5.2 s:

@@ -74,7 +74,7 @@ func TestDownloadRoutes(t *testing.T) {
 	})
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
-	p, err := parseProfile([]byte(routesProfile), SiteDownload)
+	p, err := ParseProfile([]byte(routesProfile), SiteDownload)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -50,30 +50,6 @@ func planRowSteps(ss []Step) rowPlan {
 	return rowPlan{request: body[:i], collect: body[i:], first: i}
 }
 
-// checkRowSteps names what keeps files.download's steps from working:
-// only clicks and waits (wait_for, wait_text) inside a row, ending with a
-// click that is not optional.
-func checkRowSteps(ss []Step) []string {
-	var out []string
-	for i, s := range ss {
-		field := fmt.Sprintf("files.download[%d]", i)
-		if err := checkStep(s, field, stepsAfterClick); err != nil {
-			out = append(out, err.Error())
-			continue
-		}
-		switch act := s.Action(); {
-		case act == "wait" && s.WaitURL != "":
-			out = append(out, field+": wait_url has no meaning inside a row; use wait_for or wait_text")
-		case act != "click" && act != "wait":
-			out = append(out, fmt.Sprintf("%s: a download step clicks or waits inside the row, it does not %s", field, act))
-		}
-	}
-	if last := ss[len(ss)-1]; last.Action() != "click" || last.Optional {
-		out = append(out, fmt.Sprintf("files.download[%d]: the last download step must be a click that is not optional (the one that starts the file)", len(ss)-1))
-	}
-	return out
-}
-
 // prepareTimeout is how long each wait among the row steps may take.
 func (o *Options) prepareTimeout() time.Duration {
 	if d := time.Duration(o.Profile.Files.PrepareTimeout); d > 0 {

@@ -90,3 +90,19 @@ func TestRowStepsRedrawnList(t *testing.T) {
 	}
 	checkNoLeaks(t)
 }
+
+// TestPlanRowSteps: the steps before the first wait are the request, the
+// waits and clicks after it (the last click aside) the collection.
+func TestPlanRowSteps(t *testing.T) {
+	p, err := ParseProfile([]byte(`{
+  "login": {"steps": [{"fill": "#u", "with": "{user}"}, {"fill": "#p", "with": "{password}"}, {"click": "text=Go"}],
+            "outcomes": {"signed_in": "#out", "refused": ["no"]}},
+  "files": {"row": ".r", "name": ".n", "download": [{"click": "text=Request", "optional": true}, {"wait_for": "a.get"}, {"click": "a.get"}]}
+}`), SiteDownload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rp := planRowSteps(p.Files.DownloadSteps); len(rp.request) != 1 || len(rp.collect) != 1 || rp.first != 1 {
+		t.Errorf("plan %+v; want request [click], collect [wait] from step 1", rp)
+	}
+}

@@ -95,7 +95,7 @@ func stepsServer(t *testing.T) (*httptest.Server, *atomic.Int32) {
 }
 
 func stepsOptions(t *testing.T, url, password string) Options {
-	p, err := parseProfile([]byte(stepsProfile), "")
+	p, err := ParseProfile([]byte(stepsProfile), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +183,7 @@ func TestSelectorSyntax(t *testing.T) {
 		{`label=`, "login.steps[0]"},
 	} {
 		prof := strings.Replace(stepsProfile, `{"optional": true, "click": "text=Accept cookies"}`, `{"click": "`+strings.ReplaceAll(c.sel, `"`, `\"`)+`"}`, 1)
-		_, err := parseProfile([]byte(prof), "")
+		_, err := ParseProfile([]byte(prof), "")
 		if err == nil || !strings.Contains(err.Error(), c.field) {
 			t.Errorf("%s: err = %v, want one naming %s", c.sel, err, c.field)
 		}

@@ -179,11 +179,3 @@ func (w *Walker) FetchOne(ctx context.Context, t *browser.Tab, e Entry, dir stri
 	}
 	return File{}, fmt.Errorf("%w: %s not downloaded after %d attempts: %w", ErrPortal, e.e, p.Attempts, err)
 }
-
-// ParseProfile reads and checks a profile for site, as LoadProfile does
-// with a file.
-func ParseProfile(b []byte, site string) (*Profile, error) { return parseProfile(b, site) }
-
-// SecretStep is the index of the step that sends the password (login) or
-// the file (upload), or -1.
-func SecretStep(steps []Step) int { return secretStep(steps) }

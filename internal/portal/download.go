@@ -429,6 +429,7 @@ func (r *run) clickChunk(ctx context.Context, t *tab, s *sched, c *chunk, inflig
 		)
 		if len(r.o.Profile.Files.DownloadSteps) > 0 {
 			err = r.prepare(t, rest, requested)
+			e = rest[0] // the row whose file was ready first
 		}
 		if err == nil {
 			select {

@@ -17,11 +17,10 @@ import (
 //     through the same click-and-watch as a plain files.download.
 //
 // Preparations overlap: a tab requests up to prepareAhead rows of its
-// chunk before it collects the first, and one more each time it collects
-// one. With concurrency tabs that is at most concurrency × prepareAhead
-// preparations at once, and a link waits for at most prepareAhead - 1
-// other clicks before its own, well inside any link lifetime a portal
-// would give. A link that is spent or expired anyway (the click shows
+// chunk, collects whichever of them is ready first, and requests one more
+// each time it collects one. With concurrency tabs that is at most
+// concurrency × prepareAhead preparations at once, and a ready link waits
+// only for the clicks of links that were ready before it. A link that is spent or expired anyway (the click shows
 // link_expired_text, or the row says it) costs the file one attempt and
 // its row's steps start again from the first on a fresh listing.
 
@@ -117,14 +116,17 @@ var (
 	errRowSays = errors.New("the portal's answer in the row")
 )
 
-// prepare runs the row steps before e's download click, in t: it first
-// asks the portal to prepare up to prepareAhead rows of rest (e is
-// rest[0]), then waits for e's. requested remembers the rows asked for on
-// this page load. A request that fails for a later row is left for when
-// that row's turn comes.
+// prepare runs the row steps before a download click, in t: it first asks
+// the portal to prepare up to prepareAhead rows of rest, then collects the
+// first of those whose file is ready (moved to rest[0], the row the caller
+// clicks next), so a file prepared quickly is not left waiting, its link
+// ageing, behind one that takes minutes. requested remembers the rows
+// asked for on this page load. A request that fails for a later row is
+// left for when that row's turn comes.
 func (r *run) prepare(t *tab, rest []*entry, requested map[*entry]bool) error {
 	p := planRowSteps(r.o.Profile.Files.DownloadSteps)
-	for i, x := range rest[:min(len(rest), prepareAhead)] {
+	window := rest[:min(len(rest), prepareAhead)]
+	for i, x := range window {
 		if requested[x] {
 			continue
 		}
@@ -136,7 +138,39 @@ func (r *run) prepare(t *tab, rest []*entry, requested map[*entry]bool) error {
 		if i == 0 {
 			return err
 		}
+		window = window[:i]
 		break
 	}
+	if k := r.firstReady(t, window, p); k > 0 {
+		rest[0], rest[k] = rest[k], rest[0]
+	}
 	return r.rowSteps(t, rest[0], p.collect, p.first)
+}
+
+// firstReady waits, up to files.prepare_timeout, until one of the rows
+// meets the first wait of the collection (or says it failed), and returns
+// its index; 0 when there is no choice to make or nothing came.
+func (r *run) firstReady(t *tab, rows []*entry, p rowPlan) int {
+	if len(rows) < 2 || len(p.collect) == 0 || p.collect[0].Action() != "wait" {
+		return 0
+	}
+	w := p.collect[0]
+	var named []map[string]any
+	for _, e := range rows {
+		named = append(named, map[string]any{"name": e.name, "nth": e.pageNth})
+	}
+	wait := r.o.prepareTimeout()
+	if w.Timeout > 0 {
+		wait = time.Duration(w.Timeout)
+	}
+	var res struct {
+		OK    bool `json:"ok"`
+		Index int  `json:"index"`
+	}
+	stop := append(append([]string{}, r.o.Profile.LinkExpired...), r.o.Profile.Transient...)
+	args := map[string]any{"rows": named, "wait_for": w.WaitFor, "wait_text": w.WaitText, "stop": stop}
+	if err := t.AwaitIn(r.o.Profile.Files.Frame, "rowsReady", args, wait, &res); err != nil || !res.OK || res.Index < 0 || res.Index >= len(rows) {
+		return 0 // the first row's own wait says what went wrong
+	}
+	return res.Index
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -104,5 +105,96 @@ func TestPlanRowSteps(t *testing.T) {
 	}
 	if rp := planRowSteps(p.Files.DownloadSteps); len(rp.request) != 1 || len(rp.collect) != 1 || rp.first != 1 {
 		t.Errorf("plan %+v; want request [click], collect [wait] from step 1", rp)
+	}
+}
+
+// readyPage: the first row takes 3 s to prepare, the second 200 ms; a
+// prepared link works for 1.5 s after it is made.
+const readyPage = `<!doctype html><html><head><title>Files</title></head><body><a id="out" href="/">Sign out</a>
+<table id="list">
+<tr class="file" data-delay="3000"><td class="name">slow_001.csv</td><td>11</td><td><button type="button" class="req">Request</button></td></tr>
+<tr class="file" data-delay="200"><td class="name">fast_002.csv</td><td>11</td><td><button type="button" class="req">Request</button></td></tr>
+</table>
+<script>
+document.addEventListener('click', (ev) => {
+  const b = ev.target.closest('button.req');
+  if (!b) return;
+  const tr = b.closest('tr'), name = tr.querySelector('.name').textContent;
+  b.disabled = true;
+  setTimeout(async () => {
+    const url = await (await fetch('/make/' + name)).text();
+    b.parentElement.innerHTML = '<a href="' + url + '">Download</a>';
+  }, +tr.dataset.delay);
+});
+</script></body></html>`
+
+// TestRowStepsReadyFirst: files prepared at different speeds are
+// collected in the order they become ready, so the quick one's short-lived
+// link is used at once instead of expiring behind the slow one.
+func TestRowStepsReadyFirst(t *testing.T) {
+	var mu sync.Mutex
+	made := map[string]time.Time{}
+	expired := 0
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = io.WriteString(w, `<!doctype html><html><body><form method="post" action="/login">
+<input id="u" name="u"><input id="p" name="p" type="password"><button>Go</button></form></body></html>`)
+	})
+	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/files", http.StatusSeeOther)
+	})
+	mux.HandleFunc("/files", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = io.WriteString(w, readyPage)
+	})
+	mux.HandleFunc("/make/{name}", func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		made[r.PathValue("name")] = time.Now()
+		mu.Unlock()
+		_, _ = io.WriteString(w, "/get/"+r.PathValue("name"))
+	})
+	mux.HandleFunc("/get/{name}", func(w http.ResponseWriter, r *http.Request) {
+		name := r.PathValue("name")
+		mu.Lock()
+		at, ok := made[name]
+		late := !ok || time.Since(at) > 1500*time.Millisecond
+		if late {
+			expired++
+		}
+		mu.Unlock()
+		if late {
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			w.WriteHeader(http.StatusGone)
+			_, _ = io.WriteString(w, "<p>This link has expired.</p>")
+			return
+		}
+		w.Header().Set("Content-Type", "text/csv")
+		w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
+		_, _ = fmt.Fprintf(w, "%-10.10s\n", name)
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	p, err := ParseProfile([]byte(`{
+  "login": {"steps": [{"fill": "#u", "with": "{user}"}, {"fill": "#p", "with": "{password}"}, {"click": "text=Go"}],
+            "outcomes": {"signed_in": "#out", "refused": ["Wrong password"]}},
+  "files": {"path": "files", "row": "#list tr.file", "name": ".name", "size": "td:nth-child(2)",
+            "download": [{"click": "text=Request", "optional": true}, {"wait_for": "text=Download"}, {"click": "text=Download"}]},
+  "link_expired_text": ["This link has expired"]
+}`), SiteDownload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	o := Options{Site: SiteDownload, URL: srv.URL + "/", User: "u", Password: "pw", Profile: p, Retries: 2, Concurrency: 1,
+		StateDir: filepath.Join(dir, "state"), StagingDir: filepath.Join(dir, "staging"), Log: testLogger(t), StepTimeout: 10 * time.Second}
+	res, err := Download(context.Background(), o)
+	if err != nil || len(res.New) != 2 {
+		t.Fatalf("err %v, new %d; want 2", err, len(res.New))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if expired != 0 {
+		t.Errorf("%d links used after they expired: the quick file waited behind the slow one", expired)
 	}
 }

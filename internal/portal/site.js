@@ -229,6 +229,25 @@
       return { ok, alt, why: ok ? '' : 'not shown in the row yet' };
     }, a.ms);
   });
+  E.register('rowsReady', (a) => {
+    // Which of the rows a.rows ({name, nth}) first meets a wait of
+    // files.download (a.wait_for visible in it, a.wait_text in its text),
+    // or says it failed (a.stop): its index.
+    const stop = arr(a.stop).filter((x) => x).map(low);
+    return waitFor(() => {
+      for (let i = 0; i < a.rows.length; i++) {
+        const r = rowFor(a.rows[i].name, a.rows[i].nth);
+        if (!r) continue;
+        const t = low(textOf(r));
+        if (stop.some((x) => t.includes(x))) return { ok: true, index: i };
+        let ok = true;
+        if (a.wait_for && arr(a.wait_for).length) ok = all(a.wait_for, r, visible).els.length > 0;
+        if (ok && a.wait_text && a.wait_text.length) ok = arr(a.wait_text).some((x) => t.includes(low(x)));
+        if (ok) return { ok: true, index: i };
+      }
+      return { ok: false, index: -1 };
+    }, a.ms);
+  });
   E.register('unavailable', (a) => {
     // Rows that files.unavailable marks (expired, withdrawn): listed,
     // never clicked. Named by name and n-th row of that name.

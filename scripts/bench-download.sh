@@ -18,6 +18,8 @@
 #   MARKUP=v4 [V4_DELAY=2s] ...   (seftsim's file-transfer product: every file
 #                        starts from a page in a new tab V4_DELAY later; driven
 #                        by internal/portal/testdata/profile-v4.json)
+#   MARKUP=v4 V4_FRAME=cross|same ...   (the list in an iframe of another site, or of the
+#                        portal's origin; driven by profile-v4-frame.json)
 #   MARKUP=v4 V4_PREPARE_EVERY=1 [V4_PREPARE_TIME=2s] ...   (every n-th file must be
 #                        requested and prepared first, V4_PREPARE_TIME each, default
 #                        1-3 s at random; driven by profile-v4-prepare.json)
@@ -52,6 +54,7 @@ start_sim() {
   local markup=(--markup "${MARKUP:-v1}")
   [ "${MARKUP:-v1}" = v3 ] && markup+=(--paging "${PAGING:-append}")
   [ "${MARKUP:-v1}" = v4 ] && markup+=(--v4-interstitial-delay "${V4_DELAY:-2s}")
+  [ -n "${V4_FRAME:-}" ] && markup+=(--v4-frame "$V4_FRAME")
   [ -n "${V4_PREPARE_EVERY:-}" ] && markup+=(--v4-prepare-every "$V4_PREPARE_EVERY")
   [ -n "${V4_PREPARE_TIME:-}" ] && markup+=(--v4-prepare-time "$V4_PREPARE_TIME")
   "$T/seftsim" --dir "$dir" --files "$FILES" --file-size "$size" --bench-direct --latency "${LATENCY:-0s}" \
@@ -114,12 +117,16 @@ if [ "${MARKUP:-v1}" = v3 ]; then
     internal/portal/testdata/profile-v3.json >"$T/profile-inplace.json"
   PROFILE=(--profile internal/portal/testdata/profile-v3.json)
   [ "${PAGING:-append}" = inplace ] && PROFILE=(--profile "$T/profile-inplace.json")
+elif [ "${MARKUP:-v1}" = v4 ] && [ -n "${V4_FRAME:-}" ] && [ -n "${V4_PREPARE_EVERY:-}" ]; then
+  echo "bench-download: V4_FRAME and V4_PREPARE_EVERY together have no profile here" >&2; exit 2
+elif [ "${MARKUP:-v1}" = v4 ] && [ -n "${V4_FRAME:-}" ]; then
+  PROFILE=(--profile internal/portal/testdata/profile-v4-frame.json)
 elif [ "${MARKUP:-v1}" = v4 ] && [ -n "${V4_PREPARE_EVERY:-}" ]; then
   PROFILE=(--profile internal/portal/testdata/profile-v4-prepare.json)
 elif [ "${MARKUP:-v1}" = v4 ]; then
   PROFILE=(--profile internal/portal/testdata/profile-v4.json)
 fi
-echo "bench-download: $FILES x $SIZE bytes, markup ${MARKUP:-v1} ${PAGING:-}${V4_PREPARE_EVERY:+ prepare-every $V4_PREPARE_EVERY (${V4_PREPARE_TIME:-1-3s})}, latency ${LATENCY:-0s}, $(nproc) cores, $("$T/seftbot" doctor --offline 2>/dev/null | sed -n 's/^ok *chromium *//p' | cut -d';' -f1)"
+echo "bench-download: $FILES x $SIZE bytes, markup ${MARKUP:-v1} ${PAGING:-}${V4_FRAME:+ frame $V4_FRAME}${V4_PREPARE_EVERY:+ prepare-every $V4_PREPARE_EVERY (${V4_PREPARE_TIME:-1-3s})}, latency ${LATENCY:-0s}, $(nproc) cores, $("$T/seftbot" doctor --offline 2>/dev/null | sed -n 's/^ok *chromium *//p' | cut -d';' -f1)"
 printf '%-5s %10s %10s %8s %14s %16s\n' tabs seftbot_s raw_s ratio mean_ovh_ms median_file_ms
 run=0
 for tabs in "${TABS[@]}"; do

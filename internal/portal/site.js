@@ -115,9 +115,12 @@
   function listing(quiet) {
     const s = state();
     const l = rows();
-    // A page still being drawn is none of these: it is waited for.
-    const ready = l.rows.length > 0 || !!s.empty || !!s.transient || !!s.linkExpired ||
-      ((s.loginForm || s.expired || s.interstitial) && quiet >= settleMs);
+    // A page still being drawn is none of these: it is waited for. So is
+    // one still being parsed: its first rows may be there and its pager
+    // not yet, and a list read then ends early without a word.
+    const parsed = document.readyState !== 'loading';
+    const ready = parsed && (l.rows.length > 0 || !!s.empty || !!s.transient || !!s.linkExpired ||
+      ((s.loginForm || s.expired || s.interstitial) && quiet >= settleMs));
     return { ready, state: s, listing: l, sig: l.rows.map((r) => r.name).join('\n') };
   }
 

@@ -339,9 +339,15 @@ func TestListInFrame(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			s := startSim(t, sim.Options{Files: 7, PageSize: 3, Markup: "v4",
 				V4: sim.V4Options{Frame: mode, InterstitialDelay: 100 * time.Millisecond, PrepareEvery: 3, PrepareTime: 200 * time.Millisecond}})
-			o := v4PrepareOptions(t, s)
-			o.Profile.Files.Frame = Sel{"#transfers-frame"}
-			o.Profile.Files.More = &More{Mode: MoreInPlace, Control: Sel{".pages b + a"}}
+			o := v4Options(t, s)
+			p, err := LoadProfile("testdata/profile-v4-frame.json", SiteDownload)
+			if err != nil {
+				t.Fatal(err)
+			}
+			o.Profile = p
+			// Row steps inside the frame, as in profile-v4-prepare.json.
+			o.Profile.Files.DownloadSteps = []Step{{Click: Sel{"text=Request"}, Optional: true}, {WaitFor: Sel{"text=Download"}}, {Click: Sel{"text=Download"}}}
+			o.Profile.Files.Download = Sel{"text=Download"}
 			o.Concurrency = 2
 			var logs bytes.Buffer
 			o.Log = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))

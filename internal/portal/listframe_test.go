@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -85,4 +86,64 @@ func TestFrameListStreamed(t *testing.T) {
 		t.Fatalf("err %v, new %d; want %d", err, len(res.New), pages*perPage)
 	}
 	checkNoLeaks(t)
+}
+
+// TestAppendNoAnswerWarned: a "load more" control that brings no rows
+// while it stays on offer ends the list (some portals never hide it), but
+// not silently: the run's warnings, which the report mail carries, say
+// the list was taken as complete with the control still shown.
+func TestAppendNoAnswerWarned(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = io.WriteString(w, `<!doctype html><html><body><form method="post" action="/login">
+<input id="u" name="u"><input id="p" name="p" type="password"><button>Go</button></form></body></html>`)
+	})
+	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/files", http.StatusSeeOther)
+	})
+	mux.HandleFunc("/files", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprint(w, `<!doctype html><html><body><a id="out" href="/">Sign out</a><table id="list">`)
+		for i := 1; i <= 3; i++ {
+			fmt.Fprintf(w, `<tr class="file"><td class="name">f_%d.csv</td><td>11</td><td><a href="/get/f_%d.csv">Download</a></td></tr>`, i, i)
+		}
+		fmt.Fprint(w, `</table><button type="button" id="more">Load more</button></body></html>`) // it loads nothing
+	})
+	mux.HandleFunc("/get/{name}", func(w http.ResponseWriter, r *http.Request) {
+		name := r.PathValue("name")
+		w.Header().Set("Content-Type", "text/csv")
+		w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
+		_, _ = fmt.Fprintf(w, "%-10.10s\n", name)
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	p, err := ParseProfile([]byte(`{
+  "login": {"steps": [{"fill": "#u", "with": "{user}"}, {"fill": "#p", "with": "{password}"}, {"click": "text=Go"}],
+            "outcomes": {"signed_in": "#out", "refused": ["Wrong password"]}},
+  "files": {"path": "files", "row": "#list tr.file", "name": ".name", "size": "td:nth-child(2)",
+            "download": "text=Download", "more": {"mode": "append", "control": "#more"}}
+}`), SiteDownload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	o := Options{Site: SiteDownload, URL: srv.URL + "/", User: "u", Password: "pw", Profile: p, Retries: 2, Concurrency: 1,
+		StateDir: filepath.Join(dir, "state"), StagingDir: filepath.Join(dir, "staging"), Log: testLogger(t), StepTimeout: 2 * time.Second}
+	res, err := Download(context.Background(), o)
+	if err != nil || len(res.New) != 3 {
+		t.Fatalf("err %v, new %d; want 3", err, len(res.New))
+	}
+	if !slicesContainsPart(res.Warnings, "was still shown after 3 rows") {
+		t.Errorf("no warning that the list was taken as complete: %q", res.Warnings)
+	}
+}
+
+func slicesContainsPart(ss []string, part string) bool {
+	for _, s := range ss {
+		if strings.Contains(s, part) {
+			return true
+		}
+	}
+	return false
 }

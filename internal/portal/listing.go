@@ -237,6 +237,18 @@ func (r *run) more(t *tab, cur where, l *listing, gen int) (where, *listing, boo
 	next := where{url: cur.url, clicks: cur.clicks + 1}
 	switch {
 	case m.Mode == MoreAppend && len(p.Listing.Rows) <= count:
+		if p.Listing.More {
+			// The control is still offered: the portal may only have
+			// been slow. The list is taken as complete, and the report
+			// says so rather than leave it unsaid.
+			w := fmt.Sprintf("the file list's control %s was still shown after %d rows, but no more rows came within %s of clicking it: the list was taken as complete, and files may be missing", m.Control, count, r.o.StepTimeout)
+			r.o.Log.Warn("no more rows came although the list's control is still shown; taking the list as complete", "control", m.Control.String(), "rows", count, "waited", r.o.StepTimeout)
+			if r.res != nil {
+				r.mu.Lock()
+				r.res.Warnings = append(r.res.Warnings, w)
+				r.mu.Unlock()
+			}
+		}
 		return cur, nil, false, nil // nothing new arrived: the end
 	case m.Mode == MoreInPlace && p.Sig == sig:
 		return cur, nil, true, fmt.Errorf("%w: the rows did not change after %s", errTransient, m.Control)

@@ -199,7 +199,7 @@ func (r *run) more(t *tab, cur where, l *listing, gen int) (where, *listing, boo
 			return cur, nil, true, err
 		}
 		u, nl, retry, err := r.readPage(t, gen)
-		if err == nil && r.noteDetour(t.TakeNavOrigins(), u) && sameRows(l, nl) {
+		if err == nil && r.o.noteDetour(t.TakeNavOrigins(), redactURL(u)) && sameRows(l, nl) {
 			// Renewed on the way, and back on the page it left (a
 			// portal's default page after a sign-on): not the next page.
 			return cur, nil, true, fmt.Errorf("%w: the session was renewed on the way to the next page, which showed the same rows; showing it again", errTransient)
@@ -357,7 +357,7 @@ func (r *run) openOnce(t *tab, at where) (l *listing, again bool, err error) {
 		return nil, true, err
 	}
 	u, l, again, err := r.readPage(t, gen)
-	if err == nil && r.noteDetour(t.TakeNavOrigins(), at.url) && !samePage(u, at.url) {
+	if err == nil && r.o.noteDetour(t.TakeNavOrigins(), redactURL(at.url)) && !samePage(u, at.url) {
 		// Signed in again elsewhere, and sent to another page (the
 		// portal's default after a sign-on): load the one asked for.
 		return nil, true, fmt.Errorf("%w: the session was renewed on the way to %s, which ended on %s; loading it again", errTransient, redactURL(at.url), redactURL(u))

@@ -108,23 +108,32 @@ func (o *Options) pagePolicy() retry.Policy {
 // loop retries as a whole.
 var once = retry.Policy{Attempts: 1}
 
-// noteDetour logs a page of the portal, read signed in, that came (came:
-// the origins of its redirects) through another site: the portal's session had ended and a single sign-on (an identity
-// provider whose own session was still alive) made a new one by
+// noteDetour logs a portal page that came back to the portal through
+// another site (came: the origins of its documents and redirects, in
+// order). The portal's session had ended and a single sign-on (an
+// identity provider whose own session was still alive) made a new one by
 // redirects alone, with no password and no sign-in of seftbot's. It is a
-// sign-in all the same, so it is named with its cause, like ours. It
-// reports whether there was such a detour.
-func (r *run) noteDetour(came []string, page string) bool {
-	site := browser.Origin(r.o.URL)
-	var via []string
-	for _, o := range came {
-		if o != "" && o != site && !slices.Contains(via, o) {
-			via = append(via, o)
+// sign-in all the same, so it is named with its cause, like ours. A chain
+// that ends on the other site (its sign-in form) is no renewal. It
+// reports whether there was a renewal.
+func (o *Options) noteDetour(came []string, page string) bool {
+	site := browser.Origin(o.URL)
+	back := -1 // the last document from the portal itself
+	for i, c := range came {
+		if c == site {
+			back = i
 		}
 	}
-	if len(via) > 0 {
-		r.o.Log.Warn("the portal renewed its session through another site, without a password (single sign-on)",
-			"cause", "opening "+redactURL(page)+" redirected through "+strings.Join(via, ", "), "via", strings.Join(via, ", "))
+	var via []string
+	for _, c := range came[:max(back, 0)] {
+		if c != "" && c != site && !slices.Contains(via, c) {
+			via = append(via, c)
+		}
 	}
-	return len(via) > 0
+	if len(via) == 0 {
+		return false
+	}
+	o.Log.Warn("the portal renewed its session through another site, without a password (single sign-on)",
+		"cause", "opening "+page+" redirected through "+strings.Join(via, ", "), "via", strings.Join(via, ", "))
+	return true
 }

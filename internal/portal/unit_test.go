@@ -2,6 +2,7 @@ package portal
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -201,4 +202,27 @@ func TestNoChildGetsASecret(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("the browser", before+1)
+}
+
+// TestNoteDetour: a page that came back to the portal through another site
+// is a renewal, named with the site; one that never left, or that ended on
+// the other site (its sign-in form), is not.
+func TestNoteDetour(t *testing.T) {
+	const site, idp = "https://portal.example", "https://idp.example"
+	for _, c := range []struct {
+		came []string
+		want bool
+	}{
+		{[]string{site, idp, site}, true},
+		{[]string{site, idp, idp, site}, true},
+		{[]string{site}, false},
+		{[]string{site, idp}, false},
+		{nil, false},
+	} {
+		var logs strings.Builder
+		o := Options{URL: site + "/download/", Log: slog.New(slog.NewTextHandler(&logs, nil))}
+		if got := o.noteDetour(c.came, "the list"); got != c.want || strings.Contains(logs.String(), "via="+idp) != c.want {
+			t.Errorf("%v: %v, log %q; want %v", c.came, got, logs.String(), c.want)
+		}
+	}
 }

@@ -274,6 +274,14 @@ func TestRecordKeyboard(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// A subtest that fails midway closes its window all the same,
+			// or the next one finds its browser left behind.
+			stopped := false
+			t.Cleanup(func() {
+				if !stopped {
+					rec.Stop()
+				}
+			})
 			for _, pid := range ourBrowsers() {
 				if b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); strings.Contains(string(b), "--headless") || strings.Contains(string(b), "headless-shell") {
 					t.Fatal("the recording browser is headless; the operator needs a window")
@@ -315,6 +323,7 @@ func TestRecordKeyboard(t *testing.T) {
 				op.Wait("#parcels .parcel:nth-child(6)")
 			}
 			p, notes, err := rec.Stop()
+			stopped = true
 			if err != nil {
 				t.Fatalf("%v (notes: %v)", err, notes)
 			}

@@ -47,9 +47,10 @@ func (op Operator) where() string {
 }
 
 // Click waits for css to be visible on a page that has finished loading
-// and clicks its centre with the mouse. A field the click did not focus
-// (the layout moved between finding the point and clicking it, as a page
-// still loading its style does) is clicked again, as a person would.
+// and clicks its centre with the mouse. A click the element did not get
+// (a fresh Xvfb window sometimes loses the first mouse event; a browser
+// popup such as a field's suggestions can take it), or that left a field
+// without the cursor, is clicked again, as a person would.
 func (op Operator) Click(css string) {
 	op.T.Helper()
 	for try := 1; ; try++ {
@@ -60,7 +61,10 @@ func (op Operator) Click(css string) {
 		if err != nil {
 			op.T.Fatalf("page with %s never finished loading: %v (the tab shows %s)", css, err, op.where())
 		}
-		js := fmt.Sprintf(`(() => { const e = document.querySelector(%q); e.scrollIntoView({block: 'center'}); const r = e.getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height / 2, e.matches("input,textarea,select") ? 1 : 0]; })()`, css)
+		// A one-time listener tells whether the mouse reached the element.
+		js := fmt.Sprintf(`(() => { const e = document.querySelector(%q); e.scrollIntoView({block: 'center'}); window.__operatorHit = false;
+  e.addEventListener('mousedown', () => { window.__operatorHit = true; }, {once: true, capture: true});
+  const r = e.getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height / 2, e.matches("input,textarea,select") ? 1 : 0]; })()`, css)
 		pt, err := chromedp.Run(op.Ctx, chromedp.Evaluate[[]float64](js))
 		if err != nil {
 			op.T.Fatalf("find %s: %v", css, err)
@@ -68,19 +72,27 @@ func (op Operator) Click(css string) {
 		if err := chromedp.Do(op.Ctx, chromedp.MouseClickXY(pt[0], pt[1])); err != nil {
 			op.T.Fatalf("click %s: %v", css, err)
 		}
-		if pt[2] == 0 {
-			return
+		// The flag lives in the page's main world, where Evaluate runs
+		// (chromedp's Poll runs elsewhere).
+		// A page without the flag is another page: the click led there.
+		check := `window.__operatorHit === true`
+		if pt[2] == 1 {
+			check += fmt.Sprintf(` && document.activeElement === document.querySelector(%q)`, css)
 		}
-		ctx, cancel = context.WithTimeout(op.Ctx, 5*time.Second)
-		_, err = chromedp.Run(ctx, chromedp.Poll[bool](fmt.Sprintf(`document.activeElement === document.querySelector(%q)`, css), chromedp.WithPollingTimeout(2*time.Second)))
-		cancel()
-		if err == nil {
+		check = `window.__operatorHit === undefined || (` + check + `)`
+		landed := Poll(2*time.Second, func() bool {
+			ctx, cancel := context.WithTimeout(op.Ctx, 5*time.Second)
+			defer cancel()
+			ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](check))
+			return ok || err != nil // an error: the click led to another page
+		})
+		if landed {
 			return
 		}
 		if try == 5 {
-			op.T.Fatalf("clicking %s did not put the cursor in it, 5 times (the tab shows %s)", css, op.where())
+			op.T.Fatalf("clicking %s did not reach it, 5 times (the tab shows %s)", css, op.where())
 		}
-		op.T.Logf("clicking %s did not put the cursor in it (the tab shows %s); clicking again", css, op.where())
+		op.T.Logf("clicking %s did not reach it (the tab shows %s); clicking again", css, op.where())
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/isaric/seftbot/internal/portal"
 	"github.com/isaric/seftbot/internal/sim"
 	"github.com/isaric/seftbot/internal/staging"
+	"github.com/isaric/seftbot/internal/testtool"
 )
 
 func markupProfile(t *testing.T, markup string) *Profile {
@@ -296,27 +297,17 @@ func TestCheckOnePrepared(t *testing.T) {
 	}
 }
 
-// tableSite serves a portal nobody wrote: a sign-in form at /, which
-// leads to /files, whose ?page=N is page(N) (N is 1 without it).
+// tableSite serves testtool.FormPortal with /files?page=N as page(N) (N
+// is 1 without it).
 func tableSite(t *testing.T, page func(n int) string) *httptest.Server {
 	t.Helper()
-	mux := http.NewServeMux()
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		_, _ = io.WriteString(w, `<!doctype html><html><body><form method="post" action="/login">
-<input id="u" name="u"><input id="p" name="p" type="password"><button>Go</button></form></body></html>`)
+	return testtool.FormPortal(t, func(mux *http.ServeMux) {
+		mux.HandleFunc("/files", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			n, _ := strconv.Atoi(r.URL.Query().Get("page"))
+			_, _ = io.WriteString(w, page(max(n, 1)))
+		})
 	})
-	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, "/files", http.StatusSeeOther)
-	})
-	mux.HandleFunc("/files", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		n, _ := strconv.Atoi(r.URL.Query().Get("page"))
-		_, _ = io.WriteString(w, page(max(n, 1)))
-	})
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	return srv
 }
 
 // tableProfile reads tableSite's pages, with control as a navigate pager.
@@ -324,8 +315,7 @@ func tableProfile(t *testing.T, control string) *Profile {
 	t.Helper()
 	c, _ := json.Marshal(control)
 	p, err := parseProfile([]byte(`{
-  "login": {"steps": [{"fill": "#u", "with": "{user}"}, {"fill": "#p", "with": "{password}"}, {"click": "text=Go"}],
-            "outcomes": {"signed_in": "#out", "refused": ["Wrong password"]}},
+  `+testtool.FormPortalLogin+`,
   "files": {"path": "files", "row": "#list tr:has(td)", "name": {"in": "td:nth-child(1)"}, "size": {"in": "td:nth-child(2)"},
             "download": "text=Fetch", "more": {"mode": "navigate", "control": `+string(c)+`}}
 }`), SiteDownload)

@@ -5,12 +5,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/isaric/seftbot/internal/testtool"
 )
 
 // TestFrameListStreamed: the list's pages load inside a frame and arrive
@@ -21,57 +22,41 @@ import (
 // there, without a word, having read no page links yet).
 func TestFrameListStreamed(t *testing.T) {
 	const pages, perPage = 3, 3
-	mux := http.NewServeMux()
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		_, _ = io.WriteString(w, `<!doctype html><html><body><form method="post" action="/login">
-<input id="u" name="u"><input id="p" name="p" type="password"><button>Go</button></form></body></html>`)
-	})
-	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, "/files", http.StatusSeeOther)
-	})
-	mux.HandleFunc("/files", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		_, _ = io.WriteString(w, `<!doctype html><html><body><a id="out" href="/">Sign out</a><h1>Files</h1>
-<iframe id="list-frame" src="/list?page=1" style="width:100%;height:30em"></iframe></body></html>`)
-	})
-	mux.HandleFunc("/list", func(w http.ResponseWriter, r *http.Request) {
-		n, _ := strconv.Atoi(r.URL.Query().Get("page"))
-		n = max(n, 1)
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		fmt.Fprint(w, `<!doctype html><html><body><table id="list">`)
-		for i := 1; i <= perPage; i++ {
-			name := fmt.Sprintf("f%d_%d.csv", n, i)
-			fmt.Fprintf(w, `<tr class="file"><td class="name">%s</td><td>11</td><td><a href="/get/%s">Download</a></td></tr>`, name, name)
-		}
-		fmt.Fprint(w, `</table>`)
-		w.(http.Flusher).Flush()
-		select { // the page links come later, as over a slow link
-		case <-time.After(500 * time.Millisecond):
-		case <-r.Context().Done():
-			return
-		}
-		fmt.Fprint(w, `<p class="pages">`)
-		for p := 1; p <= pages; p++ {
-			if p == n {
-				fmt.Fprintf(w, `<b>%d</b> `, p)
-			} else {
-				fmt.Fprintf(w, `<a href="/list?page=%d">%d</a> `, p, p)
+	srv := testtool.FormPortal(t, func(mux *http.ServeMux) {
+		mux.HandleFunc("/files", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			_, _ = io.WriteString(w, `<!doctype html><html><body><a id="out" href="/">Sign out</a><h1>Files</h1>
+	<iframe id="list-frame" src="/list?page=1" style="width:100%;height:30em"></iframe></body></html>`)
+		})
+		mux.HandleFunc("/list", func(w http.ResponseWriter, r *http.Request) {
+			n, _ := strconv.Atoi(r.URL.Query().Get("page"))
+			n = max(n, 1)
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			fmt.Fprint(w, `<!doctype html><html><body><table id="list">`)
+			for i := 1; i <= perPage; i++ {
+				name := fmt.Sprintf("f%d_%d.csv", n, i)
+				fmt.Fprintf(w, `<tr class="file"><td class="name">%s</td><td>11</td><td><a href="/get/%s">Download</a></td></tr>`, name, name)
 			}
-		}
-		fmt.Fprint(w, `</p></body></html>`)
+			fmt.Fprint(w, `</table>`)
+			w.(http.Flusher).Flush()
+			select { // the page links come later, as over a slow link
+			case <-time.After(500 * time.Millisecond):
+			case <-r.Context().Done():
+				return
+			}
+			fmt.Fprint(w, `<p class="pages">`)
+			for p := 1; p <= pages; p++ {
+				if p == n {
+					fmt.Fprintf(w, `<b>%d</b> `, p)
+				} else {
+					fmt.Fprintf(w, `<a href="/list?page=%d">%d</a> `, p, p)
+				}
+			}
+			fmt.Fprint(w, `</p></body></html>`)
+		})
 	})
-	mux.HandleFunc("/get/{name}", func(w http.ResponseWriter, r *http.Request) {
-		name := r.PathValue("name")
-		w.Header().Set("Content-Type", "text/csv")
-		w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
-		_, _ = fmt.Fprintf(w, "%-10.10s\n", name)
-	})
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
 	p, err := ParseProfile([]byte(`{
-  "login": {"steps": [{"fill": "#u", "with": "{user}"}, {"fill": "#p", "with": "{password}"}, {"click": "text=Go"}],
-            "outcomes": {"signed_in": "#out", "refused": ["Wrong password"]}},
+  `+testtool.FormPortalLogin+`,
   "files": {"path": "files", "frame": "#list-frame", "row": "#list tr.file", "name": ".name", "size": "td:nth-child(2)",
             "download": "text=Download", "more": {"mode": "in_place", "control": ".pages b + a"}}
 }`), SiteDownload)
@@ -93,34 +78,18 @@ func TestFrameListStreamed(t *testing.T) {
 // not silently: the run's warnings, which the report mail carries, say
 // the list was taken as complete with the control still shown.
 func TestAppendNoAnswerWarned(t *testing.T) {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		_, _ = io.WriteString(w, `<!doctype html><html><body><form method="post" action="/login">
-<input id="u" name="u"><input id="p" name="p" type="password"><button>Go</button></form></body></html>`)
+	srv := testtool.FormPortal(t, func(mux *http.ServeMux) {
+		mux.HandleFunc("/files", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			fmt.Fprint(w, `<!doctype html><html><body><a id="out" href="/">Sign out</a><table id="list">`)
+			for i := 1; i <= 3; i++ {
+				fmt.Fprintf(w, `<tr class="file"><td class="name">f_%d.csv</td><td>11</td><td><a href="/get/f_%d.csv">Download</a></td></tr>`, i, i)
+			}
+			fmt.Fprint(w, `</table><button type="button" id="more">Load more</button></body></html>`) // it loads nothing
+		})
 	})
-	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, "/files", http.StatusSeeOther)
-	})
-	mux.HandleFunc("/files", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		fmt.Fprint(w, `<!doctype html><html><body><a id="out" href="/">Sign out</a><table id="list">`)
-		for i := 1; i <= 3; i++ {
-			fmt.Fprintf(w, `<tr class="file"><td class="name">f_%d.csv</td><td>11</td><td><a href="/get/f_%d.csv">Download</a></td></tr>`, i, i)
-		}
-		fmt.Fprint(w, `</table><button type="button" id="more">Load more</button></body></html>`) // it loads nothing
-	})
-	mux.HandleFunc("/get/{name}", func(w http.ResponseWriter, r *http.Request) {
-		name := r.PathValue("name")
-		w.Header().Set("Content-Type", "text/csv")
-		w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
-		_, _ = fmt.Fprintf(w, "%-10.10s\n", name)
-	})
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
 	p, err := ParseProfile([]byte(`{
-  "login": {"steps": [{"fill": "#u", "with": "{user}"}, {"fill": "#p", "with": "{password}"}, {"click": "text=Go"}],
-            "outcomes": {"signed_in": "#out", "refused": ["Wrong password"]}},
+  `+testtool.FormPortalLogin+`,
   "files": {"path": "files", "row": "#list tr.file", "name": ".name", "size": "td:nth-child(2)",
             "download": "text=Download", "more": {"mode": "append", "control": "#more"}}
 }`), SiteDownload)

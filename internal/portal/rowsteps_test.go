@@ -2,16 +2,16 @@ package portal
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/isaric/seftbot/internal/testtool"
 )
 
 // redrawPage is a list nobody at seftsim wrote: each row must be requested;
@@ -46,30 +46,14 @@ draw();
 // prepared. Every step finds its row again by name: each file arrives
 // under its own name, with its own bytes.
 func TestRowStepsRedrawnList(t *testing.T) {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		_, _ = io.WriteString(w, `<!doctype html><html><body><form method="post" action="/login">
-<input id="u" name="u"><input id="p" name="p" type="password"><button>Go</button></form></body></html>`)
+	srv := testtool.FormPortal(t, func(mux *http.ServeMux) {
+		mux.HandleFunc("/files", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			_, _ = io.WriteString(w, redrawPage)
+		})
 	})
-	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, "/files", http.StatusSeeOther)
-	})
-	mux.HandleFunc("/files", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		_, _ = io.WriteString(w, redrawPage)
-	})
-	mux.HandleFunc("/get/{name}", func(w http.ResponseWriter, r *http.Request) {
-		name := r.PathValue("name")
-		w.Header().Set("Content-Type", "text/csv")
-		w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
-		_, _ = fmt.Fprintf(w, "%-10.10s\n", name) // 11 bytes, each file its own
-	})
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
 	p, err := ParseProfile([]byte(`{
-  "login": {"steps": [{"fill": "#u", "with": "{user}"}, {"fill": "#p", "with": "{password}"}, {"click": "text=Go"}],
-            "outcomes": {"signed_in": "#out", "refused": ["Wrong password"]}},
+  `+testtool.FormPortalLogin+`,
   "files": {"path": "files", "row": "#list tr.file", "name": ".name", "size": "td:nth-child(2)",
             "download": [{"click": "text=Request", "optional": true}, {"wait_for": "text=Download"}, {"click": "text=Download"}]}
 }`), SiteDownload)
@@ -135,49 +119,37 @@ func TestRowStepsReadyFirst(t *testing.T) {
 	var mu sync.Mutex
 	made := map[string]time.Time{}
 	expired := 0
-	mux := http.NewServeMux()
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		_, _ = io.WriteString(w, `<!doctype html><html><body><form method="post" action="/login">
-<input id="u" name="u"><input id="p" name="p" type="password"><button>Go</button></form></body></html>`)
-	})
-	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, "/files", http.StatusSeeOther)
-	})
-	mux.HandleFunc("/files", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		_, _ = io.WriteString(w, readyPage)
-	})
-	mux.HandleFunc("/make/{name}", func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		made[r.PathValue("name")] = time.Now()
-		mu.Unlock()
-		_, _ = io.WriteString(w, "/get/"+r.PathValue("name"))
-	})
-	mux.HandleFunc("/get/{name}", func(w http.ResponseWriter, r *http.Request) {
-		name := r.PathValue("name")
-		mu.Lock()
-		at, ok := made[name]
-		late := !ok || time.Since(at) > 1500*time.Millisecond
-		if late {
-			expired++
-		}
-		mu.Unlock()
-		if late {
+	srv := testtool.FormPortal(t, func(mux *http.ServeMux) {
+		mux.HandleFunc("/files", func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "text/html; charset=utf-8")
-			w.WriteHeader(http.StatusGone)
-			_, _ = io.WriteString(w, "<p>This link has expired.</p>")
-			return
-		}
-		w.Header().Set("Content-Type", "text/csv")
-		w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
-		_, _ = fmt.Fprintf(w, "%-10.10s\n", name)
+			_, _ = io.WriteString(w, readyPage)
+		})
+		mux.HandleFunc("/make/{name}", func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			made[r.PathValue("name")] = time.Now()
+			mu.Unlock()
+			_, _ = io.WriteString(w, "/ready/"+r.PathValue("name"))
+		})
+		mux.HandleFunc("/ready/{name}", func(w http.ResponseWriter, r *http.Request) {
+			name := r.PathValue("name")
+			mu.Lock()
+			at, ok := made[name]
+			late := !ok || time.Since(at) > 1500*time.Millisecond
+			if late {
+				expired++
+			}
+			mu.Unlock()
+			if late {
+				w.Header().Set("Content-Type", "text/html; charset=utf-8")
+				w.WriteHeader(http.StatusGone)
+				_, _ = io.WriteString(w, "<p>This link has expired.</p>")
+				return
+			}
+			http.Redirect(w, r, "/get/"+name, http.StatusFound) // FormPortal's file
+		})
 	})
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
 	p, err := ParseProfile([]byte(`{
-  "login": {"steps": [{"fill": "#u", "with": "{user}"}, {"fill": "#p", "with": "{password}"}, {"click": "text=Go"}],
-            "outcomes": {"signed_in": "#out", "refused": ["Wrong password"]}},
+  `+testtool.FormPortalLogin+`,
   "files": {"path": "files", "row": "#list tr.file", "name": ".name", "size": "td:nth-child(2)",
             "download": [{"click": "text=Request", "optional": true}, {"wait_for": "text=Download"}, {"click": "text=Download"}]},
   "link_expired_text": ["This link has expired"]

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -55,17 +56,8 @@ func TestFrameListStreamed(t *testing.T) {
 			fmt.Fprint(w, `</p></body></html>`)
 		})
 	})
-	p, err := ParseProfile([]byte(`{
-  `+testtool.FormPortalLogin+`,
-  "files": {"path": "files", "frame": "#list-frame", "row": "#list tr.file", "name": ".name", "size": "td:nth-child(2)",
-            "download": "text=Download", "more": {"mode": "in_place", "control": ".pages b + a"}}
-}`), SiteDownload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	o := Options{Site: SiteDownload, URL: srv.URL + "/", User: "u", Password: "pw", Profile: p, Retries: 2, Concurrency: 1,
-		StateDir: filepath.Join(dir, "state"), StagingDir: filepath.Join(dir, "staging"), Log: testLogger(t), StepTimeout: 10 * time.Second}
+	o := formPortalOptions(t, srv, `  "files": {"path": "files", "frame": "#list-frame", "row": "#list tr.file", "name": ".name", "size": "td:nth-child(2)",
+            "download": "text=Download", "more": {"mode": "in_place", "control": ".pages b + a"}}`)
 	res, err := Download(context.Background(), o)
 	if err != nil || len(res.New) != pages*perPage {
 		t.Fatalf("err %v, new %d; want %d", err, len(res.New), pages*perPage)
@@ -88,17 +80,9 @@ func TestAppendNoAnswerWarned(t *testing.T) {
 			fmt.Fprint(w, `</table><button type="button" id="more">Load more</button></body></html>`) // it loads nothing
 		})
 	})
-	p, err := ParseProfile([]byte(`{
-  `+testtool.FormPortalLogin+`,
-  "files": {"path": "files", "row": "#list tr.file", "name": ".name", "size": "td:nth-child(2)",
-            "download": "text=Download", "more": {"mode": "append", "control": "#more"}}
-}`), SiteDownload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	o := Options{Site: SiteDownload, URL: srv.URL + "/", User: "u", Password: "pw", Profile: p, Retries: 2, Concurrency: 1,
-		StateDir: filepath.Join(dir, "state"), StagingDir: filepath.Join(dir, "staging"), Log: testLogger(t), StepTimeout: 2 * time.Second}
+	o := formPortalOptions(t, srv, `  "files": {"path": "files", "row": "#list tr.file", "name": ".name", "size": "td:nth-child(2)",
+            "download": "text=Download", "more": {"mode": "append", "control": "#more"}}`)
+	o.StepTimeout = 2 * time.Second
 	res, err := Download(context.Background(), o)
 	if err != nil || len(res.New) != 3 {
 		t.Fatalf("err %v, new %d; want 3", err, len(res.New))
@@ -115,4 +99,18 @@ func slicesContainsPart(ss []string, part string) bool {
 		}
 	}
 	return false
+}
+
+// formPortalOptions runs against testtool.FormPortal srv with the profile
+// whose sections after login are rest: one tab, two attempts per file, a
+// 10 s step timeout.
+func formPortalOptions(t *testing.T, srv *httptest.Server, rest string) Options {
+	t.Helper()
+	p, err := ParseProfile([]byte("{\n  "+testtool.FormPortalLogin+",\n"+rest+"\n}"), SiteDownload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	return Options{Site: SiteDownload, URL: srv.URL + "/", User: "u", Password: "pw", Profile: p, Retries: 2, Concurrency: 1,
+		StateDir: filepath.Join(dir, "state"), StagingDir: filepath.Join(dir, "staging"), Log: testLogger(t), StepTimeout: 10 * time.Second}
 }

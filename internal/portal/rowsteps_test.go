@@ -52,17 +52,8 @@ func TestRowStepsRedrawnList(t *testing.T) {
 			_, _ = io.WriteString(w, redrawPage)
 		})
 	})
-	p, err := ParseProfile([]byte(`{
-  `+testtool.FormPortalLogin+`,
-  "files": {"path": "files", "row": "#list tr.file", "name": ".name", "size": "td:nth-child(2)",
-            "download": [{"click": "text=Request", "optional": true}, {"wait_for": "text=Download"}, {"click": "text=Download"}]}
-}`), SiteDownload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	o := Options{Site: SiteDownload, URL: srv.URL + "/", User: "u", Password: "pw", Profile: p, Retries: 2, Concurrency: 1,
-		StateDir: filepath.Join(dir, "state"), StagingDir: filepath.Join(dir, "staging"), Log: testLogger(t), StepTimeout: 10 * time.Second}
+	o := formPortalOptions(t, srv, `  "files": {"path": "files", "row": "#list tr.file", "name": ".name", "size": "td:nth-child(2)",
+            "download": [{"click": "text=Request", "optional": true}, {"wait_for": "text=Download"}, {"click": "text=Download"}]}`)
 	res, err := Download(context.Background(), o)
 	if err != nil || len(res.New) != 3 {
 		t.Fatalf("err %v, new %d; want 3", err, len(res.New))
@@ -148,18 +139,9 @@ func TestRowStepsReadyFirst(t *testing.T) {
 			http.Redirect(w, r, "/get/"+name, http.StatusFound) // FormPortal's file
 		})
 	})
-	p, err := ParseProfile([]byte(`{
-  `+testtool.FormPortalLogin+`,
-  "files": {"path": "files", "row": "#list tr.file", "name": ".name", "size": "td:nth-child(2)",
+	o := formPortalOptions(t, srv, `  "files": {"path": "files", "row": "#list tr.file", "name": ".name", "size": "td:nth-child(2)",
             "download": [{"click": "text=Request", "optional": true}, {"wait_for": "text=Download"}, {"click": "text=Download"}]},
-  "link_expired_text": ["This link has expired"]
-}`), SiteDownload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	o := Options{Site: SiteDownload, URL: srv.URL + "/", User: "u", Password: "pw", Profile: p, Retries: 2, Concurrency: 1,
-		StateDir: filepath.Join(dir, "state"), StagingDir: filepath.Join(dir, "staging"), Log: testLogger(t), StepTimeout: 10 * time.Second}
+  "link_expired_text": ["This link has expired"]`)
 	res, err := Download(context.Background(), o)
 	if err != nil || len(res.New) != 2 {
 		t.Fatalf("err %v, new %d; want 2", err, len(res.New))

@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -193,22 +192,7 @@ func ourBrowsers() []int { return browser.Processes(tmpRoot) }
 // browser profile directory was left behind, a few seconds after a run.
 func checkNoLeaks(t *testing.T) {
 	t.Helper()
-	var pids []int
-	var dirs []string
-	if testtool.Poll(5*time.Second, func() bool {
-		pids = ourBrowsers()
-		dirs, _ = filepath.Glob(filepath.Join(tmpRoot, "chromedp-runner*"))
-		return len(pids) == 0 && len(dirs) == 0
-	}) {
-		return
-	}
-	t.Errorf("leaked: %d browser processes %v, %d profile dirs %v", len(pids), pids, len(dirs), dirs)
-	for _, p := range pids {
-		_ = syscall.Kill(p, syscall.SIGKILL)
-	}
-	for _, d := range dirs {
-		os.RemoveAll(d)
-	}
+	testtool.NoLeaks(t, tmpRoot, ourBrowsers)
 }
 
 func v3Options(t *testing.T, s *sim.Sim, site string) Options {
